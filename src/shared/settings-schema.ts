@@ -1,0 +1,81 @@
+/**
+ * The settings file's schema: one source of truth for `keygate serve` (conf) and the app
+ * (electron-store, which is built on conf). The file holds references to secrets, never values.
+ */
+import { z } from 'zod';
+
+export const SETTINGS_SCHEMA_VERSION = 1;
+export const DEFAULT_PROXY_PORT = 8790;
+export const DEFAULT_PROXY_HOST = '127.0.0.1';
+
+export const injectorSchema = z.discriminatedUnion('type', [
+  /** `Authorization: Bearer <secret>` */
+  z.object({ type: z.literal('bearer') }),
+  /** Any header, rendered from a template that contains `{secret}`. */
+  z.object({
+    type: z.literal('header'),
+    name: z.string().min(1),
+    format: z
+      .string()
+      .includes('{secret}', { message: 'format must contain {secret}' })
+      .default('{secret}'),
+  }),
+  /** `x-api-key` style: set the header and remove any `Authorization` the agent sent. */
+  z.object({ type: z.literal('api-key'), name: z.string().min(1) }),
+  /** `Authorization: Basic base64(user:password)`; the mapping's ref is the password. */
+  z.object({ type: z.literal('basic'), userRef: z.string().min(1) }),
+  /** A query parameter. */
+  z.object({ type: z.literal('query'), param: z.string().min(1) }),
+]);
+export type InjectorConfig = z.infer<typeof injectorSchema>;
+
+export const mappingSchema = z.object({
+  /** Exact host (`api.openai.com`) or a wildcard (`*.example.com`), lower-case, ASCII (punycode). */
+  host: z.string().min(1),
+  /** Port the agent CONNECTs to; absent means 443 (or 80 for plaintext mappings). */
+  port: z.number().int().min(1).max(65535).optional(),
+  /** Optional path glob (`/v1/**`); absent means every path. */
+  path: z.string().startsWith('/').optional(),
+  /** Secret reference (`op://vault/item/field`, `env://VAR`). Never the secret itself. */
+  ref: z.string().min(1),
+  injector: injectorSchema,
+  preset: z.string().optional(),
+  /** 1Password account for op:// references; absent means the default account. */
+  account: z.string().optional(),
+  /** Allow injection over plaintext HTTP; only honoured for loopback hosts. */
+  allowPlaintext: z.boolean().optional(),
+});
+export type Mapping = z.infer<typeof mappingSchema>;
+
+export const agentSchema = z.object({
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, dot, dash and underscore, at most 64'),
+  // SECRET: never log. The agent's proxy token (256-bit, base64url).
+  token: z.string().min(32),
+  /** Host patterns this agent may use; absent means every mapping. */
+  hosts: z.array(z.string().min(1)).optional(),
+  createdAt: z.string(),
+});
+export type Agent = z.infer<typeof agentSchema>;
+
+export const proxySettingsSchema = z.object({
+  host: z.string().default(DEFAULT_PROXY_HOST),
+  port: z.number().int().min(0).max(65535).default(DEFAULT_PROXY_PORT),
+  denyUnmapped: z.boolean().default(false),
+  enabled: z.boolean().default(true),
+});
+
+export const settingsSchema = z.object({
+  schemaVersion: z.number().int().min(1).default(SETTINGS_SCHEMA_VERSION),
+  proxy: proxySettingsSchema.default({
+    host: DEFAULT_PROXY_HOST,
+    port: DEFAULT_PROXY_PORT,
+    denyUnmapped: false,
+    enabled: true,
+  }),
+  mappings: z.array(mappingSchema).default([]),
+  agents: z.array(agentSchema).default([]),
+});
+export type Settings = z.infer<typeof settingsSchema>;
+export type ProxySettings = z.infer<typeof proxySettingsSchema>;
