@@ -6,8 +6,16 @@ const noElectron = {
   'no-restricted-imports': [
     'error',
     {
-      paths: [{ name: 'electron', message: 'The engine runs in plain Node; only src/main and src/preload may import electron.' }],
-      patterns: [{ group: ['electron/*'], message: 'Only src/main and src/preload may import electron.' }],
+      paths: [
+        {
+          name: 'electron',
+          message:
+            'The engine runs in plain Node; only src/main and src/preload may import electron.',
+        },
+      ],
+      patterns: [
+        { group: ['electron/*'], message: 'Only src/main and src/preload may import electron.' },
+      ],
     },
   ],
 };
@@ -18,11 +26,17 @@ export default tseslint.config(
   ...tseslint.configs.recommended,
   {
     rules: {
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
+      ],
       'no-console': 'error',
     },
   },
-  { files: ['src/engine/**', 'src/shared/**', 'src/cli/**', 'test/**', 'bench/**'], rules: noElectron },
+  {
+    files: ['src/engine/**', 'src/shared/**', 'src/cli/**', 'test/**', 'bench/**'],
+    rules: noElectron,
+  },
   // The CLI and scripts talk to a terminal on purpose.
   { files: ['src/cli/**', 'bench/**', 'test/**', '.ci/**'], rules: { 'no-console': 'off' } },
 );

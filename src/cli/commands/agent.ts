@@ -1,0 +1,58 @@
+import type { Command } from 'commander';
+import { withController, type GlobalOptions } from '../cli-context.js';
+import { parseList } from '../parsers.js';
+
+export function registerAgent(program: Command): void {
+  const agent = program.command('agent').description('agent identities (proxy tokens)');
+
+  agent
+    .command('add')
+    .description('create an agent and print its token once')
+    .argument('<name>')
+    .option(
+      '--hosts <patterns>',
+      'comma-separated host patterns this agent may use (default: every mapping)',
+      parseList,
+    )
+    .action(async (name: string, options: { hosts?: string[] }, command: Command) => {
+      const { token } = await withController(command.optsWithGlobals<GlobalOptions>(), (c) =>
+        c.handlers['agents.add']({ name, ...(options.hosts ? { hosts: options.hosts } : {}) }),
+      );
+      process.stdout.write(`${token}\n`);
+      process.stderr.write(
+        `keygate: agent "${name}" created; \`keygate env --agent ${name}\` prints its setup\n`,
+      );
+    });
+
+  agent
+    .command('list')
+    .description('list agents (never their tokens)')
+    .option('--json', 'machine-readable output')
+    .action(async (options: { json?: boolean }, command: Command) => {
+      const agents = await withController(command.optsWithGlobals<GlobalOptions>(), (c) =>
+        c.handlers['agents.list'](),
+      );
+      if (options.json) {
+        process.stdout.write(`${JSON.stringify(agents, null, 2)}\n`);
+        return;
+      }
+      for (const a of agents)
+        process.stdout.write(`${a.name}\t${a.hosts ? a.hosts.join(',') : '*'}\t${a.createdAt}\n`);
+    });
+
+  agent
+    .command('rm')
+    .description('revoke an agent')
+    .argument('<name>')
+    .action(async (name: string, _options: unknown, command: Command) => {
+      const { removed } = await withController(command.optsWithGlobals<GlobalOptions>(), (c) =>
+        c.handlers['agents.remove']({ name }),
+      );
+      if (!removed) {
+        process.stderr.write(`keygate: no agent named "${name}"\n`);
+        process.exitCode = 1;
+        return;
+      }
+      process.stdout.write(`revoked ${name}\n`);
+    });
+}

@@ -1,0 +1,59 @@
+import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
+import type { Command } from 'commander';
+import { childEnvironment, renderEnv } from '../../engine/agent-env.js';
+import { InvalidInputError } from '../../engine/errors.js';
+import { withController, type GlobalOptions } from '../cli-context.js';
+
+export function registerEnv(program: Command): void {
+  program
+    .command('env')
+    .description('print the environment an agent needs (eval "$(keygate env)")')
+    .option('--agent <name>', 'agent identity', 'default')
+    .option('--shell <shell>', 'sh or fish', 'sh')
+    .action(async (options: { agent: string; shell: string }, command: Command) => {
+      if (options.shell !== 'sh' && options.shell !== 'fish') {
+        throw new InvalidInputError(`--shell ${options.shell}: expected sh or fish`);
+      }
+      const shell = options.shell;
+      const env = await withController(command.optsWithGlobals<GlobalOptions>(), (c) =>
+        c.handlers['agents.env']({ name: options.agent }),
+      );
+      process.stdout.write(`${renderEnv(env, shell)}\n`);
+    });
+
+  program
+    .command('run')
+    .description('run a command with the agent environment, passing its exit code through')
+    .option('--agent <name>', 'agent identity', 'default')
+    .argument('<command...>', 'the command and its arguments (after --)')
+    .action(async (argv: string[], options: { agent: string }, command: Command) => {
+      const [file, ...args] = argv;
+      if (!file)
+        throw new InvalidInputError('keygate run: no command given (keygate run -- CMD ARGS)');
+      const env = await withController(command.optsWithGlobals<GlobalOptions>(), (c) =>
+        c.handlers['agents.env']({ name: options.agent }),
+      );
+      const child = spawn(file, args, {
+        stdio: 'inherit',
+        env: childEnvironment(process.env, env),
+      });
+      const forward = (signal: NodeJS.Signals) => child.kill(signal);
+      process.on('SIGINT', forward);
+      process.on('SIGTERM', forward);
+      const code = await new Promise<number>((resolve) => {
+        child.once('error', (err: NodeJS.ErrnoException) => {
+          process.stderr.write(
+            `keygate run: cannot start ${file}: ${err.code === 'ENOENT' ? 'command not found' : err.message}\n`,
+          );
+          resolve(127);
+        });
+        child.once('exit', (exitCode, signal) =>
+          resolve(exitCode ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0)),
+        );
+      });
+      process.off('SIGINT', forward);
+      process.off('SIGTERM', forward);
+      process.exitCode = code;
+    });
+}

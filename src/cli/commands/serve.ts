@@ -1,0 +1,76 @@
+import type { Command } from 'commander';
+import { Controller } from '../../engine/controller.js';
+import { KeygateEngine } from '../../engine/keygate-engine.js';
+import { createLogger, parseLogLevel } from '../../engine/log/logger.js';
+import { removeRuntimeInfo, writeRuntimeInfo } from '../../engine/runtime-file.js';
+import { resolveHome, type GlobalOptions } from '../cli-context.js';
+import { collect, parsePort } from '../parsers.js';
+
+interface ServeOptions extends GlobalOptions {
+  host?: string;
+  port?: number;
+  upstreamCa: string[];
+  connectTo: string[];
+  denyUnmapped?: boolean;
+  logLevel?: string;
+}
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('run the proxy in the foreground (headless: Linux, CI, containers)')
+    .option('--host <host>', 'address to listen on (default from settings: 127.0.0.1)')
+    .option(
+      '--port <port>',
+      'port to listen on (default from settings: 8790; 0 picks a free one)',
+      parsePort,
+    )
+    .option('--upstream-ca <file>', 'also trust this CA for upstreams (repeatable)', collect, [])
+    .option(
+      '--connect-to <HOST:PORT:ADDR:PORT>',
+      "dial ADDR:PORT for HOST:PORT, like curl's (repeatable)",
+      collect,
+      [],
+    )
+    .option('--deny-unmapped', 'answer 403 for hosts without a mapping instead of tunneling them')
+    .option('--log-level <level>', 'error | warn | info | debug (default: $KEYGATE_LOG or info)')
+    .action(async (options: ServeOptions, command: Command) => {
+      const globals = command.optsWithGlobals<ServeOptions>();
+      const logger = createLogger({
+        level: parseLogLevel(options.logLevel ?? process.env.KEYGATE_LOG),
+      });
+      const engine = await KeygateEngine.start({
+        home: resolveHome(globals),
+        ...(options.host !== undefined ? { host: options.host } : {}),
+        ...(options.port !== undefined ? { port: options.port } : {}),
+        upstreamCaFiles: options.upstreamCa,
+        connectTo: options.connectTo,
+        denyUnmapped: options.denyUnmapped === true,
+        logger,
+      });
+      const controller = new Controller({ store: engine.store, home: engine.paths.home, engine });
+      const status = await controller.handlers['proxy.status']();
+      writeRuntimeInfo(engine.paths.home, {
+        pid: process.pid,
+        host: options.host ?? engine.store.get().proxy.host,
+        port: engine.port ?? 0,
+      });
+      // The one line on stdout: scripts wait for it.
+      process.stdout.write(`keygate listening on ${engine.address}\n`);
+      process.stderr.write(
+        `keygate: ${status.mappings} mapping(s), ${status.agents} agent(s); set up an agent with \`keygate env\` or \`keygate run -- CMD\`\n`,
+      );
+      await new Promise<void>((resolve) => {
+        const stop = (signal: NodeJS.Signals) => {
+          logger.info('stopping', { signal });
+          removeRuntimeInfo(engine.paths.home, process.pid);
+          engine.stop().then(resolve, (err: unknown) => {
+            logger.error('error while stopping', { err });
+            resolve();
+          });
+        };
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+    });
+}

@@ -1,0 +1,78 @@
+#!/usr/bin/env node
+/**
+ * `keygate`: the headless CLI. Exit codes are a contract: 0 ok, 1 failure (message on stderr),
+ * 2 usage (bad command line or invalid input).
+ */
+import { Command, CommanderError } from 'commander';
+import { InvalidInputError, SettingsError } from '../engine/errors.js';
+import { registerAgent } from './commands/agent.js';
+import { registerCa } from './commands/ca.js';
+import { registerDoctor } from './commands/doctor.js';
+import { registerEnv } from './commands/env.js';
+import { registerMap } from './commands/map.js';
+import { registerServe } from './commands/serve.js';
+import { VERSION } from './version.js';
+
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+export function buildProgram(): Command {
+  const program = new Command('keygate')
+    .description('A local HTTPS proxy that writes real API keys into your agents’ requests.')
+    .version(VERSION)
+    .option('--home <dir>', 'Keygate home (default: $KEYGATE_HOME, or the platform config dir)')
+    .showHelpAfterError()
+    .exitOverride();
+  for (const register of [
+    registerServe,
+    registerMap,
+    registerAgent,
+    registerEnv,
+    registerCa,
+    registerDoctor,
+  ])
+    register(program);
+  // Sub-commands inherit exitOverride only when set on each.
+  const override = (command: Command) => {
+    command.exitOverride();
+    command.commands.forEach(override);
+  };
+  override(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT_OK;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version print and exit 0; everything else commander reports is misuse.
+      return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+    }
+    if (err instanceof InvalidInputError) {
+      process.stderr.write(`keygate: ${err.message}\n`);
+      return EXIT_USAGE;
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(
+      `keygate: ${err instanceof SettingsError ? 'settings: ' : ''}${message}\n`,
+    );
+    if (process.env.KEYGATE_LOG === 'debug' && err instanceof Error && err.stack)
+      process.stderr.write(`${err.stack}\n`);
+    return EXIT_FAILURE;
+  }
+}
+
+main(process.argv).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(
+      `keygate: unexpected error: ${err instanceof Error ? err.message : String(err)}\n`,
+    );
+    process.exitCode = EXIT_FAILURE;
+  },
+);

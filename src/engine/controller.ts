@@ -1,0 +1,330 @@
+/**
+ * The contract's handlers (src/shared/api.ts): what the CLI calls directly, and what the app's
+ * IPC and `serve --ui`'s HTTP transport will route to. Works with or without a running engine:
+ * `keygate map add` edits the settings file, and a running `keygate serve` picks the change up.
+ */
+import { access } from 'node:fs/promises';
+import http from 'node:http';
+import net from 'node:net';
+import type {
+  AgentView,
+  ApiHandlers,
+  CaInfo,
+  DoctorCheck,
+  MappingInput,
+  MappingTestResult,
+  MappingView,
+  ProxyStatus,
+} from '../shared/api.js';
+import type { Agent, Mapping } from '../shared/settings-schema.js';
+import { buildAgentEnv, dialableHost } from './agent-env.js';
+import { InvalidInputError } from './errors.js';
+import { homePaths, type HomePaths } from './home.js';
+import type { KeygateEngine } from './keygate-engine.js';
+import { CompiledMapping } from './rules/compiled-mapping.js';
+import { HostMatcher } from './rules/host-pattern.js';
+import { buildMapping } from './rules/mapping-input.js';
+import { EnvSecretSource } from './secrets/env-source.js';
+import { SecretResolver } from './secrets/secret-resolver.js';
+import {
+  DEFAULT_AGENT,
+  ensureDefaultAgent,
+  newAgent,
+  validateAgentName,
+} from './settings/agents.js';
+import type { SettingsStore } from './settings/settings-store.js';
+import { writeCaBundle } from './tls/ca-bundle.js';
+import { loadOrCreateCertificateAuthority } from './tls/index.js';
+import { readRuntimeInfo } from './runtime-file.js';
+
+export interface ControllerOptions {
+  readonly store: SettingsStore;
+  readonly home: string;
+  /** The running engine, when there is one in this process (serve, the app). */
+  readonly engine?: KeygateEngine;
+  /** Resolver for validation and `map test` when no engine runs here. */
+  readonly resolver?: SecretResolver;
+}
+
+export function mappingView(mapping: Mapping): MappingView {
+  const compiled = new CompiledMapping(mapping);
+  return {
+    ...structuredClone(mapping),
+    name: compiled.name,
+    explain: compiled.explain(),
+  } as MappingView;
+}
+
+function agentView(agent: Agent): AgentView {
+  return {
+    name: agent.name,
+    ...(agent.hosts ? { hosts: [...agent.hosts] } : {}),
+    createdAt: agent.createdAt,
+  };
+}
+
+function sameSlot(a: Mapping, b: Mapping): boolean {
+  return (
+    a.host === b.host && (a.port ?? 443) === (b.port ?? 443) && (a.path ?? '') === (b.path ?? '')
+  );
+}
+
+export class Controller {
+  readonly #store: SettingsStore;
+  readonly #paths: HomePaths;
+  readonly #engine: KeygateEngine | undefined;
+  readonly #resolver: SecretResolver;
+
+  constructor(options: ControllerOptions) {
+    this.#store = options.store;
+    this.#paths = homePaths(options.home);
+    this.#engine = options.engine;
+    this.#resolver =
+      options.engine?.resolver ??
+      options.resolver ??
+      new SecretResolver({ sources: [new EnvSecretSource()] });
+  }
+
+  readonly handlers: ApiHandlers = {
+    'mappings.list': async () => this.#store.get().mappings.map(mappingView),
+    'mappings.upsert': async (input) => this.#upsert(input),
+    'mappings.remove': async ({ host, path }) => this.#remove(host, path),
+    'mappings.test': async ({ host }) => this.#test(host),
+    'agents.list': async () => this.#store.get().agents.map(agentView),
+    'agents.add': async ({ name, hosts }) => this.#addAgent(name, hosts),
+    'agents.remove': async ({ name }) => this.#removeAgent(name),
+    'agents.env': async ({ name }) => this.#env(name ?? DEFAULT_AGENT),
+    'proxy.status': async () => this.#status(),
+    'proxy.setEnabled': async ({ enabled }) => {
+      this.#store.update((draft) => {
+        draft.proxy.enabled = enabled;
+      });
+      return this.#status();
+    },
+    'activity.recent': async ({ limit }) => this.#engine?.activity.recent(limit) ?? [],
+    'ca.info': async () => this.#caInfo(),
+    'doctor.run': async () => this.#doctor(),
+  };
+
+  #upsert(input: MappingInput): MappingView {
+    const mapping = buildMapping(input, (ref) => this.#resolver.validate(ref));
+    this.#store.update((draft) => {
+      const index = draft.mappings.findIndex((existing) => sameSlot(existing, mapping));
+      if (index >= 0) draft.mappings[index] = mapping;
+      else draft.mappings.push(mapping);
+    });
+    return mappingView(mapping);
+  }
+
+  #remove(host: string, path: string | undefined): { removed: number } {
+    const pattern = new HostMatcher(host.trim()).pattern;
+    let removed = 0;
+    this.#store.update((draft) => {
+      const kept = draft.mappings.filter(
+        (m) => !(m.host === pattern && (path === undefined || m.path === path)),
+      );
+      removed = draft.mappings.length - kept.length;
+      draft.mappings = kept;
+    });
+    return { removed };
+  }
+
+  async #test(host: string): Promise<MappingTestResult[]> {
+    const pattern = new HostMatcher(host.trim()).pattern;
+    const mappings = this.#store.get().mappings.filter((m) => m.host === pattern);
+    if (mappings.length === 0)
+      throw new InvalidInputError(`no mapping for ${pattern} (keygate map list)`);
+    return Promise.all(
+      mappings.map(async (mapping): Promise<MappingTestResult> => {
+        const name = new CompiledMapping(mapping).name;
+        try {
+          const secret = await this.#resolver.resolve(mapping.ref);
+          if (mapping.injector.type === 'basic')
+            await this.#resolver.resolve(mapping.injector.userRef);
+          return { name, ok: true, fingerprint: secret.fingerprint(), length: secret.length };
+        } catch (err) {
+          return { name, ok: false, reason: err instanceof Error ? err.message : String(err) };
+        }
+      }),
+    );
+  }
+
+  #addAgent(
+    name: string,
+    hosts: readonly string[] | undefined,
+  ): { agent: AgentView; token: string } {
+    const agent = newAgent(name, hosts);
+    this.#store.update((draft) => {
+      if (draft.agents.some((a) => a.name === name)) {
+        throw new InvalidInputError(
+          `agent "${name}" already exists (keygate agent rm ${name} first)`,
+        );
+      }
+      draft.agents.push(agent);
+    });
+    return { agent: agentView(agent), token: agent.token };
+  }
+
+  #removeAgent(name: string): { removed: boolean } {
+    validateAgentName(name);
+    let removed = false;
+    this.#store.update((draft) => {
+      const kept = draft.agents.filter((a) => a.name !== name);
+      removed = kept.length !== draft.agents.length;
+      draft.agents = kept;
+    });
+    return { removed };
+  }
+
+  async #env(name: string) {
+    if (name === DEFAULT_AGENT) ensureDefaultAgent(this.#store);
+    const settings = this.#store.get();
+    const agent = settings.agents.find((a) => a.name === name);
+    if (!agent) throw new InvalidInputError(`no agent named "${name}" (keygate agent list)`);
+    const ca = await this.#caInfo();
+    const running = this.#engine ? undefined : readRuntimeInfo(this.#paths.home);
+    return buildAgentEnv({
+      agentName: agent.name,
+      token: agent.token,
+      proxyHost: running?.host ?? settings.proxy.host,
+      proxyPort: this.#engine?.port ?? running?.port ?? settings.proxy.port,
+      caCertPath: ca.certPath,
+      caBundlePath: ca.bundlePath,
+      mappings: settings.mappings,
+    });
+  }
+
+  #status(): ProxyStatus {
+    const settings = this.#store.get();
+    const engine = this.#engine;
+    const lastError = engine?.lastError;
+    return {
+      running: engine?.address !== undefined,
+      ...(engine?.address ? { address: engine.address } : {}),
+      denyUnmapped: engine?.policy.denyUnmapped ?? settings.proxy.denyUnmapped,
+      mappings: settings.mappings.length,
+      agents: settings.agents.length,
+      injectedToday: engine?.activity.injectedToday ?? 0,
+      ...(lastError ? { lastError } : {}),
+    };
+  }
+
+  async #caInfo(): Promise<CaInfo> {
+    const ca = this.#engine?.ca ?? (await loadOrCreateCertificateAuthority(this.#paths.caDir));
+    await writeCaBundle(this.#paths.caBundle, ca.certPem);
+    return {
+      certPath: this.#paths.caCert,
+      bundlePath: this.#paths.caBundle,
+      fingerprint256: ca.fingerprint256,
+      notAfter: ca.notAfter.toISOString(),
+    };
+  }
+
+  async #doctor(): Promise<DoctorCheck[]> {
+    const settings = this.#store.get();
+    const checks: DoctorCheck[] = [];
+    const running = readRuntimeInfo(this.#paths.home);
+    checks.push(
+      await this.#checkPort(
+        running?.host ?? settings.proxy.host,
+        running?.port ?? settings.proxy.port,
+      ),
+    );
+    checks.push(await this.#checkCa());
+    if (settings.mappings.length === 0) {
+      checks.push({
+        name: 'mappings',
+        ok: true,
+        detail: 'no mappings yet (keygate map add HOST REF)',
+      });
+    }
+    for (const mapping of settings.mappings) {
+      const name = `mapping ${mapping.host}${mapping.path ?? ''}`;
+      const refs =
+        mapping.injector.type === 'basic' ? [mapping.ref, mapping.injector.userRef] : [mapping.ref];
+      for (const ref of refs) {
+        const check = this.#resolver.validate(ref);
+        if (!check.ok) {
+          checks.push({
+            name,
+            ok: false,
+            detail: `${ref}: ${check.reason ?? 'invalid reference'}`,
+          });
+          continue;
+        }
+        if (ref.startsWith('env://')) {
+          const variable = ref.slice('env://'.length);
+          const present = Boolean(process.env[variable]);
+          checks.push({
+            name,
+            ok: present,
+            detail: present
+              ? `${ref} is set in this environment`
+              : `${ref}: ${variable} is not set here; keygate serve must be started with it`,
+          });
+        } else {
+          checks.push({ name, ok: true, detail: `${ref} is well-formed` });
+        }
+      }
+    }
+    return checks;
+  }
+
+  async #checkPort(host: string, port: number): Promise<DoctorCheck> {
+    const dialHost = dialableHost(host).replace(/^\[|\]$/g, '');
+    const health = await new Promise<string | undefined>((resolve) => {
+      const req = http.get({ host: dialHost, port, path: '/healthz', timeout: 1000 }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (body += chunk.slice(0, 200)));
+        res.on('end', () => resolve(body));
+      });
+      req.on('timeout', () => req.destroy());
+      req.on('error', () => resolve(undefined));
+    });
+    if (health?.includes('"service":"keygate"')) {
+      return { name: 'port', ok: true, detail: `Keygate is listening on ${dialHost}:${port}` };
+    }
+    const free = await new Promise<boolean>((resolve) => {
+      const probe = net.createServer();
+      probe.once('error', () => resolve(false));
+      probe.listen({ host: dialHost, port, exclusive: true }, () =>
+        probe.close(() => resolve(true)),
+      );
+    });
+    return free
+      ? {
+          name: 'port',
+          ok: true,
+          detail: `port ${port} is free; start Keygate with \`keygate serve\``,
+        }
+      : {
+          name: 'port',
+          ok: false,
+          detail: `port ${port} on ${dialHost} is used by something other than Keygate`,
+        };
+  }
+
+  async #checkCa(): Promise<DoctorCheck> {
+    const present = await access(this.#paths.caCert).then(
+      () => true,
+      () => false,
+    );
+    if (!present)
+      return {
+        name: 'ca',
+        ok: true,
+        detail: `no CA yet; it is created at ${this.#paths.caCert} on first use`,
+      };
+    try {
+      const info = await this.#caInfo();
+      return {
+        name: 'ca',
+        ok: true,
+        detail: `${info.certPath} (SHA-256 ${info.fingerprint256}, valid until ${info.notAfter})`,
+      };
+    } catch (err) {
+      return { name: 'ca', ok: false, detail: err instanceof Error ? err.message : String(err) };
+    }
+  }
+}

@@ -1,0 +1,231 @@
+/**
+ * The whole engine, assembled: settings, CA and leaves, secret resolution, rules, and the proxy.
+ * `keygate serve` and the Electron main process both start exactly this. It follows the settings
+ * file: a mapping added by the CLI or the app takes effect without a restart.
+ */
+import { readFile } from 'node:fs/promises';
+import type { Settings } from '../shared/settings-schema.js';
+import { ActivityLog } from './activity/activity-log.js';
+import { InvalidInputError, SettingsError } from './errors.js';
+import { homePaths, type HomePaths } from './home.js';
+import { silentLogger, type Logger } from './log/logger.js';
+import { AgentDirectory } from './proxy/agent-directory.js';
+import { UpstreamRoutes } from './proxy/connect-to.js';
+import { ProxyServer, type ProxyPolicy, type ProxyTimeouts } from './proxy/proxy-server.js';
+import { createUpstreamAgents, type UpstreamAgents } from './proxy/upstream-agents.js';
+import { CompiledMapping } from './rules/compiled-mapping.js';
+import { RuleTable } from './rules/rule-table.js';
+import { EnvSecretSource } from './secrets/env-source.js';
+import type { SecretSource } from './secrets/secret-source.js';
+import { SecretResolver, type SecretResolverOptions } from './secrets/secret-resolver.js';
+import { ensureDefaultAgent } from './settings/agents.js';
+import { SettingsStore } from './settings/settings-store.js';
+import { writeCaBundle } from './tls/ca-bundle.js';
+import {
+  LeafCertificates,
+  loadOrCreateCertificateAuthority,
+  type CertificateAuthority,
+} from './tls/index.js';
+
+export interface EngineOptions {
+  readonly home: string;
+  /** Overrides settings.proxy.host / port. */
+  readonly host?: string;
+  readonly port?: number;
+  readonly upstreamCaFiles?: readonly string[];
+  readonly connectTo?: readonly string[];
+  /** Forces deny-unmapped on, whatever the settings say. */
+  readonly denyUnmapped?: boolean;
+  readonly logger?: Logger;
+  readonly sources?: readonly SecretSource[];
+  readonly resolver?: Omit<SecretResolverOptions, 'sources'>;
+  readonly timeouts?: Partial<ProxyTimeouts>;
+  readonly connectionsCheckingIntervalMs?: number;
+  readonly headersTimeoutMs?: number;
+}
+
+export class PortInUseError extends Error {
+  override name = 'PortInUseError';
+}
+
+export class KeygateEngine {
+  readonly paths: HomePaths;
+  #lastError: string | undefined;
+  #unsubscribe: (() => void) | undefined;
+
+  private constructor(
+    private readonly options: EngineOptions,
+    readonly store: SettingsStore,
+    readonly ca: CertificateAuthority,
+    readonly resolver: SecretResolver,
+    readonly activity: ActivityLog,
+    private readonly upstream: UpstreamAgents,
+    private readonly proxy: ProxyServer,
+    private readonly log: Logger,
+  ) {
+    this.paths = homePaths(options.home);
+  }
+
+  static async start(options: EngineOptions): Promise<KeygateEngine> {
+    const log = options.logger ?? silentLogger;
+    const paths = homePaths(options.home);
+    const store = SettingsStore.open(options.home, {
+      watch: true,
+      onRecovered: ({ corruptPath, reason }) =>
+        log.warn('settings file was corrupt; kept it aside and started from defaults', {
+          corruptPath,
+          reason,
+        }),
+    });
+    try {
+      ensureDefaultAgent(store);
+      const ca = await loadOrCreateCertificateAuthority(paths.caDir);
+      await writeCaBundle(paths.caBundle, ca.certPem);
+      const leaves = await LeafCertificates.create(ca);
+      const resolver = new SecretResolver({
+        ...options.resolver,
+        sources: options.sources ?? [new EnvSecretSource()],
+      });
+      const extraCaPem = await Promise.all(
+        (options.upstreamCaFiles ?? []).map((file) =>
+          readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
+            throw new InvalidInputError(
+              `--upstream-ca ${file}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`,
+            );
+          }),
+        ),
+      );
+      const routes = UpstreamRoutes.parse(options.connectTo ?? []);
+      const upstream = createUpstreamAgents({ routes, extraCaPem });
+      const settings = store.get();
+      const activity = new ActivityLog(200);
+      const proxy = new ProxyServer({
+        logger: log,
+        activity,
+        resolver,
+        leaves,
+        routes,
+        upstream,
+        policy: policyFrom(settings, options, log),
+        ...(options.timeouts ? { timeouts: options.timeouts } : {}),
+        ...(options.connectionsCheckingIntervalMs
+          ? { connectionsCheckingIntervalMs: options.connectionsCheckingIntervalMs }
+          : {}),
+        ...(options.headersTimeoutMs ? { headersTimeoutMs: options.headersTimeoutMs } : {}),
+      });
+      const engine = new KeygateEngine(
+        options,
+        store,
+        ca,
+        resolver,
+        activity,
+        upstream,
+        proxy,
+        log,
+      );
+      await engine.#listen(settings);
+      engine.#unsubscribe = store.onChange((next) => engine.#apply(next));
+      engine.#prefetch(settings);
+      return engine;
+    } catch (err) {
+      store.close();
+      throw err;
+    }
+  }
+
+  get address(): string | undefined {
+    const address = this.proxy.address;
+    if (!address) return undefined;
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    return `http://${host}:${address.port}`;
+  }
+
+  get port(): number | undefined {
+    return this.proxy.address?.port;
+  }
+
+  get policy(): ProxyPolicy {
+    return this.proxy.policy;
+  }
+
+  get lastError(): string | undefined {
+    return this.#lastError;
+  }
+
+  async stop(): Promise<void> {
+    this.#unsubscribe?.();
+    await this.proxy.close();
+    this.upstream.destroy();
+    this.store.close();
+  }
+
+  async #listen(settings: Settings): Promise<void> {
+    const host = this.options.host ?? settings.proxy.host;
+    const port = this.options.port ?? settings.proxy.port;
+    try {
+      await this.proxy.listen(host, port);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EADDRINUSE') {
+        throw new PortInUseError(
+          `port ${port} on ${host} is in use: is another Keygate running? (keygate doctor)`,
+          { cause: err },
+        );
+      }
+      throw new Error(`cannot listen on ${host}:${port}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    this.log.info('proxy listening', { address: this.address });
+  }
+
+  #apply(settings: Settings): void {
+    this.proxy.setPolicy(policyFrom(settings, this.options, this.log));
+    this.log.info('settings changed; rules reloaded', {
+      mappings: settings.mappings.length,
+      agents: settings.agents.length,
+    });
+    this.#prefetch(settings);
+  }
+
+  #prefetch(settings: Settings): void {
+    const refs = new Set<string>();
+    for (const mapping of settings.mappings) {
+      refs.add(mapping.ref);
+      if (mapping.injector.type === 'basic') refs.add(mapping.injector.userRef);
+    }
+    this.resolver.prefetch([...refs]).catch((err: unknown) => {
+      this.#lastError = err instanceof Error ? err.message : String(err);
+      this.log.warn('prefetch failed', { err });
+    });
+  }
+}
+
+/** Compiles the settings into what the proxy enforces. A bad mapping is skipped, loudly. */
+function policyFrom(settings: Settings, options: EngineOptions, log: Logger): ProxyPolicy {
+  const valid = settings.mappings.filter((mapping) => {
+    try {
+      new CompiledMapping(mapping);
+      return true;
+    } catch (err) {
+      log.error('mapping skipped: it does not compile', {
+        host: mapping.host,
+        reason: (err as Error).message,
+      });
+      return false;
+    }
+  });
+  let agents: AgentDirectory;
+  try {
+    agents = new AgentDirectory(settings.agents);
+  } catch (err) {
+    throw new SettingsError(`agents in settings are invalid: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  return {
+    rules: new RuleTable(valid),
+    agents,
+    denyUnmapped: options.denyUnmapped === true || settings.proxy.denyUnmapped,
+  };
+}

@@ -1,0 +1,70 @@
+/**
+ * Who is talking to the proxy. Agents present `Proxy-Authorization: Basic base64(name:token)`
+ * (RFC 7235 §4.4, RFC 7617); the token is the password, or the username when the password is
+ * empty, because some clients only let users set one of the two.
+ */
+import { createHash } from 'node:crypto';
+import type { Agent } from '../../shared/settings-schema.js';
+import { HostMatcher } from '../rules/host-pattern.js';
+
+export interface AuthenticatedAgent {
+  readonly name: string;
+  /** True when the agent may use mappings for this host (`agent add --hosts`). */
+  mayUseHost(host: string): boolean;
+}
+
+function digest(token: string): string {
+  return createHash('sha256').update(token).digest('base64');
+}
+
+class DirectoryEntry implements AuthenticatedAgent {
+  readonly #grants: readonly HostMatcher[] | undefined;
+
+  constructor(
+    readonly name: string,
+    hosts: readonly string[] | undefined,
+  ) {
+    this.#grants = hosts?.map((pattern) => new HostMatcher(pattern));
+  }
+
+  mayUseHost(host: string): boolean {
+    return this.#grants === undefined || this.#grants.some((grant) => grant.matches(host));
+  }
+}
+
+export class AgentDirectory {
+  // Keyed by a digest of the token, so lookups compare hashes, not secrets byte by byte.
+  readonly #byTokenDigest = new Map<string, DirectoryEntry>();
+
+  constructor(agents: readonly Agent[]) {
+    for (const agent of agents)
+      this.#byTokenDigest.set(digest(agent.token), new DirectoryEntry(agent.name, agent.hosts));
+  }
+
+  get size(): number {
+    return this.#byTokenDigest.size;
+  }
+
+  /** The agent behind a Proxy-Authorization header, or undefined for a missing or bad one. */
+  authenticate(header: string | undefined): AuthenticatedAgent | undefined {
+    const token = tokenFromProxyAuthorization(header);
+    return token === undefined ? undefined : this.#byTokenDigest.get(digest(token));
+  }
+}
+
+// Bounded so a huge header costs nothing more than a length check.
+const MAX_HEADER_LENGTH = 1024;
+
+export function tokenFromProxyAuthorization(header: string | undefined): string | undefined {
+  if (!header || header.length > MAX_HEADER_LENGTH) return undefined;
+  const space = header.indexOf(' ');
+  if (space < 0 || header.slice(0, space).toLowerCase() !== 'basic') return undefined;
+  const encoded = header.slice(space + 1).trim();
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(encoded)) return undefined;
+  const decoded = Buffer.from(encoded, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) return decoded || undefined;
+  const user = decoded.slice(0, colon);
+  const password = decoded.slice(colon + 1);
+  return password || user || undefined;
+}

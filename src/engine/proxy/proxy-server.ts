@@ -1,0 +1,810 @@
+/**
+ * Keygate's proxy: the decisions on top of the TLS/server core (keygate-mitm-proxy.ts).
+ *
+ * For each CONNECT: authenticate the agent, then intercept (a mapping covers host:port) or tunnel
+ * (nothing does; or refuse with --deny-unmapped). For each intercepted request: check the Host
+ * header names the CONNECT target (DESIGN.md defect 2), inject the mapping's credential, and
+ * forward over verified TLS. Plain-HTTP absolute-form requests (axios, some SDKs) get the same
+ * rules, except that a credential never travels in plaintext unless a loopback mapping allows it.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { pipeline, type Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import { performance } from 'node:perf_hooks';
+import type { ErrorCallback, IContext, IWebSocketContext } from 'http-mitm-proxy';
+import type { ActivityOutcome } from '../../shared/activity.js';
+import type { ActivityLog } from '../activity/activity-log.js';
+import {
+  AgentAuthRequiredError,
+  BadProxyRequestError,
+  HostDeniedError,
+  HostMismatchError,
+  HostNotGrantedError,
+  KeygateError,
+  PlaintextRefusedError,
+  SecretUnavailableError,
+  UpstreamUnreachableError,
+} from '../errors.js';
+import type { Logger } from '../log/logger.js';
+import type { CompiledMapping } from '../rules/compiled-mapping.js';
+import { canonicalHost, isLoopbackHost, parseAuthority } from '../rules/host-name.js';
+import type { InjectionSecrets } from '../rules/injector.js';
+import type { RuleTable } from '../rules/rule-table.js';
+import type { Secret } from '../secrets/secret.js';
+import type { SecretResolver } from '../secrets/secret-resolver.js';
+import type { LeafCertificates } from '../tls/index.js';
+import type { AgentDirectory, AuthenticatedAgent } from './agent-directory.js';
+import type { UpstreamRoutes } from './connect-to.js';
+import { sendError, writeRawError } from './error-response.js';
+import { forwardableRequestHeaders, forwardableResponseHeaders } from './hop-by-hop.js';
+import { KeygateMitmProxy, type VerifyResult } from './keygate-mitm-proxy.js';
+import { terminateTls } from './tls-termination.js';
+import { openTunnel } from './tunnel.js';
+import type { UpstreamAgents } from './upstream-agents.js';
+import { classifyUpstreamError, UpstreamTimeout } from './upstream-errors.js';
+
+export interface ProxyPolicy {
+  readonly rules: RuleTable;
+  readonly agents: AgentDirectory;
+  readonly denyUnmapped: boolean;
+}
+
+export interface ProxyTimeouts {
+  /** Dialling an upstream (tunnel or intercept). */
+  readonly connectMs: number;
+  /** An upstream silent for this long, before or during its response, is cut (504 if unanswered). */
+  readonly upstreamIdleMs: number;
+  /** The agent must finish its TLS handshake with Keygate within this. */
+  readonly handshakeMs: number;
+}
+
+export const DEFAULT_TIMEOUTS: ProxyTimeouts = {
+  connectMs: 10_000,
+  upstreamIdleMs: 600_000,
+  handshakeMs: 10_000,
+};
+
+export interface ProxyServerOptions {
+  readonly logger: Logger;
+  readonly activity: ActivityLog;
+  readonly resolver: SecretResolver;
+  readonly leaves: LeafCertificates;
+  readonly routes: UpstreamRoutes;
+  readonly upstream: UpstreamAgents;
+  readonly policy: ProxyPolicy;
+  readonly timeouts?: Partial<ProxyTimeouts>;
+  readonly connectionsCheckingIntervalMs?: number;
+  readonly headersTimeoutMs?: number;
+}
+
+/** What Keygate knows about an intercepted connection: where the agent CONNECTed, and who it is. */
+interface InterceptedConnection {
+  readonly host: string;
+  readonly port: number;
+  readonly agent: AuthenticatedAgent;
+}
+
+interface Exchange {
+  readonly req: http.IncomingMessage;
+  readonly res: http.ServerResponse;
+  readonly secure: boolean;
+  readonly host: string;
+  readonly port: number;
+  readonly path: string;
+  /** Host header to send upstream; undefined keeps the agent's. */
+  readonly hostHeader: string | undefined;
+  readonly mapping: CompiledMapping | undefined;
+  readonly agent: AuthenticatedAgent;
+  readonly started: number;
+}
+
+/** What a verified WebSocket upgrade will do once the library opens the upstream socket. */
+interface WebSocketPlan {
+  readonly url: string;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly mapping: CompiledMapping | undefined;
+}
+
+const HEALTH_BODY = JSON.stringify({ ok: true, service: 'keygate' });
+
+function stripQuery(path: string): string {
+  const q = path.indexOf('?');
+  return q < 0 ? path : path.slice(0, q);
+}
+
+function authorityText(host: string, port: number, defaultPort: number): string {
+  const name = host.includes(':') ? `[${host}]` : host;
+  return port === defaultPort ? name : `${name}:${port}`;
+}
+
+export class ProxyServer {
+  readonly #options: ProxyServerOptions;
+  readonly #timeouts: ProxyTimeouts;
+  readonly #log: Logger;
+  readonly #mitm: KeygateMitmProxy;
+  readonly #connections = new WeakMap<TLSSocket, InterceptedConnection>();
+  readonly #webSocketPlans = new WeakMap<http.IncomingMessage, WebSocketPlan>();
+  #policy: ProxyPolicy;
+
+  constructor(options: ProxyServerOptions) {
+    this.#options = options;
+    this.#timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
+    this.#log = options.logger;
+    this.#policy = options.policy;
+    this.#mitm = new KeygateMitmProxy({
+      logger: options.logger,
+      httpsAgent: options.upstream.https,
+      httpAgent: options.upstream.http,
+      verifyWebSocket: (req, secure) => this.#verifyWebSocket(req, secure),
+      ...(options.connectionsCheckingIntervalMs
+        ? { connectionsCheckingIntervalMs: options.connectionsCheckingIntervalMs }
+        : {}),
+      ...(options.headersTimeoutMs ? { headersTimeoutMs: options.headersTimeoutMs } : {}),
+    });
+    this.#mitm.onConnect((req, socket, head, next) => this.#onConnect(req, socket, head, next));
+    this.#mitm.onRequest((ctx, next) => this.#onRequest(ctx, next));
+    this.#mitm.onWebSocketConnection((ctx, next) => this.#onWebSocketConnection(ctx, next));
+  }
+
+  /** Swap rules, agents and deny mode; takes effect for the next CONNECT or request. */
+  setPolicy(policy: ProxyPolicy): void {
+    this.#policy = policy;
+  }
+
+  get policy(): ProxyPolicy {
+    return this.#policy;
+  }
+
+  listen(host: string, port: number): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.#mitm.listen({ host, port }, (err) => {
+        const address = this.#mitm.address;
+        if (err) reject(err);
+        else if (!address) reject(new Error('proxy listener has no address'));
+        else resolve(address);
+      });
+    });
+  }
+
+  get address(): AddressInfo | undefined {
+    return this.#mitm.address;
+  }
+
+  close(): Promise<void> {
+    return this.#mitm.shutdown();
+  }
+
+  // ---- CONNECT ---------------------------------------------------------------------------
+
+  #onConnect(req: http.IncomingMessage, socket: Duplex, head: Buffer, _next: ErrorCallback): void {
+    // `_next` is never called: the library would open a per-host server and dial it at 0.0.0.0.
+    const started = performance.now();
+    const target = parseAuthority(req.url ?? '', { requirePort: true });
+    if (!target) {
+      const shown = (req.url ?? '').slice(0, 100);
+      this.#refuseConnect(
+        socket,
+        new BadProxyRequestError(`CONNECT target "${shown}" is not host:port`),
+        '(invalid)',
+        0,
+        started,
+      );
+      return;
+    }
+    const { host, port } = target;
+    const agent = this.#policy.agents.authenticate(req.headers['proxy-authorization']);
+    if (!agent) {
+      this.#refuseConnect(socket, this.#authError(), host, port, started);
+      return;
+    }
+    const policy = this.#policy;
+    if (policy.rules.hasHost(host, port)) {
+      if (!agent.mayUseHost(host)) {
+        const err = new HostNotGrantedError(
+          `agent "${agent.name}" is not granted ${host}; see \`keygate agent add --hosts\``,
+        );
+        this.#refuseConnect(socket, err, host, port, started, agent);
+        return;
+      }
+      this.#intercept(socket, head, { host, port, agent }, started);
+      return;
+    }
+    if (policy.denyUnmapped) {
+      const err = new HostDeniedError(
+        `${host}:${port} is not mapped, and Keygate runs with --deny-unmapped`,
+      );
+      this.#refuseConnect(socket, err, host, port, started, agent);
+      return;
+    }
+    this.#tunnel(socket, head, { host, port, agent }, started);
+  }
+
+  #authError(): KeygateError {
+    return new AgentAuthRequiredError(
+      'Keygate needs an agent token: use the proxy URL from `keygate env` (http://NAME:TOKEN@127.0.0.1:PORT)',
+    );
+  }
+
+  #refuseConnect(
+    socket: Duplex,
+    err: KeygateError,
+    host: string,
+    port: number,
+    started: number,
+    agent?: AuthenticatedAgent,
+  ): void {
+    writeRawError(socket, err);
+    this.#record(err.status >= 500 ? 'error' : 'denied', {
+      host,
+      port,
+      agent,
+      status: err.status,
+      error: err.errorId,
+      method: 'CONNECT',
+      started,
+    });
+  }
+
+  #tunnel(socket: Duplex, head: Buffer, conn: InterceptedConnection, started: number): void {
+    const destination = this.#options.routes.route(conn.host, conn.port);
+    openTunnel(socket, head, destination, this.#timeouts.connectMs, {
+      onOpen: () =>
+        this.#record('tunneled', {
+          host: conn.host,
+          port: conn.port,
+          agent: conn.agent,
+          method: 'CONNECT',
+          status: 200,
+          started,
+        }),
+      onFailure: (err) => {
+        const error = classifyUpstreamError(err, `tunnel to ${conn.host}:${conn.port}`);
+        this.#refuseConnect(socket, error, conn.host, conn.port, started, conn.agent);
+      },
+    });
+  }
+
+  #intercept(socket: Duplex, head: Buffer, conn: InterceptedConnection, started: number): void {
+    // Hold the agent's bytes while the leaf is minted (usually cached; ~1 ms when not).
+    socket.pause();
+    this.#options.leaves.secureContextFor(conn.host).then(
+      (secureContext) => {
+        if (socket.destroyed) return;
+        terminateTls(socket, head, secureContext, this.#timeouts.handshakeMs, {
+          onSecure: (tlsSocket) => {
+            this.#connections.set(tlsSocket, conn);
+            this.#mitm.acceptIntercepted(tlsSocket);
+          },
+          onHandshakeError: (err) =>
+            this.#log.info(
+              'agent did not complete TLS with Keygate; does it trust the Keygate CA? (keygate env)',
+              {
+                host: conn.host,
+                agent: conn.agent.name,
+                reason: err.message,
+              },
+            ),
+        });
+        socket.resume();
+      },
+      (err: unknown) => {
+        this.#log.error('could not mint a certificate', { host: conn.host, err });
+        const error = new UpstreamUnreachableError(`could not mint a certificate for ${conn.host}`);
+        this.#refuseConnect(socket, error, conn.host, conn.port, started, conn.agent);
+      },
+    );
+  }
+
+  // ---- Requests --------------------------------------------------------------------------
+
+  #onRequest(ctx: IContext, _next: ErrorCallback): void {
+    // `_next` is never called: Keygate forwards the request itself, with backpressure and named
+    // errors (DESIGN.md defect 6: the library's filters ignore write()'s return value).
+    const started = performance.now();
+    const { clientToProxyRequest: req, proxyToClientResponse: res } = ctx;
+    try {
+      if (ctx.isSSL) this.#onInterceptedRequest(req, res, started);
+      else this.#onPlainRequest(req, res, started);
+    } catch (err) {
+      this.#fail(res, err, { host: '(unknown)', port: 0, started, method: req.method });
+    }
+  }
+
+  #onInterceptedRequest(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    started: number,
+  ): void {
+    const conn = this.#connections.get(req.socket as TLSSocket);
+    if (!conn) {
+      // Defect 1: only sockets Keygate terminated after an authenticated CONNECT get here.
+      const err = new BadProxyRequestError(
+        'request did not arrive through an authenticated CONNECT',
+      );
+      this.#deny(res, err, { host: '(unknown)', port: 0, started, method: req.method });
+      return;
+    }
+    const path = req.url ?? '/';
+    const hostHeader = req.headers.host;
+    const authority = hostHeader ? parseAuthority(hostHeader, { defaultPort: 443 }) : undefined;
+    if (!authority || authority.host !== conn.host || authority.port !== conn.port) {
+      // Defect 2: the library would have forwarded to the Host header's host.
+      const err = new HostMismatchError(
+        `Host header "${(hostHeader ?? '').slice(0, 100)}" does not match the CONNECT target ${conn.host}:${conn.port}; ` +
+          'Keygate only forwards to the host the agent connected to',
+      );
+      this.#deny(res, err, {
+        host: conn.host,
+        port: conn.port,
+        started,
+        method: req.method,
+        path,
+        agent: conn.agent,
+      });
+      return;
+    }
+    const mapping = this.#policy.rules.match(conn.host, conn.port, path);
+    this.#forward({
+      req,
+      res,
+      secure: true,
+      host: conn.host,
+      port: conn.port,
+      path,
+      hostHeader: undefined,
+      mapping,
+      agent: conn.agent,
+      started,
+    });
+  }
+
+  #onPlainRequest(req: http.IncomingMessage, res: http.ServerResponse, started: number): void {
+    const target = this.#mitm.requestTarget(req) ?? req.url ?? '';
+    if (target.startsWith('/') || target === '*') {
+      if (req.method === 'GET' && target === '/healthz') {
+        res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+        res.end(HEALTH_BODY);
+        return;
+      }
+      // A browser page (or anything not configured as a proxy) talking to the port directly.
+      const err = new BadProxyRequestError(
+        'this port is an HTTP proxy; point your agent at it with HTTPS_PROXY (see `keygate env`)',
+      );
+      this.#deny(res, err, { host: '(origin-form)', port: 0, started, method: req.method });
+      return;
+    }
+    const agent = this.#policy.agents.authenticate(req.headers['proxy-authorization']);
+    let url: URL;
+    try {
+      url = new URL(target);
+    } catch {
+      this.#deny(
+        res,
+        new BadProxyRequestError(`request target "${target.slice(0, 100)}" is not a URL`),
+        { host: '(invalid)', port: 0, started, method: req.method },
+      );
+      return;
+    }
+    const secure = url.protocol === 'https:';
+    const host = canonicalHost(url.hostname);
+    if ((!secure && url.protocol !== 'http:') || !host) {
+      this.#deny(
+        res,
+        new BadProxyRequestError(`cannot proxy "${url.protocol}//${url.hostname.slice(0, 100)}"`),
+        { host: '(invalid)', port: 0, started, method: req.method },
+      );
+      return;
+    }
+    const defaultPort = secure ? 443 : 80;
+    const port = url.port ? Number(url.port) : defaultPort;
+    const path = `${url.pathname}${url.search}`;
+    const where = { host, port, started, method: req.method, path };
+    if (!agent) {
+      this.#deny(res, this.#authError(), where);
+      return;
+    }
+    const hostHeader = req.headers.host;
+    if (hostHeader) {
+      const authority = parseAuthority(hostHeader, { defaultPort });
+      if (!authority || authority.host !== host || authority.port !== port) {
+        const err = new HostMismatchError(
+          `Host header "${hostHeader.slice(0, 100)}" does not match the request target ${host}:${port}`,
+        );
+        this.#deny(res, err, { ...where, agent });
+        return;
+      }
+    }
+    const policy = this.#policy;
+    const mapped = policy.rules.hasHost(host, port);
+    if (!mapped && policy.denyUnmapped) {
+      this.#deny(
+        res,
+        new HostDeniedError(`${host}:${port} is not mapped, and Keygate runs with --deny-unmapped`),
+        { ...where, agent },
+      );
+      return;
+    }
+    if (mapped && !agent.mayUseHost(host)) {
+      this.#deny(res, new HostNotGrantedError(`agent "${agent.name}" is not granted ${host}`), {
+        ...where,
+        agent,
+      });
+      return;
+    }
+    const mapping = mapped ? policy.rules.match(host, port, path) : undefined;
+    const plaintextToMappedHost =
+      !secure &&
+      (mapping
+        ? !(mapping.config.allowPlaintext && isLoopbackHost(host))
+        : policy.rules.hasHostOnAnyPort(host));
+    if (plaintextToMappedHost) {
+      // Refuse rather than forward the placeholder: a clear error beats the upstream's 401.
+      const err = new PlaintextRefusedError(
+        `${mapping ? `mapping ${mapping.name}` : host}: refusing plaintext http:// to a mapped host; use https://`,
+      );
+      this.#deny(res, err, { ...where, agent });
+      return;
+    }
+    const hostText = authorityText(host, port, defaultPort);
+    this.#forward({
+      req,
+      res,
+      secure,
+      host,
+      port,
+      path,
+      hostHeader: hostText,
+      mapping,
+      agent,
+      started,
+    });
+  }
+
+  #forward(x: Exchange): void {
+    const headers = forwardableRequestHeaders(x.req.headers);
+    if (x.hostHeader) headers.host = x.hostHeader;
+    if (!x.mapping) {
+      this.#send(x, headers, x.path);
+      return;
+    }
+    const mapping = x.mapping;
+    const secrets = this.#cachedSecrets(mapping);
+    if (secrets) {
+      this.#injectAndSend(x, mapping, headers, secrets);
+      return;
+    }
+    // Cold or expired: hold the request body until the secret arrives.
+    x.req.pause();
+    this.#resolveSecrets(mapping).then(
+      (resolved) => this.#injectAndSend(x, mapping, headers, resolved),
+      (err: unknown) => this.#fail(x.res, err, this.#where(x)),
+    );
+  }
+
+  #injectAndSend(
+    x: Exchange,
+    mapping: CompiledMapping,
+    headers: Record<string, string | string[] | undefined>,
+    secrets: InjectionSecrets,
+  ): void {
+    const target = { headers, path: x.path };
+    try {
+      mapping.injector.apply(target, secrets);
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : 'invalid credential';
+      this.#fail(
+        x.res,
+        new SecretUnavailableError(`mapping ${mapping.name}: ${reason}`),
+        this.#where(x),
+      );
+      return;
+    }
+    this.#send(x, target.headers, target.path);
+  }
+
+  #send(x: Exchange, headers: Record<string, string | string[] | undefined>, path: string): void {
+    const { req, res } = x;
+    const upstreamRequest = (x.secure ? https : http).request({
+      host: x.host,
+      port: x.port,
+      method: req.method,
+      path,
+      headers: headers as http.OutgoingHttpHeaders,
+      agent: x.secure ? this.#options.upstream.https : this.#options.upstream.http,
+      setHost: headers.host === undefined,
+    });
+    let answered = false;
+    upstreamRequest.setTimeout(this.#timeouts.upstreamIdleMs, () =>
+      upstreamRequest.destroy(new UpstreamTimeout('idle')),
+    );
+    upstreamRequest.on('response', (upstreamResponse) => {
+      answered = true;
+      res.writeHead(
+        upstreamResponse.statusCode ?? 502,
+        upstreamResponse.statusMessage,
+        forwardableResponseHeaders(upstreamResponse.rawHeaders),
+      );
+      // Streams chunk by chunk (SSE stays live) and stops reading upstream while the agent is slow.
+      pipeline(upstreamResponse, res, (err) => {
+        if (err)
+          this.#log.debug('response stream ended early', {
+            host: x.host,
+            code: (err as NodeJS.ErrnoException).code,
+          });
+        this.#record(x.mapping ? 'injected' : 'forwarded', {
+          ...this.#where(x),
+          status: upstreamResponse.statusCode,
+          mapping: x.mapping?.name,
+        });
+      });
+    });
+    upstreamRequest.on('error', (err) => {
+      if (answered) {
+        res.destroy();
+        return;
+      }
+      req.unpipe(upstreamRequest);
+      this.#fail(
+        res,
+        classifyUpstreamError(err, x.mapping ? `mapping ${x.mapping.name}` : `${x.host}:${x.port}`),
+        this.#where(x),
+      );
+    });
+    res.on('close', () => {
+      if (!res.writableFinished) upstreamRequest.destroy();
+    });
+    req.on('error', () => upstreamRequest.destroy());
+    // pipe() honours upstreamRequest.write()'s return value: an upload never outruns the upstream.
+    req.pipe(upstreamRequest);
+    req.resume();
+  }
+
+  #cachedSecrets(mapping: CompiledMapping): InjectionSecrets | undefined {
+    const resolver = this.#options.resolver;
+    const primary = resolver.peek(mapping.config.ref);
+    if (!primary) return undefined;
+    const injector = mapping.config.injector;
+    if (injector.type !== 'basic') return { primary };
+    const user = resolver.peek(injector.userRef);
+    return user ? { primary, user } : undefined;
+  }
+
+  async #resolveSecrets(mapping: CompiledMapping): Promise<InjectionSecrets> {
+    const resolver = this.#options.resolver;
+    const injector = mapping.config.injector;
+    try {
+      const [primary, user] = await Promise.all([
+        resolver.resolve(mapping.config.ref),
+        injector.type === 'basic'
+          ? resolver.resolve(injector.userRef)
+          : Promise.resolve<Secret | undefined>(undefined),
+      ]);
+      return user ? { primary, user } : { primary };
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      throw new SecretUnavailableError(
+        `mapping ${mapping.name}: the credential is unavailable (${reason})`,
+        { cause: err },
+      );
+    }
+  }
+
+  // ---- WebSockets --------------------------------------------------------------------------
+
+  async #verifyWebSocket(req: http.IncomingMessage, secure: boolean): Promise<VerifyResult> {
+    const started = performance.now();
+    const refuse = (
+      err: KeygateError,
+      host: string,
+      port: number,
+      agent?: AuthenticatedAgent,
+    ): VerifyResult => {
+      this.#record(err.status >= 500 ? 'error' : 'denied', {
+        host,
+        port,
+        agent,
+        method: 'GET',
+        path: stripQuery(req.url ?? ''),
+        status: err.status,
+        error: err.errorId,
+        started,
+      });
+      const headers: Record<string, string> = {
+        'content-type': 'application/json',
+        'x-keygate-error': err.errorId,
+      };
+      if (err.status === 407) headers['proxy-authenticate'] = 'Basic realm="keygate"';
+      return { ok: false, status: err.status, body: err.toBody(), headers };
+    };
+    let host: string;
+    let port: number;
+    let agent: AuthenticatedAgent;
+    let path: string;
+    if (secure) {
+      const conn = this.#connections.get(req.socket as TLSSocket);
+      if (!conn)
+        return refuse(
+          new BadProxyRequestError('upgrade did not arrive through an authenticated CONNECT'),
+          '(unknown)',
+          0,
+        );
+      const authority = req.headers.host
+        ? parseAuthority(req.headers.host, { defaultPort: 443 })
+        : undefined;
+      if (!authority || authority.host !== conn.host || authority.port !== conn.port) {
+        return refuse(
+          new HostMismatchError(
+            `Host header does not match the CONNECT target ${conn.host}:${conn.port}`,
+          ),
+          conn.host,
+          conn.port,
+          conn.agent,
+        );
+      }
+      ({ host, port, agent } = conn);
+      path = req.url ?? '/';
+    } else {
+      const target = this.#mitm.requestTarget(req) ?? req.url ?? '';
+      let url: URL | undefined;
+      try {
+        url = target.startsWith('/') ? undefined : new URL(target);
+      } catch {
+        url = undefined;
+      }
+      const parsedHost = url ? canonicalHost(url.hostname) : undefined;
+      if (!url || !parsedHost || (url.protocol !== 'ws:' && url.protocol !== 'http:')) {
+        return refuse(
+          new BadProxyRequestError(
+            'this port is an HTTP proxy; WebSockets must go through CONNECT or an absolute ws:// URL',
+          ),
+          '(origin-form)',
+          0,
+        );
+      }
+      host = parsedHost;
+      port = url.port ? Number(url.port) : 80;
+      path = `${url.pathname}${url.search}`;
+      const authenticated = this.#policy.agents.authenticate(req.headers['proxy-authorization']);
+      if (!authenticated) return refuse(this.#authError(), host, port);
+      agent = authenticated;
+    }
+    const policy = this.#policy;
+    const mapped = policy.rules.hasHost(host, port);
+    if (!mapped && policy.denyUnmapped && !secure) {
+      return refuse(
+        new HostDeniedError(`${host}:${port} is not mapped, and Keygate runs with --deny-unmapped`),
+        host,
+        port,
+        agent,
+      );
+    }
+    const mapping = mapped ? policy.rules.match(host, port, path) : undefined;
+    if (mapping && !secure && !(mapping.config.allowPlaintext && isLoopbackHost(host))) {
+      return refuse(
+        new PlaintextRefusedError(
+          `mapping ${mapping.name}: refusing to send its credential over plaintext ws://`,
+        ),
+        host,
+        port,
+        agent,
+      );
+    }
+    const headers = forwardableRequestHeaders(req.headers);
+    for (const name of Object.keys(headers))
+      if (name.startsWith('sec-websocket-')) delete headers[name];
+    const target = { headers, path };
+    if (mapping) {
+      try {
+        mapping.injector.apply(
+          target,
+          this.#cachedSecrets(mapping) ?? (await this.#resolveSecrets(mapping)),
+        );
+      } catch (err) {
+        const error =
+          err instanceof KeygateError
+            ? err
+            : new SecretUnavailableError(
+                `mapping ${mapping.name}: ${err instanceof Error ? err.message : 'invalid credential'}`,
+              );
+        return refuse(error, host, port, agent);
+      }
+    }
+    const url = `${secure ? 'wss' : 'ws'}://${authorityText(host, port, secure ? 443 : 80)}${target.path}`;
+    this.#webSocketPlans.set(req, { url, headers: target.headers, mapping });
+    this.#record(mapping ? 'injected' : 'forwarded', {
+      host,
+      port,
+      agent,
+      method: 'GET',
+      path: stripQuery(path),
+      status: 101,
+      mapping: mapping?.name,
+      started,
+    });
+    return { ok: true };
+  }
+
+  #onWebSocketConnection(ctx: IWebSocketContext, next: ErrorCallback): void {
+    const req = (
+      ctx.clientToProxyWebSocket as unknown as { upgradeReq?: http.IncomingMessage } | undefined
+    )?.upgradeReq;
+    const plan = req ? this.#webSocketPlans.get(req) : undefined;
+    const options = ctx.proxyToServerWebSocketOptions;
+    if (!plan || !options) {
+      next(new Error('WebSocket upgrade was not verified by Keygate'));
+      return;
+    }
+    // Replace what the library derived from the Host header with the verified plan.
+    options.url = plan.url;
+    options.headers = plan.headers as Record<string, string>;
+    next();
+  }
+
+  // ---- Outcomes ----------------------------------------------------------------------------
+
+  #where(x: Exchange) {
+    return {
+      host: x.host,
+      port: x.port,
+      started: x.started,
+      method: x.req.method,
+      path: x.path,
+      agent: x.agent,
+      mapping: x.mapping?.name,
+    };
+  }
+
+  #deny(res: http.ServerResponse, err: KeygateError, where: RecordFields): void {
+    sendError(res, err);
+    this.#record('denied', { ...where, status: err.status, error: err.errorId });
+  }
+
+  #fail(res: http.ServerResponse, err: unknown, where: RecordFields): void {
+    const error =
+      err instanceof KeygateError
+        ? err
+        : new UpstreamUnreachableError('internal proxy error', { cause: err });
+    if (!(err instanceof KeygateError)) this.#log.error('unexpected proxy error', { err });
+    else
+      this.#log.info('request failed', {
+        code: error.errorId,
+        host: where.host,
+        reason: error.message,
+      });
+    sendError(res, error);
+    this.#record(
+      error.status === 407 || error.status === 403 || error.status === 421 ? 'denied' : 'error',
+      { ...where, status: error.status, error: error.errorId },
+    );
+  }
+
+  #record(outcome: ActivityOutcome, fields: RecordFields): void {
+    this.#options.activity.record({
+      outcome,
+      host: fields.host,
+      port: fields.port,
+      ...(fields.agent ? { agent: fields.agent.name } : {}),
+      ...(fields.method ? { method: fields.method } : {}),
+      // Never the query string: intercepted URLs may carry a query-injected credential.
+      ...(fields.path ? { path: stripQuery(fields.path) } : {}),
+      ...(fields.status !== undefined ? { status: fields.status } : {}),
+      ...(fields.mapping ? { mapping: fields.mapping } : {}),
+      ...(fields.error ? { error: fields.error } : {}),
+      latencyMs: Math.round((performance.now() - fields.started) * 100) / 100,
+    });
+  }
+}
+
+interface RecordFields {
+  readonly host: string;
+  readonly port: number;
+  readonly started: number;
+  readonly method?: string | undefined;
+  readonly path?: string | undefined;
+  readonly agent?: AuthenticatedAgent | undefined;
+  readonly status?: number | undefined;
+  readonly mapping?: string | undefined;
+  readonly error?: string | undefined;
+}

@@ -1,0 +1,49 @@
+/**
+ * Terminates the agent's TLS inside the CONNECT tunnel, in-process: no second listener, no TCP
+ * hop (closes DESIGN.md defects 1 and 8). The leaf is minted for the CONNECT target, not for
+ * whatever SNI the agent sends, so a certificate is only ever issued for the host Keygate will
+ * forward to.
+ */
+import { TLSSocket, type SecureContext } from 'node:tls';
+import type { Duplex } from 'node:stream';
+import { CONNECTION_ESTABLISHED } from './tunnel.js';
+
+export interface TerminationHandlers {
+  onSecure(socket: TLSSocket): void;
+  onHandshakeError(err: Error): void;
+}
+
+export function terminateTls(
+  client: Duplex,
+  head: Buffer,
+  secureContext: SecureContext,
+  handshakeTimeoutMs: number,
+  handlers: TerminationHandlers,
+): TLSSocket {
+  client.write(CONNECTION_ESTABLISHED);
+  if (head.length > 0) client.unshift(head);
+  const socket = new TLSSocket(client as import('node:net').Socket, {
+    isServer: true,
+    secureContext,
+    // HTTP/1.1 only: the request rewriting works on HTTP/1.1, and clients fall back cleanly.
+    ALPNProtocols: ['http/1.1'],
+  });
+  const timer = setTimeout(
+    () => socket.destroy(new Error('TLS handshake timed out')),
+    handshakeTimeoutMs,
+  );
+  timer.unref();
+  let secure = false;
+  socket.once('secure', () => {
+    secure = true;
+    clearTimeout(timer);
+    handlers.onSecure(socket);
+  });
+  socket.on('error', (err) => {
+    clearTimeout(timer);
+    if (!secure) handlers.onHandshakeError(err);
+    socket.destroy();
+  });
+  socket.on('close', () => client.destroy());
+  return socket;
+}

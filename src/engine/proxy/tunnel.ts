@@ -1,0 +1,47 @@
+/**
+ * Byte-for-byte tunnel for hosts Keygate does not intercept. The agent sees the upstream's own
+ * certificate; Keygate sees only ciphertext. `pipe` honours backpressure in both directions.
+ */
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Destination } from './connect-to.js';
+
+export interface TunnelHandlers {
+  /** Called once the upstream accepted the connection, before any byte flows. */
+  onOpen(): void;
+  /** Called when the upstream could not be reached; the client has not been answered yet. */
+  onFailure(err: Error): void;
+}
+
+export const CONNECTION_ESTABLISHED = 'HTTP/1.1 200 Connection Established\r\n\r\n';
+
+export function openTunnel(
+  client: Duplex,
+  head: Buffer,
+  destination: Destination,
+  connectTimeoutMs: number,
+  handlers: TunnelHandlers,
+): void {
+  const upstream = net.connect({ host: destination.host, port: destination.port, noDelay: true });
+  let connected = false;
+  upstream.setTimeout(connectTimeoutMs, () => {
+    if (!connected)
+      upstream.destroy(Object.assign(new Error('connect timed out'), { code: 'ETIMEDOUT' }));
+  });
+  upstream.once('connect', () => {
+    connected = true;
+    upstream.setTimeout(0);
+    handlers.onOpen();
+    client.write(CONNECTION_ESTABLISHED);
+    if (head.length > 0) upstream.write(head);
+    upstream.pipe(client);
+    client.pipe(upstream);
+  });
+  upstream.on('error', (err) => {
+    if (!connected) handlers.onFailure(err);
+    else client.destroy();
+  });
+  upstream.on('close', () => client.destroy());
+  client.on('error', () => upstream.destroy());
+  client.on('close', () => upstream.destroy());
+}

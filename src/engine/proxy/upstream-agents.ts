@@ -1,0 +1,135 @@
+/**
+ * The connection pools Keygate uses to reach upstreams. TLS is always verified: against Node's
+ * bundled Mozilla roots, the OS store where this Node can read it, and any `--upstream-ca` files.
+ * One secure context is built once and shared, because passing `ca` per connection would re-parse
+ * ~140 root certificates on every TLS handshake.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import tls from 'node:tls';
+import type { Duplex } from 'node:stream';
+import type { UpstreamRoutes } from './connect-to.js';
+
+export interface UpstreamAgentOptions {
+  readonly routes: UpstreamRoutes;
+  /** Extra trusted roots (PEM), from `--upstream-ca FILE`. */
+  readonly extraCaPem?: readonly string[];
+  /** Idle keep-alive sockets kept per host. */
+  readonly maxFreeSockets?: number;
+}
+
+export interface UpstreamAgents {
+  readonly https: https.Agent;
+  readonly http: http.Agent;
+  readonly secureContext: tls.SecureContext;
+  destroy(): void;
+}
+
+/** OS roots where this runtime can read them (Node ≥ 22.15 / Electron's Node); bundled roots otherwise. */
+function systemRoots(): readonly string[] {
+  const reader = (tls as unknown as { getCACertificates?: (kind: string) => string[] })
+    .getCACertificates;
+  if (typeof reader !== 'function') return [];
+  try {
+    return reader('system');
+  } catch {
+    // An unreadable OS store is not fatal: the bundled roots still verify public APIs.
+    return [];
+  }
+}
+
+export function trustedRoots(extraCaPem: readonly string[] = []): string[] {
+  return [...new Set([...tls.rootCertificates, ...systemRoots(), ...extraCaPem])];
+}
+
+type ConnectionCallback = (err: Error | null, socket: Duplex) => void;
+
+class RoutedHttpsAgent extends https.Agent {
+  constructor(
+    options: https.AgentOptions,
+    private readonly routes: UpstreamRoutes,
+  ) {
+    super(options);
+  }
+
+  // Dial the routed address, but verify the certificate against the host the agent asked for.
+  override createConnection(
+    options: tls.ConnectionOptions & { host: string; port: number },
+    callback?: ConnectionCallback,
+  ): Duplex {
+    const target = this.routes.route(options.host, options.port);
+    const wanted = options.host;
+    const servername = net.isIP(wanted) ? undefined : wanted;
+    const create = https.Agent.prototype.createConnection as unknown as (
+      this: https.Agent,
+      o: tls.ConnectionOptions,
+      cb?: ConnectionCallback,
+    ) => Duplex;
+    return create.call(
+      this,
+      {
+        ...options,
+        host: target.host,
+        port: target.port,
+        servername,
+        checkServerIdentity: (_host: string, cert: tls.PeerCertificate) =>
+          tls.checkServerIdentity(wanted, cert),
+      },
+      callback,
+    );
+  }
+}
+
+class RoutedHttpAgent extends http.Agent {
+  constructor(
+    options: http.AgentOptions,
+    private readonly routes: UpstreamRoutes,
+  ) {
+    super(options);
+  }
+
+  override createConnection(
+    options: net.NetConnectOpts & { host: string; port: number },
+    callback?: ConnectionCallback,
+  ): Duplex {
+    const target = this.routes.route(options.host, options.port);
+    const create = http.Agent.prototype.createConnection as unknown as (
+      this: http.Agent,
+      o: net.NetConnectOpts,
+      cb?: ConnectionCallback,
+    ) => Duplex;
+    return create.call(this, { ...options, host: target.host, port: target.port }, callback);
+  }
+}
+
+export function createUpstreamAgents(options: UpstreamAgentOptions): UpstreamAgents {
+  const secureContext = tls.createSecureContext({ ca: trustedRoots(options.extraCaPem) });
+  const common = {
+    keepAlive: true,
+    // LIFO reuses the warmest socket and lets idle ones time out (Node's recommendation for proxies).
+    scheduling: 'lifo' as const,
+    maxFreeSockets: options.maxFreeSockets ?? 64,
+    noDelay: true,
+  };
+  const httpsAgent = new RoutedHttpsAgent(
+    {
+      ...common,
+      secureContext,
+      rejectUnauthorized: true,
+      // http/1.1 only: Keygate rewrites HTTP/1.1 requests (see docs/security.md, "known limits").
+      ALPNProtocols: ['http/1.1'],
+    },
+    options.routes,
+  );
+  const httpAgent = new RoutedHttpAgent(common, options.routes);
+  return {
+    https: httpsAgent,
+    http: httpAgent,
+    secureContext,
+    destroy() {
+      httpsAgent.destroy();
+      httpAgent.destroy();
+    },
+  };
+}

@@ -1,0 +1,28 @@
+/**
+ * The trust bundle for clients whose CA variable *replaces* their trust store (SSL_CERT_FILE and
+ * friends): every public root Node trusts, plus the Keygate CA. Rewritten only when it changes.
+ */
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import tls from 'node:tls';
+
+export function caBundleContents(
+  caPem: string,
+  roots: readonly string[] = tls.rootCertificates,
+): string {
+  return `${[...roots, caPem.trim()].join('\n')}\n`;
+}
+
+export async function writeCaBundle(path: string, caPem: string): Promise<void> {
+  const contents = caBundleContents(caPem);
+  const current = await readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
+    throw new Error(`cannot read the CA bundle at ${path}: ${err.message}`, { cause: err });
+  });
+  if (current === contents) return;
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  const temp = `${path}.${process.pid}.tmp`;
+  // Certificates are public: 0644 lets sandboxed agents running as another user read it.
+  await writeFile(temp, contents, { mode: 0o644 });
+  await rename(temp, path);
+}

@@ -1,0 +1,318 @@
+/**
+ * Keygate's local certificate authority: one per install, created on first run, then loaded.
+ *
+ * The CA key can mint a certificate for any host the user's machine trusts it for, so it is
+ * treated like a password: PKCS#8 PEM at 0600 inside a 0700 directory (DESIGN.md defect 4),
+ * written with that mode from the first byte, and never silently replaced or "repaired".
+ * Anything unexpected on disk is a CertificateAuthorityError that tells the user what to do.
+ */
+import { X509Certificate as NodeX509Certificate, randomBytes, webcrypto } from 'node:crypto';
+import { constants as fsConstants, promises as fsp } from 'node:fs';
+import { hostname } from 'node:os';
+import { join, resolve } from 'node:path';
+import {
+  ECDSA_SHA256,
+  EC_P256,
+  HOUR_MS,
+  exportPrivateKeyPem,
+  generateEcKeyPair,
+  randomSerialNumber,
+  x509,
+  type CryptoKey,
+} from './x509-runtime.js';
+
+export interface CertificateAuthority {
+  /** PEM of the CA cert. */
+  readonly certPem: string;
+  /** Absolute path of ca.pem on disk. */
+  readonly certPath: string;
+  /** SHA-256 fingerprint like `X509Certificate.fingerprint256` (`AA:BB:…`). */
+  readonly fingerprint256: string;
+  readonly notAfter: Date;
+  /** Internal: what the leaf minter needs to sign. Non-extractable. */
+  readonly signingKey: CryptoKey;
+  readonly certificate: x509.X509Certificate;
+}
+
+export class CertificateAuthorityError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'CertificateAuthorityError';
+  }
+}
+
+const CA_CERT_FILE = 'ca.pem';
+const CA_KEY_FILE = 'ca-key.pem';
+
+const CA_VALIDITY_YEARS = 10;
+/** ub-common-name (RFC 5280 Appendix A.1): a CN longer than 64 characters is malformed. */
+const MAX_CN = 64;
+const isWindows = process.platform === 'win32';
+
+/**
+ * Loads `${dir}/ca.pem` + `${dir}/ca-key.pem`, or creates both when both are absent.
+ * Refuses (CertificateAuthorityError) when only one exists, when they don't match, when the
+ * key is readable by others, or when the CA has expired.
+ */
+export async function loadOrCreateCertificateAuthority(dir: string): Promise<CertificateAuthority> {
+  const root = resolve(dir);
+  await ensurePrivateDirectory(root);
+  const certPath = join(root, CA_CERT_FILE);
+  const keyPath = join(root, CA_KEY_FILE);
+
+  const [hasCert, hasKey] = await Promise.all([exists(certPath), exists(keyPath)]);
+  if (hasCert !== hasKey) {
+    const [present, missing] = hasCert ? [certPath, keyPath] : [keyPath, certPath];
+    throw new CertificateAuthorityError(
+      `Keygate CA is incomplete: ${present} exists but ${missing} does not. ` +
+        `Restore the missing file, or move ${present} aside to create a new CA ` +
+        `(clients will then need to trust the new ${CA_CERT_FILE}).`,
+    );
+  }
+  if (!hasCert) await createCertificateAuthority(certPath, keyPath);
+  // A freshly created CA goes through the same load path: it proves the files round-trip.
+  return loadCertificateAuthority(certPath, keyPath);
+}
+
+/** Creates `dir` 0700 if missing; refuses an existing one others can write to. */
+async function ensurePrivateDirectory(dir: string): Promise<void> {
+  try {
+    await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    throw new CertificateAuthorityError(`cannot create the CA directory ${dir}`, {
+      cause: error,
+    });
+  }
+  const stat = await fsp.stat(dir).catch((error: unknown) => {
+    throw new CertificateAuthorityError(`cannot inspect the CA directory ${dir}`, {
+      cause: error,
+    });
+  });
+  if (!stat.isDirectory()) {
+    throw new CertificateAuthorityError(`CA directory ${dir} exists but is not a directory`);
+  }
+  // Whoever can write the directory can swap ca-key.pem for their own key. POSIX modes only.
+  if (!isWindows && (stat.mode & 0o022) !== 0) {
+    throw new CertificateAuthorityError(
+      `CA directory ${dir} is writable by other users (mode ${formatMode(stat.mode)}); ` +
+        `run: chmod 700 ${dir}`,
+    );
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await fsp.lstat(path);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw new CertificateAuthorityError(`cannot inspect ${path}`, { cause: error });
+  }
+}
+
+async function createCertificateAuthority(certPath: string, keyPath: string): Promise<void> {
+  const keys = await generateEcKeyPair(true);
+  const now = new Date();
+  const notAfter = new Date(now);
+  notAfter.setUTCFullYear(notAfter.getUTCFullYear() + CA_VALIDITY_YEARS);
+
+  // RFC 5280 §4.2.1.2: the SKI of a CA is mandatory; §4.2.1.1: a self-signed CA's AKI, when
+  // present, equals its own SKI. Python 3.13's VERIFY_X509_STRICT insists on both.
+  const ski = await x509.SubjectKeyIdentifierExtension.create(keys.publicKey);
+  const certificate = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: randomSerialNumber(),
+    name: [{ CN: [caCommonName(now)] }, { O: ['Keygate'] }],
+    // An hour of slack for clients whose clock runs a little behind ours.
+    notBefore: new Date(now.getTime() - HOUR_MS),
+    notAfter,
+    keys,
+    signingAlgorithm: ECDSA_SHA256,
+    extensions: [
+      // RFC 5280 §4.2.1.9: MUST be critical in CA certs. pathLength 0: leaves only, no
+      // intermediates, so a leaked leaf can never act as a CA.
+      new x509.BasicConstraintsExtension(true, 0, true),
+      // RFC 5280 §4.2.1.3: keyCertSign is required to sign certificates; SHOULD be critical.
+      new x509.KeyUsagesExtension(
+        x509.KeyUsageFlags.keyCertSign |
+          x509.KeyUsageFlags.cRLSign |
+          x509.KeyUsageFlags.digitalSignature,
+        true,
+      ),
+      ski,
+      new x509.AuthorityKeyIdentifierExtension(ski.keyId),
+    ],
+  });
+
+  const keyPem = await exportPrivateKeyPem(keys.privateKey);
+  // Key first: if we die in between, the next start reports "incomplete" instead of
+  // finding a certificate whose key was never written.
+  await writeFileAtomic(keyPath, keyPem, 0o600);
+  await writeFileAtomic(certPath, certificate.toString('pem') + '\n', 0o644);
+}
+
+/** `Keygate Local CA (<hostname> <yyyy-mm-dd>)`: tells one install's CA from another's in a trust store. */
+function caCommonName(now: Date): string {
+  const date = now.toISOString().slice(0, 10);
+  const fixed = `Keygate Local CA ( ${date})`.length;
+  const host = (hostname() || 'localhost').slice(0, MAX_CN - fixed);
+  return `Keygate Local CA (${host} ${date})`;
+}
+
+/**
+ * Write-then-rename, so a crash never leaves a half-written PEM under the real name. The
+ * temp file is opened with its final mode (`wx` + mode), so the key is never readable by
+ * others, not even for an instant between a write and a chmod.
+ */
+async function writeFileAtomic(path: string, data: string, mode: number): Promise<void> {
+  const temp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    const handle = await fsp.open(temp, 'wx', mode);
+    try {
+      await handle.writeFile(data, 'utf8');
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await fsp.rename(temp, path);
+  } catch (error) {
+    await fsp.rm(temp, { force: true }).catch(() => {
+      // Best effort: the write already failed, and that is the error worth reporting.
+    });
+    throw new CertificateAuthorityError(`cannot write ${path}`, { cause: error });
+  }
+}
+
+async function loadCertificateAuthority(
+  certPath: string,
+  keyPath: string,
+): Promise<CertificateAuthority> {
+  const keyPem = await readPrivateKeyFile(keyPath);
+  let certPem: string;
+  try {
+    certPem = await fsp.readFile(certPath, 'utf8');
+  } catch (error) {
+    throw new CertificateAuthorityError(`cannot read ${certPath}`, { cause: error });
+  }
+
+  let certificate: x509.X509Certificate;
+  let fingerprint256: string;
+  try {
+    certificate = new x509.X509Certificate(certPem);
+    fingerprint256 = new NodeX509Certificate(certPem).fingerprint256;
+  } catch (error) {
+    throw new CertificateAuthorityError(`${certPath} is not a PEM X.509 certificate`, {
+      cause: error,
+    });
+  }
+
+  const constraints = certificate.getExtension(x509.BasicConstraintsExtension);
+  if (!constraints?.ca) {
+    throw new CertificateAuthorityError(
+      `${certPath} is not a CA certificate (basicConstraints cA is not set)`,
+    );
+  }
+  if (certificate.notAfter.getTime() <= Date.now()) {
+    throw new CertificateAuthorityError(
+      `Keygate CA ${certPath} expired on ${certificate.notAfter.toISOString()}. Move ` +
+        `${CA_CERT_FILE} and ${CA_KEY_FILE} aside to create a new CA, then trust the new one.`,
+    );
+  }
+
+  const signingKey = await importSigningKey(keyPem, keyPath);
+  await assertKeyMatchesCertificate(signingKey, certificate, certPath, keyPath);
+
+  return {
+    certPem,
+    certPath,
+    fingerprint256,
+    notAfter: certificate.notAfter,
+    signingKey,
+    certificate,
+  };
+}
+
+/** Reads the key through one file handle, so the mode we check is the file we read. */
+async function readPrivateKeyFile(keyPath: string): Promise<string> {
+  let handle: fsp.FileHandle;
+  try {
+    handle = await fsp.open(keyPath, fsConstants.O_RDONLY);
+  } catch (error) {
+    throw new CertificateAuthorityError(`cannot open ${keyPath}`, { cause: error });
+  }
+  try {
+    const stat = await handle.stat();
+    if (!stat.isFile()) {
+      throw new CertificateAuthorityError(`${keyPath} is not a regular file`);
+    }
+    if (!isWindows && (stat.mode & 0o077) !== 0) {
+      throw new CertificateAuthorityError(
+        `Keygate CA key ${keyPath} is accessible by other users (mode ${formatMode(stat.mode)}); ` +
+          `Keygate will not use it. Run: chmod 600 ${keyPath}`,
+      );
+    }
+    return await handle.readFile('utf8');
+  } catch (error) {
+    if (error instanceof CertificateAuthorityError) throw error;
+    throw new CertificateAuthorityError(`cannot read ${keyPath}`, { cause: error });
+  } finally {
+    await handle.close();
+  }
+}
+
+async function importSigningKey(keyPem: string, keyPath: string): Promise<CryptoKey> {
+  let blocks: x509.PemStruct[];
+  try {
+    blocks = x509.PemConverter.decodeWithHeaders(keyPem);
+  } catch (error) {
+    throw new CertificateAuthorityError(`${keyPath} is not a PEM file`, { cause: error });
+  }
+  const block = blocks[0];
+  if (!block || block.type !== 'PRIVATE KEY') {
+    throw new CertificateAuthorityError(
+      `${keyPath} must hold an unencrypted PKCS#8 key ("BEGIN PRIVATE KEY"), found ` +
+        `${block ? `"BEGIN ${block.type}"` : 'no PEM block'}`,
+    );
+  }
+  try {
+    // Non-extractable: once loaded, the key can sign but can never be read back out.
+    return await webcrypto.subtle.importKey('pkcs8', block.rawData, EC_P256, false, ['sign']);
+  } catch (error) {
+    throw new CertificateAuthorityError(`${keyPath} is not an ECDSA P-256 PKCS#8 key`, {
+      cause: error,
+    });
+  }
+}
+
+/**
+ * A signature round trip proves the pair without needing the public half of the private key
+ * (WebCrypto cannot derive it) and works whatever the key's encoding details.
+ */
+async function assertKeyMatchesCertificate(
+  signingKey: CryptoKey,
+  certificate: x509.X509Certificate,
+  certPath: string,
+  keyPath: string,
+): Promise<void> {
+  let matches: boolean;
+  try {
+    const challenge = randomBytes(32);
+    const publicKey = await certificate.publicKey.export(EC_P256, ['verify']);
+    const signature = await webcrypto.subtle.sign(ECDSA_SHA256, signingKey, challenge);
+    matches = await webcrypto.subtle.verify(ECDSA_SHA256, publicKey, signature, challenge);
+  } catch (error) {
+    throw new CertificateAuthorityError(
+      `cannot check that ${keyPath} belongs to ${certPath} (is the certificate's key ECDSA P-256?)`,
+      { cause: error },
+    );
+  }
+  if (!matches) {
+    throw new CertificateAuthorityError(
+      `${keyPath} is not the private key of ${certPath}. Restore the matching pair, or move ` +
+        `both aside to create a new CA.`,
+    );
+  }
+}
+
+function formatMode(mode: number): string {
+  return `0${(mode & 0o777).toString(8)}`;
+}

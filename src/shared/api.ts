@@ -1,0 +1,137 @@
+/**
+ * The one API contract. Every operation the UI or the CLI can ask of Keygate is declared here
+ * once, with its request and response types. Three transports carry it: Electron IPC (through
+ * the preload), loopback HTTP (`keygate serve --ui`), and direct calls from the CLI.
+ * `ApiHandlers` makes a missing handler a compile error.
+ */
+import type { ActivityEvent } from './activity.js';
+import type { InjectorConfig } from './settings-schema.js';
+
+export interface MappingInput {
+  host: string;
+  ref: string;
+  preset?: string;
+  bearer?: boolean;
+  header?: string;
+  format?: string;
+  apiKeyHeader?: string;
+  basicUserRef?: string;
+  query?: string;
+  path?: string;
+  port?: number;
+  account?: string;
+  allowPlaintext?: boolean;
+}
+
+export interface MappingView {
+  /** Stable name: host pattern, plus :port and path glob when set. */
+  name: string;
+  host: string;
+  port?: number;
+  path?: string;
+  ref: string;
+  injector: InjectorConfig;
+  preset?: string;
+  account?: string;
+  allowPlaintext?: boolean;
+  /** Human summary, e.g. "Authorization: Bearer <env://OPENAI_KEY>". */
+  explain: string;
+}
+
+export interface MappingTestResult {
+  name: string;
+  ok: boolean;
+  /** Non-reversible fingerprint of the resolved value; never the value. */
+  fingerprint?: string;
+  length?: number;
+  reason?: string;
+}
+
+export interface AgentView {
+  name: string;
+  hosts?: string[];
+  createdAt: string;
+}
+
+export interface EnvVariable {
+  name: string;
+  value: string;
+}
+
+export interface AgentEnv {
+  agent: string;
+  variables: EnvVariable[];
+  /** Every variable name Keygate manages, both cases; `keygate run` strips inherited copies. */
+  managed: string[];
+}
+
+export interface ProxyStatus {
+  running: boolean;
+  address?: string;
+  denyUnmapped: boolean;
+  mappings: number;
+  agents: number;
+  injectedToday: number;
+  lastError?: string;
+}
+
+export interface CaInfo {
+  certPath: string;
+  bundlePath: string;
+  fingerprint256: string;
+  notAfter: string;
+}
+
+export interface DoctorCheck {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+export interface ApiContract {
+  'mappings.list': { request: void; response: MappingView[] };
+  'mappings.upsert': { request: MappingInput; response: MappingView };
+  'mappings.remove': { request: { host: string; path?: string }; response: { removed: number } };
+  'mappings.test': { request: { host: string }; response: MappingTestResult[] };
+  'agents.list': { request: void; response: AgentView[] };
+  'agents.add': {
+    request: { name: string; hosts?: string[] };
+    response: { agent: AgentView; token: string };
+  };
+  'agents.remove': { request: { name: string }; response: { removed: boolean } };
+  'agents.env': { request: { name?: string }; response: AgentEnv };
+  'proxy.status': { request: void; response: ProxyStatus };
+  'proxy.setEnabled': { request: { enabled: boolean }; response: ProxyStatus };
+  'activity.recent': { request: { limit?: number }; response: ActivityEvent[] };
+  'ca.info': { request: void; response: CaInfo };
+  'doctor.run': { request: void; response: DoctorCheck[] };
+}
+
+export type ApiOperation = keyof ApiContract;
+export type ApiRequest<K extends ApiOperation> = ApiContract[K]['request'];
+export type ApiResponse<K extends ApiOperation> = ApiContract[K]['response'];
+
+export type ApiHandlers = {
+  [K in ApiOperation]: (request: ApiRequest<K>) => Promise<ApiResponse<K>>;
+};
+
+/** Runtime list of operations, for transports that register one route or channel per operation. */
+export const API_OPERATIONS = [
+  'mappings.list',
+  'mappings.upsert',
+  'mappings.remove',
+  'mappings.test',
+  'agents.list',
+  'agents.add',
+  'agents.remove',
+  'agents.env',
+  'proxy.status',
+  'proxy.setEnabled',
+  'activity.recent',
+  'ca.info',
+  'doctor.run',
+] as const satisfies readonly ApiOperation[];
+
+// Compile-time proof that API_OPERATIONS lists every operation: a missing one makes this `false`.
+type MissingOperations = Exclude<ApiOperation, (typeof API_OPERATIONS)[number]>;
+export const API_OPERATIONS_COMPLETE: [MissingOperations] extends [never] ? true : false = true;
