@@ -74,14 +74,22 @@ export function buildAgentEnv(input: AgentEnvInput): AgentEnv {
   return { agent: input.agentName, variables, managed: [...managed].sort() };
 }
 
+/** POSIX sh: nothing is special inside '…', so a quote is closed, escaped and reopened. */
 function shQuote(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+/** fish: inside '…' both \\ and \' are escapes, so a backslash must be doubled as well. */
+function fishQuote(value: string): string {
+  return `'${value.replace(/[\\']/g, (c) => `\\${c}`)}'`;
 }
 
 export function renderEnv(env: AgentEnv, shell: 'sh' | 'fish'): string {
   return env.variables
     .map(({ name, value }) =>
-      shell === 'fish' ? `set -gx ${name} ${shQuote(value)};` : `export ${name}=${shQuote(value)}`,
+      shell === 'fish'
+        ? `set -gx ${name} ${fishQuote(value)};`
+        : `export ${name}=${shQuote(value)}`,
     )
     .join('\n');
 }

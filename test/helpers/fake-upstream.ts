@@ -14,6 +14,8 @@ export interface ReceivedRequest {
   url: string;
   headers: http.IncomingHttpHeaders;
   body: string;
+  /** The client port of the connection it arrived on: equal ports mean a reused connection. */
+  remotePort: number;
 }
 
 export interface FakeUpstream {
@@ -36,6 +38,18 @@ function handle(
   res: http.ServerResponse,
   upstream: { received: ReceivedRequest[]; sseWrites: number[] },
 ): void {
+  if (req.url?.startsWith('/stall-upload')) {
+    // Never reads the body: the proxy must stop pulling the agent's upload (backpressure).
+    req.pause();
+    upstream.received.push({
+      method: req.method ?? '',
+      url: req.url,
+      headers: req.headers,
+      body: '',
+      remotePort: req.socket.remotePort ?? 0,
+    });
+    return;
+  }
   const chunks: Buffer[] = [];
   req.on('data', (chunk: Buffer) => chunks.push(chunk));
   req.on('end', () => {
@@ -45,6 +59,7 @@ function handle(
       url: req.url ?? '',
       headers: req.headers,
       body,
+      remotePort: req.socket.remotePort ?? 0,
     });
     const url = new URL(req.url ?? '/', 'https://upstream.test');
     if (url.pathname === '/sse') {
@@ -87,8 +102,7 @@ function handle(
       return;
     }
     // Default: echo what arrived, as the OpenAI/Anthropic SDKs expect JSON back.
-    res.writeHead(200, { 'content-type': 'application/json', 'x-upstream': 'fake' });
-    res.end(
+    const echo = Buffer.from(
       JSON.stringify({
         id: 'fake-1',
         object: 'echo',
@@ -114,6 +128,12 @@ function handle(
         },
       }),
     );
+    res.writeHead(200, {
+      'content-type': 'application/json',
+      'content-length': echo.length,
+      'x-upstream': 'fake',
+    });
+    res.end(echo);
   });
 }
 
@@ -132,7 +152,13 @@ export async function startFakeUpstream(options: FakeUpstreamOptions): Promise<F
   }
   const wss = new WebSocketServer({ server });
   wss.on('connection', (socket, req) => {
-    state.received.push({ method: 'WS', url: req.url ?? '', headers: req.headers, body: '' });
+    state.received.push({
+      method: 'WS',
+      url: req.url ?? '',
+      headers: req.headers,
+      body: '',
+      remotePort: req.socket.remotePort ?? 0,
+    });
     socket.on('message', (data, isBinary) =>
       socket.send(isBinary ? data : `echo:${data.toString()}`),
     );

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { InvalidInputError } from '../../engine/errors.js';
 import { withController, type GlobalOptions } from '../cli-context.js';
 import { parseList } from '../parsers.js';
 
@@ -15,6 +16,9 @@ export function registerAgent(program: Command): void {
       parseList,
     )
     .action(async (name: string, options: { hosts?: string[] }, command: Command) => {
+      // `--hosts "$EMPTY"` must not quietly become "every mapping": fail closed.
+      if (options.hosts?.length === 0)
+        throw new InvalidInputError('--hosts needs at least one host pattern (a.com,*.b.com)');
       const { token } = await withController(command.optsWithGlobals<GlobalOptions>(), (c) =>
         c.handlers['agents.add']({ name, ...(options.hosts ? { hosts: options.hosts } : {}) }),
       );

@@ -3,7 +3,7 @@ import { Controller } from '../../engine/controller.js';
 import { KeygateEngine } from '../../engine/keygate-engine.js';
 import { createLogger, parseLogLevel } from '../../engine/log/logger.js';
 import { removeRuntimeInfo, writeRuntimeInfo } from '../../engine/runtime-file.js';
-import { resolveHome, type GlobalOptions } from '../cli-context.js';
+import { openStore, resolveHome, type GlobalOptions } from '../cli-context.js';
 import { collect, parsePort } from '../parsers.js';
 
 interface ServeOptions extends GlobalOptions {
@@ -39,8 +39,12 @@ export function registerServe(program: Command): void {
       const logger = createLogger({
         level: parseLogLevel(options.logLevel ?? process.env.KEYGATE_LOG),
       });
+      const home = resolveHome(globals);
+      // Opened once here so a corrupt settings file is reported like every other command does,
+      // on stderr whatever the log level, before the engine opens the file itself.
+      openStore(home).close();
       const engine = await KeygateEngine.start({
-        home: resolveHome(globals),
+        home,
         ...(options.host !== undefined ? { host: options.host } : {}),
         ...(options.port !== undefined ? { port: options.port } : {}),
         upstreamCaFiles: options.upstreamCa,
