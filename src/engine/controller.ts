@@ -96,9 +96,11 @@ export class Controller {
     'agents.env': async ({ name }) => this.#env(name ?? DEFAULT_AGENT),
     'proxy.status': async () => this.#status(),
     'proxy.setEnabled': async ({ enabled }) => {
-      this.#store.update((draft) => {
-        draft.proxy.enabled = enabled;
-      });
+      if (this.#engine) await this.#engine.setEnabled(enabled);
+      else
+        this.#store.update((draft) => {
+          draft.proxy.enabled = enabled;
+        });
       return this.#status();
     },
     'activity.recent': async ({ limit }) => this.#engine?.activity.recent(limit) ?? [],

@@ -14,6 +14,7 @@ import { UpstreamRoutes } from './proxy/connect-to.js';
 import { ProxyServer, type ProxyPolicy, type ProxyTimeouts } from './proxy/proxy-server.js';
 import { createUpstreamAgents, type UpstreamAgents } from './proxy/upstream-agents.js';
 import { CompiledMapping } from './rules/compiled-mapping.js';
+import { isLoopbackHost } from './rules/host-name.js';
 import { RuleTable } from './rules/rule-table.js';
 import { EnvSecretSource } from './secrets/env-source.js';
 import type { SecretSource } from './secrets/secret-source.js';
@@ -52,6 +53,7 @@ export class KeygateEngine {
   readonly paths: HomePaths;
   #lastError: string | undefined;
   #unsubscribe: (() => void) | undefined;
+  #listenerChange: Promise<void> = Promise.resolve();
 
   private constructor(
     private readonly options: EngineOptions,
@@ -123,7 +125,9 @@ export class KeygateEngine {
         proxy,
         log,
       );
-      await engine.#listen(settings);
+      if (settings.proxy.enabled) await engine.#listen(settings);
+      else
+        log.warn('proxy is disabled in settings; not listening (enable it in the app or settings)');
       engine.#unsubscribe = store.onChange((next) => engine.#apply(next));
       engine.#prefetch(settings);
       return engine;
@@ -162,6 +166,13 @@ export class KeygateEngine {
   async #listen(settings: Settings): Promise<void> {
     const host = this.options.host ?? settings.proxy.host;
     const port = this.options.port ?? settings.proxy.port;
+    if (!isLoopbackHost(host)) {
+      // Agents authenticate with a token, but the security model binds loopback so that no other
+      // machine can even try (docs/security.md).
+      throw new InvalidInputError(
+        `--host ${host}: Keygate only listens on loopback (127.0.0.1, ::1, localhost)`,
+      );
+    }
     try {
       await this.proxy.listen(host, port);
     } catch (err) {
@@ -179,8 +190,38 @@ export class KeygateEngine {
     this.log.info('proxy listening', { address: this.address });
   }
 
+  /** Opens or closes the listener (the menu's "Proxy enabled"); settings keep the choice. */
+  async setEnabled(enabled: boolean): Promise<void> {
+    if (this.store.get().proxy.enabled !== enabled) {
+      this.store.update((draft) => {
+        draft.proxy.enabled = enabled;
+      });
+    }
+    await this.#syncListener(this.store.get());
+  }
+
+  get listening(): boolean {
+    return this.proxy.address !== undefined;
+  }
+
+  #syncListener(settings: Settings): Promise<void> {
+    // Serialised: a quick off/on/off must not interleave listen() and close().
+    this.#listenerChange = this.#listenerChange.then(async () => {
+      if (settings.proxy.enabled && !this.listening) await this.#listen(settings);
+      else if (!settings.proxy.enabled && this.listening) {
+        await this.proxy.close();
+        this.log.info('proxy disabled; listener closed');
+      }
+    });
+    return this.#listenerChange;
+  }
+
   #apply(settings: Settings): void {
     this.proxy.setPolicy(policyFrom(settings, this.options, this.log));
+    this.#syncListener(settings).catch((err: unknown) => {
+      this.#lastError = err instanceof Error ? err.message : String(err);
+      this.log.error('could not change the listener', { err });
+    });
     this.log.info('settings changed; rules reloaded', {
       mappings: settings.mappings.length,
       agents: settings.agents.length,

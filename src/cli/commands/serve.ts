@@ -42,7 +42,15 @@ export function registerServe(program: Command): void {
       const home = resolveHome(globals);
       // Opened once here so a corrupt settings file is reported like every other command does,
       // on stderr whatever the log level, before the engine opens the file itself.
-      openStore(home).close();
+      const store = openStore(home);
+      // `serve` is an explicit request to proxy: turn the listener on if the app left it off.
+      if (!store.get().proxy.enabled) {
+        store.update((draft) => {
+          draft.proxy.enabled = true;
+        });
+        process.stderr.write('keygate: the proxy was disabled in settings; serve enables it\n');
+      }
+      store.close();
       const engine = await KeygateEngine.start({
         home,
         ...(options.host !== undefined ? { host: options.host } : {}),

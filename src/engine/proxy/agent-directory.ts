@@ -35,10 +35,19 @@ class DirectoryEntry implements AuthenticatedAgent {
 export class AgentDirectory {
   // Keyed by a digest of the token, so lookups compare hashes, not secrets byte by byte.
   readonly #byTokenDigest = new Map<string, DirectoryEntry>();
+  readonly #byName = new Map<string, DirectoryEntry>();
 
   constructor(agents: readonly Agent[]) {
-    for (const agent of agents)
-      this.#byTokenDigest.set(digest(agent.token), new DirectoryEntry(agent.name, agent.hosts));
+    for (const agent of agents) {
+      const entry = new DirectoryEntry(agent.name, agent.hosts);
+      this.#byTokenDigest.set(digest(agent.token), entry);
+      this.#byName.set(agent.name, entry);
+    }
+  }
+
+  /** The agent as currently configured; undefined once revoked. */
+  named(name: string): AuthenticatedAgent | undefined {
+    return this.#byName.get(name);
   }
 
   get size(): number {

@@ -327,6 +327,31 @@ export class ProxyServer {
       return;
     }
     const path = req.url ?? '/';
+    // Settings may have changed since the CONNECT: a revoked agent or a withdrawn grant applies
+    // to connections already open, not only to new ones.
+    const agent = this.#policy.agents.named(conn.agent.name);
+    if (!agent) {
+      this.#deny(res, this.#authError(), {
+        host: conn.host,
+        port: conn.port,
+        started,
+        method: req.method,
+        path,
+      });
+      return;
+    }
+    if (!agent.mayUseHost(conn.host) && this.#policy.rules.hasHost(conn.host, conn.port)) {
+      const err = new HostNotGrantedError(`agent "${agent.name}" is not granted ${conn.host}`);
+      this.#deny(res, err, {
+        host: conn.host,
+        port: conn.port,
+        started,
+        method: req.method,
+        path,
+        agent,
+      });
+      return;
+    }
     const hostHeader = req.headers.host;
     const authority = hostHeader ? parseAuthority(hostHeader, { defaultPort: 443 }) : undefined;
     if (!authority || authority.host !== conn.host || authority.port !== conn.port) {
@@ -341,7 +366,7 @@ export class ProxyServer {
         started,
         method: req.method,
         path,
-        agent: conn.agent,
+        agent,
       });
       return;
     }
@@ -355,7 +380,7 @@ export class ProxyServer {
       path,
       hostHeader: undefined,
       mapping,
-      agent: conn.agent,
+      agent,
       started,
     });
   }
@@ -519,6 +544,17 @@ export class ProxyServer {
     upstreamRequest.setTimeout(this.#timeouts.upstreamIdleMs, () =>
       upstreamRequest.destroy(new UpstreamTimeout('idle')),
     );
+    upstreamRequest.once('socket', (socket) => {
+      // A pooled socket is already connected; a new one gets connectMs to connect and handshake.
+      if (!socket.connecting) return;
+      const timer = setTimeout(
+        () => upstreamRequest.destroy(new UpstreamTimeout('connect')),
+        this.#timeouts.connectMs,
+      );
+      timer.unref();
+      socket.once(x.secure ? 'secureConnect' : 'connect', () => clearTimeout(timer));
+      socket.once('close', () => clearTimeout(timer));
+    });
     upstreamRequest.on('response', (upstreamResponse) => {
       answered = true;
       res.writeHead(

@@ -4,27 +4,13 @@
  * returns loads into a RuleTable.
  */
 import { PRESETS, presetNamed } from '../../shared/presets.js';
+import type { MappingInput } from '../../shared/api.js';
 import { mappingSchema, type InjectorConfig, type Mapping } from '../../shared/settings-schema.js';
 import { InvalidInputError } from '../errors.js';
 import { CompiledMapping } from './compiled-mapping.js';
 import { HostMatcher } from './host-pattern.js';
 
-export interface MappingInput {
-  host: string;
-  ref: string;
-  preset?: string;
-  bearer?: boolean;
-  header?: string;
-  /** Only with `header`; must contain `{secret}`. */
-  format?: string;
-  apiKeyHeader?: string;
-  basicUserRef?: string;
-  query?: string;
-  path?: string;
-  port?: number;
-  account?: string;
-  allowPlaintext?: boolean;
-}
+export type { MappingInput };
 
 export type RefValidator = (ref: string) => { ok: boolean; reason?: string };
 

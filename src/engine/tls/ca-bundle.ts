@@ -22,7 +22,7 @@ export async function writeCaBundle(path: string, caPem: string): Promise<void> 
   if (current === contents) return;
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
   const temp = `${path}.${process.pid}.tmp`;
-  // Certificates are public: 0644 lets sandboxed agents running as another user read it.
+  // Certificates are public, 0644 like ca.pem; the 0700 directory still limits who reaches it.
   await writeFile(temp, contents, { mode: 0o644 });
   await rename(temp, path);
 }

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startEngine, type EngineFixture } from '../../helpers/engine-fixture.js';
 import { startFakeUpstream, type FakeUpstream } from '../../helpers/fake-upstream.js';
 import { keygate, startServe, tempHome, type ServeHandle } from '../../helpers/keygate-process.js';
+import { exchange as exchangeOn, openInterceptedSocket } from '../../helpers/raw-tunnel.js';
 import { createTestPki, type TestPki } from '../../helpers/test-pki.js';
 
 const SECRET = 'sk-defects-canary-91c2';
@@ -43,50 +44,12 @@ async function startFixture(): Promise<EngineFixture> {
   return started;
 }
 
-/** CONNECT + TLS to api.openai.com through the fixture, as a raw socket. */
-async function interceptedSocket(f: EngineFixture): Promise<tls.TLSSocket> {
-  const url = new URL(f.proxyUrl());
-  const raw = net.connect(Number(url.port), '127.0.0.1');
-  const auth = Buffer.from(`${url.username}:${url.password}`).toString('base64');
-  raw.write(
-    `CONNECT api.openai.com:443 HTTP/1.1\r\nHost: api.openai.com:443\r\nProxy-Authorization: Basic ${auth}\r\n\r\n`,
-  );
-  await new Promise<void>((resolve, reject) => {
-    let head = '';
-    const onData = (chunk: Buffer) => {
-      head += chunk.toString('latin1');
-      if (!head.includes('\r\n\r\n')) return;
-      raw.off('data', onData);
-      if (head.startsWith('HTTP/1.1 200')) resolve();
-      else reject(new Error(head));
-    };
-    raw.on('data', onData);
-  });
-  const secure = tls.connect({ socket: raw, servername: 'api.openai.com', ca: keygateCaPem });
-  await new Promise<void>((resolve, reject) =>
-    secure.once('secureConnect', resolve).once('error', reject),
-  );
-  return secure;
+function interceptedSocket(f: EngineFixture): Promise<tls.TLSSocket> {
+  return openInterceptedSocket(f.proxyUrl(), 'api.openai.com', keygateCaPem);
 }
 
-/** Sends one keep-alive request on an open socket and reads one full response. */
 function exchange(socket: tls.TLSSocket, path: string): Promise<string> {
-  return new Promise((resolve) => {
-    let text = '';
-    const onData = (chunk: Buffer) => {
-      text += chunk.toString();
-      const end = text.indexOf('\r\n\r\n');
-      const length = /content-length: (\d+)/i.exec(text)?.[1];
-      if (end >= 0 && length !== undefined && text.length >= end + 4 + Number(length)) {
-        socket.off('data', onData);
-        resolve(text);
-      }
-    };
-    socket.on('data', onData);
-    socket.write(
-      `GET ${path} HTTP/1.1\r\nHost: api.openai.com\r\nAuthorization: Bearer placeholder\r\n\r\n`,
-    );
-  });
+  return exchangeOn(socket, 'api.openai.com', path);
 }
 
 describe('http-mitm-proxy defects stay closed', () => {

@@ -1,0 +1,58 @@
+/**
+ * A hand-made CONNECT + TLS session through Keygate, for tests that need to control exactly
+ * which requests share a connection.
+ */
+import net from 'node:net';
+import tls from 'node:tls';
+
+export async function openInterceptedSocket(
+  proxyUrl: string,
+  host: string,
+  caPem: string,
+): Promise<tls.TLSSocket> {
+  const url = new URL(proxyUrl);
+  const raw = net.connect(Number(url.port), url.hostname);
+  const auth = Buffer.from(
+    `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`,
+  ).toString('base64');
+  raw.write(
+    `CONNECT ${host}:443 HTTP/1.1\r\nHost: ${host}:443\r\nProxy-Authorization: Basic ${auth}\r\n\r\n`,
+  );
+  await new Promise<void>((resolve, reject) => {
+    let head = '';
+    const onData = (chunk: Buffer) => {
+      head += chunk.toString('latin1');
+      if (!head.includes('\r\n\r\n')) return;
+      raw.off('data', onData);
+      if (head.startsWith('HTTP/1.1 200')) resolve();
+      else reject(new Error(head));
+    };
+    raw.on('data', onData);
+    raw.once('error', reject);
+  });
+  const secure = tls.connect({ socket: raw, servername: host, ca: caPem });
+  await new Promise<void>((resolve, reject) =>
+    secure.once('secureConnect', resolve).once('error', reject),
+  );
+  return secure;
+}
+
+/** One keep-alive GET on an open socket; resolves with the whole response (content-length bodies). */
+export function exchange(socket: tls.TLSSocket, host: string, path: string): Promise<string> {
+  return new Promise((resolve) => {
+    let text = '';
+    const onData = (chunk: Buffer) => {
+      text += chunk.toString();
+      const end = text.indexOf('\r\n\r\n');
+      const length = /content-length: (\d+)/i.exec(text)?.[1];
+      if (end >= 0 && length !== undefined && text.length >= end + 4 + Number(length)) {
+        socket.off('data', onData);
+        resolve(text);
+      }
+    };
+    socket.on('data', onData);
+    socket.write(
+      `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nAuthorization: Bearer placeholder\r\n\r\n`,
+    );
+  });
+}
