@@ -29,9 +29,6 @@ function expectNoSecret(text: string): void {
 
 describe('keygate map', () => {
   it('starts empty', () => {
-    const list = keygate(['map', 'list'], { home: home.home });
-    expect(list.status).toBe(0);
-    expect(list.stdout).toMatch(/^no mappings/);
     const json = keygate(['map', 'list', '--json'], { home: home.home });
     expect(json.status).toBe(0);
     expect(JSON.parse(json.stdout)).toEqual([]);
@@ -42,13 +39,8 @@ describe('keygate map', () => {
     const cases: [string[], RegExp][] = [
       [['', ref], /host is empty/],
       [['https://api.example.com/', ref], /pass only the host name: api\.example\.com/],
-      [['api.example.com/v1', ref], /no scheme or path/],
       [['a.*.com', ref], /wildcard is only allowed as the whole leftmost label/],
-      [['*example.com', ref], /wildcard must be a whole label/],
-      [['*.com', ref], /every host under a top-level domain/],
       [['1.2.3.4:99999', ref], /port "99999" is not a number from 1 to 65535/],
-      [['1.2.3.4:8443', ref, '--port', '443'], /says port 8443 but port is 443/],
-      [['bad_host.com', ref], /not a valid host name/],
       [
         ['api.example.com', ref, '--preset', 'nope'],
         /unknown preset "nope"; known presets: .*openai/,
@@ -57,24 +49,13 @@ describe('keygate map', () => {
         ['api.example.com', ref, '--header', 'X-K', '--format', 'Key abc'],
         /must contain \{secret\}/,
       ],
-      [['api.example.com', ref, '--format', 'Key {secret}'], /format applies only to a header/],
       [
         ['api.example.com', ref, '--header', 'X-K', '--bearer'],
         /choose one way .* \(got bearer, header\)/,
       ],
-      [['api.example.com', ref, '--preset', 'openai', '--query', 'k'], /choose one way/],
-      [['api.example.com', ref, '--header', 'Host'], /cannot carry a secret/],
       [['api.example.com', 'foo://bar'], /unknown scheme "foo"/],
-      [['api.example.com', ''], /ref is empty/],
       [['api.example.com', 'env://1BAD'], /variable name after env:\/\/ may hold only letters/],
-      [['api.example.com', 'env://A-B'], /variable name after env:\/\//],
-      [
-        ['api.example.com', ref, '--basic', 'env://'],
-        /basic user ref "env:\/\/": .*needs a variable name/,
-      ],
       [['api.example.com', ref, '--path', 'v1/**'], /path glob must start with "\/"/],
-      [['api.example.com', ref, '--allow-plaintext'], /only allowed for loopback hosts/],
-      [['api.example.com', ref, '--port', '0'], /port 0 is not an integer from 1 to 65535/],
     ];
     const results = await keygateAll(
       cases.map(([args]) => ['map', 'add', ...args]),
@@ -96,7 +77,7 @@ describe('keygate map', () => {
   it('adds every kind of mapping and lists them as references only', () => {
     const adds: [string[], RegExp][] = [
       // A known API host gets its preset without asking.
-      [['api.anthropic.com', 'env://KG_T_ANTHROPIC'], /^mapped api\.anthropic\.com: .*x-api-key/],
+      [['api.anthropic.com', 'env://KG_T_TOKEN'], /^mapped api\.anthropic\.com: .*x-api-key/],
       [
         ['API.OpenAI.com.', 'env://KG_T_OPENAI', '--preset', 'openai'],
         /^mapped api\.openai\.com: /,
@@ -131,7 +112,6 @@ describe('keygate map', () => {
         ],
         /^mapped localhost:8080: .*plaintext HTTP allowed/,
       ],
-      [['api.github.com', 'env://KG_T_TOKEN', '--bearer'], /^mapped api\.github\.com: .*Bearer/],
     ];
     for (const [args, output] of adds) {
       const result = keygate(['map', 'add', ...args], { home: home.home, env: SECRETS });
@@ -142,19 +122,16 @@ describe('keygate map', () => {
     }
 
     // Adding the same host, port and path again replaces the mapping rather than duplicating it.
-    const replaced = keygate(
-      ['map', 'add', 'api.github.com', 'env://KG_T_OPENAI', '--preset', 'github'],
-      {
-        home: home.home,
-      },
-    );
+    const replaced = keygate(['map', 'add', 'API.Anthropic.com', 'env://KG_T_ANTHROPIC'], {
+      home: home.home,
+    });
     expect(replaced.status).toBe(0);
 
     const json = keygate(['map', 'list', '--json'], { home: home.home, env: SECRETS });
     expect(json.status).toBe(0);
     expectNoSecret(json.stdout);
     const views = JSON.parse(json.stdout) as Record<string, unknown>[];
-    expect(views).toHaveLength(7);
+    expect(views).toHaveLength(6);
     for (const view of views) {
       expect(view).toEqual(
         expect.objectContaining({
@@ -169,6 +146,7 @@ describe('keygate map', () => {
     const byName = Object.fromEntries(views.map((view) => [view.name, view]));
     expect(byName['api.anthropic.com']).toMatchObject({
       host: 'api.anthropic.com',
+      ref: 'env://KG_T_ANTHROPIC',
       preset: 'anthropic',
       injector: { type: 'api-key', name: 'x-api-key' },
     });
@@ -176,8 +154,7 @@ describe('keygate map', () => {
       preset: 'openai',
       injector: { type: 'bearer' },
     });
-    expect(byName['api.github.com']).toMatchObject({ ref: 'env://KG_T_OPENAI', preset: 'github' });
-    expect(Object.values(byName).find((v) => v.host === '*.example.com')).toMatchObject({
+    expect(views.find((v) => v.host === '*.example.com')).toMatchObject({
       path: '/v1/**',
       injector: { type: 'header', name: 'X-Token', format: 'Token {secret}' },
     });
@@ -201,7 +178,7 @@ describe('keygate map', () => {
     expect(text.status).toBe(0);
     expectNoSecret(text.stdout);
     const rows = text.stdout.trim().split('\n');
-    expect(rows).toHaveLength(7);
+    expect(rows).toHaveLength(6);
     expect(rows).toContainEqual(expect.stringMatching(/^api\.openai\.com\tenv:\/\/KG_T_OPENAI\t/));
 
     // The file holds references: every mapping's secret is named, never stored.
@@ -216,12 +193,15 @@ describe('keygate map', () => {
   });
 
   it('test resolves here and prints only a fingerprint; a missing variable fails with exit 1', async () => {
-    const [openai, basic, missing, unmapped] = await Promise.all([
+    const [openai, missing, missingUser, unmapped] = await Promise.all([
       keygateAll([['map', 'test', 'api.openai.com']], { home: home.home, env: SECRETS }),
-      keygateAll([['map', 'test', '[::1]']], { home: home.home, env: SECRETS }),
       keygateAll([['map', 'test', 'api.anthropic.com']], {
         home: home.home,
         env: { ...SECRETS, KG_T_ANTHROPIC: undefined },
+      }),
+      keygateAll([['map', 'test', '::1']], {
+        home: home.home,
+        env: { ...SECRETS, KG_T_USER: undefined },
       }),
       keygateAll([['map', 'test', 'unmapped.example.com']], { home: home.home, env: SECRETS }),
     ]).then((all) => all.map((results) => results[0]));
@@ -233,30 +213,20 @@ describe('keygate map', () => {
     );
     expect(openai?.stdout).toMatch(/ sha256:[0-9a-f]{12} /);
 
-    // Basic needs both references; the fingerprint is the password's.
-    expect(basic?.status).toBe(0);
-    expect(basic?.stdout).toMatch(/^ok \[::1\]:8443 sha256:[0-9a-f]{12} \(\d+ characters\)\n$/);
-
     expect(missing?.status).toBe(1);
     expect(missing?.stdout).toMatch(
       /^failed api\.anthropic\.com: .*KG_T_ANTHROPIC is not set in the keygate process/,
     );
 
+    // Basic resolves the user reference too, not only REF (the password).
+    expect(missingUser?.status).toBe(1);
+    expect(missingUser?.stdout).toMatch(/^failed \[::1\]:8443: .*KG_T_USER/);
+
     expect(unmapped?.status).toBe(2);
     expect(unmapped?.stderr).toMatch(/no mapping for unmapped\.example\.com/);
 
-    for (const result of [openai, basic, missing, unmapped])
+    for (const result of [openai, missing, missingUser, unmapped])
       expectNoSecret(`${result?.stdout}${result?.stderr}`);
-  });
-
-  it('test of a basic mapping fails when only the user variable is missing', () => {
-    const result = keygate(['map', 'test', '::1'], {
-      home: home.home,
-      env: { ...SECRETS, KG_T_USER: undefined },
-    });
-    expect(result.status).toBe(1);
-    expect(result.stdout).toMatch(/^failed \[::1\]:8443: .*KG_T_USER/);
-    expectNoSecret(result.stdout + result.stderr);
   });
 
   it('rm removes a host (any spelling), refuses a bad one, and a missing one is exit 1', async () => {
@@ -276,14 +246,9 @@ describe('keygate map', () => {
     expect(removed.status).toBe(0);
     expect(removed.stdout).toBe('removed 1 mapping(s) for API.OPENAI.COM\n');
 
-    const wrongPath = keygate(['map', 'rm', '*.example.com', '--path', '/v2/**'], {
-      home: home.home,
-    });
-    expect(wrongPath.status).toBe(1);
-
     const hosts = readSettings(home.home).mappings.map((m) => m.host);
     expect(hosts).not.toContain('api.openai.com');
     expect(hosts).toContain('*.example.com');
-    expect(hosts).toHaveLength(6);
+    expect(hosts).toHaveLength(5);
   });
 });

@@ -13,6 +13,7 @@
 import http from 'node:http';
 import type https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { Proxy, type ErrorCallback, type IContext, type IProxyOptions } from 'http-mitm-proxy';
 import { WebSocketServer, type VerifyClientCallbackAsync } from 'ws';
@@ -37,6 +38,7 @@ export class KeygateMitmProxy extends Proxy {
   /** Serves HTTP over TLS sockets that Keygate terminated itself. Never listens on a port. */
   #interceptServer: http.Server | undefined;
   readonly #requestTargets = new WeakMap<http.IncomingMessage, string>();
+  readonly #hijacked = new Set<Duplex>();
 
   constructor(private readonly config: KeygateMitmProxyOptions) {
     super();
@@ -66,6 +68,12 @@ export class KeygateMitmProxy extends Proxy {
 
     const outer = http.createServer(serverOptions);
     outer.timeout = this.timeout;
+    // CONNECT sockets leave Node's HTTP bookkeeping, so closeAllConnections() cannot see them:
+    // keep them here, or shutdown would wait for every open tunnel to end by itself.
+    outer.on('connect', (_req: http.IncomingMessage, socket: Duplex) => {
+      this.#hijacked.add(socket);
+      socket.once('close', () => this.#hijacked.delete(socket));
+    });
     outer.on('connect', this._onHttpServerConnect.bind(this));
     // The library rewrites an absolute-form `http://host/path` target to `/path` before any hook
     // runs, which would make it indistinguishable from an origin-form request to the proxy port.
@@ -130,8 +138,12 @@ export class KeygateMitmProxy extends Proxy {
   async shutdown(): Promise<void> {
     const outer = this.httpServer;
     const inner = this.#interceptServer;
-    this.wsServer?.close();
-    this.wssServer?.close();
+    for (const wss of [this.wsServer, this.wssServer]) {
+      for (const client of wss?.clients ?? []) client.terminate();
+      wss?.close();
+    }
+    for (const socket of this.#hijacked) socket.destroy();
+    this.#hijacked.clear();
     const closed = new Promise<void>((resolve) =>
       outer ? outer.close(() => resolve()) : resolve(),
     );
@@ -172,7 +184,7 @@ export class KeygateMitmProxy extends Proxy {
     throw new Error('unreachable: Keygate answers every CONNECT itself (keygate-mitm-proxy.ts)');
   }
 
-  #onClientError(err: NodeJS.ErrnoException, socket: import('node:stream').Duplex): void {
+  #onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
     this.config.logger.debug('client sent a malformed request', { code: err.code });
     if (!socket.writable) {
       socket.destroy();

@@ -117,7 +117,11 @@ function checkRef(field: string, ref: string, validateRef: RefValidator): void {
   if (ref.trim().length === 0) throw new InvalidInputError(`${field} is empty`);
   const check = validateRef(ref);
   if (!check.ok) {
-    throw new InvalidInputError(`${field} "${ref}": ${check.reason ?? 'not a valid reference'}`);
+    // A string with no scheme is most likely a pasted key: never echo it back.
+    const shown = /^[a-z][a-z0-9+.-]*:\/\//i.test(ref)
+      ? `"${ref}"`
+      : '(not shown: it has no scheme://, so it may be a key)';
+    throw new InvalidInputError(`${field} ${shown}: ${check.reason ?? 'not a valid reference'}`);
   }
 }
 

@@ -1,0 +1,81 @@
+import { RateLimitExceededError } from '@1password/sdk';
+import { describe, expect, it } from 'vitest';
+import { Secret } from '../../../../src/engine/secrets/secret.js';
+import {
+  PairingError,
+  pairServiceAccount,
+} from '../../../../src/engine/secrets/onepassword/pairing.js';
+import { FakeOnePassword } from '../../../helpers/fake-op-client.js';
+
+const TOKEN = 'ops_CANARYpairingTOKENeyJzaWduSW5BZGRyZXNzIjoiZXhhbXBsZSJ9';
+
+async function pairingError(promise: Promise<unknown>): Promise<PairingError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(PairingError);
+  const pairing = error as PairingError;
+  expect(pairing.message).not.toContain('CANARY');
+  return pairing;
+}
+
+describe('pairServiceAccount', () => {
+  it('creates a client, lists vaults and reports how many', async () => {
+    const op = new FakeOnePassword();
+    op.addVault('Work');
+    op.addVault('Private');
+    expect(await pairServiceAccount(op.factory, new Secret(TOKEN))).toEqual({ vaultCount: 2 });
+    expect(op.auths).toHaveLength(1);
+    expect(op.calls['vaults.list']).toBe(1);
+    expect(op.calls.resolve + op.calls.resolveAll).toBe(0);
+  });
+
+  it('refuses an empty or padded token without calling 1Password', async () => {
+    const op = new FakeOnePassword();
+    expect((await pairingError(pairServiceAccount(op.factory, new Secret('  ')))).reason).toBe(
+      'malformed-token',
+    );
+    const padded = await pairingError(pairServiceAccount(op.factory, new Secret(` ${TOKEN}\n`)));
+    expect(padded.message).toMatch(/spaces or line breaks/);
+    expect(op.createCalls).toBe(0);
+  });
+
+  it('a malformed token (SDK words) becomes a clean message', async () => {
+    const op = new FakeOnePassword();
+    op.createError = new Error(
+      `invalid user input: encountered the following errors: service account token had invalid format ${TOKEN}`,
+    );
+    const error = await pairingError(pairServiceAccount(op.factory, new Secret(TOKEN)));
+    expect(error.reason).toBe('malformed-token');
+    expect(error.message).toMatch(/^this is not a valid 1Password service account token/);
+  });
+
+  it('a revoked token is "rejected"', async () => {
+    const op = new FakeOnePassword();
+    op.createError = new Error('bad service account token, please rotate it: revoked');
+    expect((await pairingError(pairServiceAccount(op.factory, new Secret(TOKEN)))).reason).toBe(
+      'rejected',
+    );
+  });
+
+  it('a hang is cut by the timeout as "unreachable"', async () => {
+    const op = new FakeOnePassword();
+    op.hang = true;
+    const start = performance.now();
+    const error = await pairingError(
+      pairServiceAccount(op.factory, new Secret(TOKEN), { timeoutMs: 50 }),
+    );
+    expect(error.reason).toBe('unreachable');
+    expect(error.message).toMatch(/did not answer/);
+    expect(performance.now() - start).toBeLessThan(1000);
+  });
+
+  it('a rate limit is "unreachable" with a hint', async () => {
+    const op = new FakeOnePassword();
+    op.createError = new RateLimitExceededError('rate limit exceeded');
+    const error = await pairingError(pairServiceAccount(op.factory, new Secret(TOKEN)));
+    expect(error).toMatchObject({ reason: 'unreachable' });
+    expect(error.message).toMatch(/per hour/);
+  });
+});
