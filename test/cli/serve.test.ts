@@ -162,10 +162,13 @@ describe('keygate serve', () => {
       [
         ['serve', '--port', '0', '--upstream-ca', join(home, 'missing-ca.pem')],
         ['serve', '--port', '0', '--connect-to', 'api.openai.com:443'],
+        ['serve', '--port', '0', '--host', '0.0.0.0'],
       ],
       { home },
     );
-    expect(results.map((r) => r.status)).toEqual([2, 2]);
+    expect(results.map((r) => r.status)).toEqual([2, 2, 2]);
+    // Loopback only (docs/security.md): another machine must not even reach the token check.
+    expect(results[2]?.stderr).toMatch(/--host 0\.0\.0\.0: Keygate only listens on loopback/);
     expect(results[0]?.stderr).toMatch(/--upstream-ca \S+missing-ca\.pem: no such file/);
     expect(results[1]?.stderr).toMatch(
       /--connect-to api\.openai\.com:443: expected HOST1:PORT1:HOST2:PORT2/,
