@@ -171,7 +171,11 @@ describe('buildMapping', () => {
     ['forbidden api-key header', { apiKeyHeader: 'content-length' }, /framing/],
     ['empty api-key header', { apiKeyHeader: '' }, /api-key header name is empty/],
     ['empty basic user ref', { basicUserRef: '' }, /basic user ref is empty/],
-    ['invalid basic user ref', { basicUserRef: 'alice' }, /^basic user ref \(not shown[^)]*\): must start/],
+    [
+      'invalid basic user ref',
+      { basicUserRef: 'alice' },
+      /^basic user ref \(not shown[^)]*\): must start/,
+    ],
     ['empty query param', { query: '' }, /query parameter name is empty/],
     ['relative path', { path: 'v1/**' }, /must start with "\/"/],
     ['path with query', { path: '/v1?x=1' }, /without a query/],

@@ -277,7 +277,7 @@ export class OnePasswordSecretSource implements SecretSource {
       this.#recordSuccess(account.name);
       return result;
     } catch (first) {
-      if (first instanceof OpAbortError) throw first;
+      if (first instanceof OpAbortError) throw this.#recordAbort(account.name, first, signal);
       const mapped = mapSdkError(first, scrub);
       if (!(mapped instanceof OpAuthExpiredError)) throw this.#recordFailure(account.name, mapped);
       try {
@@ -286,7 +286,7 @@ export class OnePasswordSecretSource implements SecretSource {
         this.#recordSuccess(account.name);
         return result;
       } catch (second) {
-        if (second instanceof OpAbortError) throw second;
+        if (second instanceof OpAbortError) throw this.#recordAbort(account.name, second, signal);
         const again = mapSdkError(second, scrub);
         const error =
           again instanceof OpAuthExpiredError
@@ -321,6 +321,19 @@ export class OnePasswordSecretSource implements SecretSource {
   #recordFailure(account: string, error: SecretSourceError): SecretSourceError {
     if (error.kind === 'transient') this.#stateOf(account).lastError = error.message;
     else this.#recordSuccess(account);
+    return error;
+  }
+
+  /** A timeout (the resolver's, or any TimeoutError) says the account is unhealthy; a plain cancel does not. */
+  #recordAbort(
+    account: string,
+    error: OpAbortError,
+    signal: AbortSignal | undefined,
+  ): OpAbortError {
+    const reason: unknown = signal?.reason;
+    if (reason instanceof Error && reason.name === 'TimeoutError') {
+      this.#stateOf(account).lastError = `1Password did not answer in time (${reason.message})`;
+    }
     return error;
   }
 

@@ -25,7 +25,7 @@ let loading: Promise<OpSdk> | undefined;
 /** Load the SDK once (memoised). Concurrent callers share one import. */
 export function loadSdk(): Promise<OpSdk> {
   if (loaded !== undefined) return Promise.resolve(loaded);
-  loading ??= import(SDK).then(
+  loading ??= import('@1password/sdk').then(
     (sdk: OpSdk) => {
       loaded ??= sdk;
       return loaded;

@@ -154,13 +154,18 @@ describe('resolving through the resolver', () => {
   });
 
   it('a hang is cut at the resolver timeout (kind timeout), and the source stops waiting', async () => {
-    const { op, resolver } = setup({ resolver: { timeoutMs: 50 } });
+    const { op, resolver, source } = setup({ resolver: { timeoutMs: 50 } });
     op.hang = true;
     const start = performance.now();
     const error = await failure(resolver.resolve(OPENAI));
     expect(error.kind).toBe('timeout');
     expect(error.message).toMatch(/did not answer within 50 ms/);
     expect(performance.now() - start).toBeLessThan(1000);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(source.status()[0]).toMatchObject({
+      connected: false,
+      lastError: '1Password did not answer in time (the op source did not answer within 50 ms)',
+    });
   });
 
   it('AuthExpiredError: recreates the client once and succeeds', async () => {
