@@ -1,5 +1,6 @@
 // @ts-check
 import eslint from '@eslint/js';
+import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 const noElectron = {
@@ -37,6 +38,8 @@ export default tseslint.config(
     files: ['src/engine/**', 'src/shared/**', 'src/cli/**', 'test/**', 'bench/**'],
     rules: noElectron,
   },
+  // Plain JavaScript modules (test fixtures, bench scripts) run in Node.
+  { files: ['**/*.mjs'], languageOptions: { globals: globals.node } },
   // The CLI and scripts talk to a terminal on purpose.
   { files: ['src/cli/**', 'bench/**', 'test/**', '.ci/**'], rules: { 'no-console': 'off' } },
 );

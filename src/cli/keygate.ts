@@ -11,7 +11,8 @@ import { registerDoctor } from './commands/doctor.js';
 import { registerEnv } from './commands/env.js';
 import { registerMap } from './commands/map.js';
 import { registerServe } from './commands/serve.js';
-import { VERSION } from './version.js';
+import { registerToken } from './commands/token.js';
+import { VERSION } from '../engine/version.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
     registerEnv,
     registerCa,
     registerDoctor,
+    registerToken,
   ])
     register(program);
   // Sub-commands inherit exitOverride only when set on each.

@@ -15,6 +15,7 @@ import type {
   MappingTestResult,
   MappingView,
   ProxyStatus,
+  TokenStatus,
 } from '../shared/api.js';
 import type { Agent, Mapping } from '../shared/settings-schema.js';
 import { buildAgentEnv, dialableHost } from './agent-env.js';
@@ -24,8 +25,10 @@ import type { KeygateEngine } from './keygate-engine.js';
 import { CompiledMapping } from './rules/compiled-mapping.js';
 import { HostMatcher } from './rules/host-pattern.js';
 import { buildMapping } from './rules/mapping-input.js';
-import { EnvSecretSource } from './secrets/env-source.js';
-import { SecretResolver } from './secrets/secret-resolver.js';
+import { Secret } from './secrets/secret.js';
+import { SecretResolutionError } from './secrets/secret-resolver.js';
+import { PairingError } from './secrets/onepassword/pairing.js';
+import { createSecretSetup, type SecretSetup } from './secrets/secret-sources.js';
 import {
   DEFAULT_AGENT,
   ensureDefaultAgent,
@@ -42,8 +45,8 @@ export interface ControllerOptions {
   readonly home: string;
   /** The running engine, when there is one in this process (serve, the app). */
   readonly engine?: KeygateEngine;
-  /** Resolver for validation and `map test` when no engine runs here. */
-  readonly resolver?: SecretResolver;
+  /** Sources and resolver when no engine runs here (default: env:// and op:// over this home). */
+  readonly secrets?: SecretSetup;
 }
 
 export function mappingView(mapping: Mapping): MappingView {
@@ -73,20 +76,32 @@ export class Controller {
   readonly #store: SettingsStore;
   readonly #paths: HomePaths;
   readonly #engine: KeygateEngine | undefined;
-  readonly #resolver: SecretResolver;
+  #secrets: Promise<SecretSetup> | undefined;
 
   constructor(options: ControllerOptions) {
     this.#store = options.store;
     this.#paths = homePaths(options.home);
     this.#engine = options.engine;
-    this.#resolver =
-      options.engine?.resolver ??
-      options.resolver ??
-      new SecretResolver({ sources: [new EnvSecretSource()] });
+    const engine = options.engine;
+    if (engine)
+      this.#secrets = Promise.resolve({
+        resolver: engine.resolver,
+        onePassword: engine.onePassword,
+      });
+    else if (options.secrets) this.#secrets = Promise.resolve(options.secrets);
+  }
+
+  /** Created on first use: commands that never resolve never read the token. */
+  #setup(): Promise<SecretSetup> {
+    this.#secrets ??= createSecretSetup({
+      home: this.#paths.home,
+      settings: () => this.#store.get(),
+    });
+    return this.#secrets;
   }
 
   readonly handlers: ApiHandlers = {
-    'mappings.list': async () => this.#store.get().mappings.map(mappingView),
+    'mappings.list': async () => this.#listMappings(),
     'mappings.upsert': async (input) => this.#upsert(input),
     'mappings.remove': async ({ host, path }) => this.#remove(host, path),
     'mappings.test': async ({ host }) => this.#test(host),
@@ -106,10 +121,100 @@ export class Controller {
     'activity.recent': async ({ limit }) => this.#engine?.activity.recent(limit) ?? [],
     'ca.info': async () => this.#caInfo(),
     'doctor.run': async () => this.#doctor(),
+    'token.set': async ({ token }) => this.#setToken(token),
+    'token.useDesktop': async ({ accountName }) => this.#useDesktop(accountName),
+    'token.status': async () => (await this.#setup()).onePassword.status(true),
+    'token.clear': async () => this.#clearToken(),
+    'onepassword.vaults': async ({ account }) => (await this.#connected()).vaults(account),
+    'onepassword.items': async ({ vaultId, account }) =>
+      (await this.#connected()).items(vaultId, account),
+    'onepassword.suggestions': async ({ account }) =>
+      (await this.#connected()).suggestions(account),
   };
 
-  #upsert(input: MappingInput): MappingView {
-    const mapping = buildMapping(input, (ref) => this.#resolver.validate(ref));
+  async #listMappings(): Promise<MappingView[]> {
+    const { resolver } = await this.#setup();
+    return this.#store.get().mappings.map((mapping) => {
+      const view = mappingView(mapping);
+      const status = resolver.status(mapping.ref);
+      return status.state === 'failing'
+        ? { ...view, stale: status.reason ?? 'does not resolve' }
+        : view;
+    });
+  }
+
+  async #connected() {
+    const { onePassword } = await this.#setup();
+    if (!onePassword.connected) {
+      throw new InvalidInputError(
+        'no 1Password account is connected: `keygate token set`, OP_SERVICE_ACCOUNT_TOKEN, or the 1Password app',
+      );
+    }
+    return onePassword;
+  }
+
+  #markTokenChanged(): void {
+    this.#store.update((draft) => {
+      draft.onePassword.tokenChangedAt = new Date().toISOString();
+    });
+  }
+
+  async #setToken(token: string): Promise<TokenStatus> {
+    const { onePassword, resolver } = await this.#setup();
+    let vaultCount: number;
+    try {
+      vaultCount = await onePassword.setToken(new Secret(token.trim()));
+    } catch (err) {
+      if (err instanceof PairingError && err.reason === 'malformed-token')
+        throw new InvalidInputError(err.message);
+      throw err;
+    }
+    resolver.invalidate();
+    this.#markTokenChanged();
+    return { ...(await onePassword.status(false)), vaultCount };
+  }
+
+  async #useDesktop(accountName: string): Promise<TokenStatus> {
+    const name = accountName.trim();
+    if (!name) throw new InvalidInputError('the 1Password account name is empty');
+    this.#store.update((draft) => {
+      draft.onePassword.desktopAccount = name;
+      draft.onePassword.tokenChangedAt = new Date().toISOString();
+    });
+    const { onePassword, resolver } = await this.#setup();
+    resolver.invalidate();
+    return onePassword.status(false);
+  }
+
+  async #clearToken(): Promise<TokenStatus> {
+    const { onePassword, resolver } = await this.#setup();
+    await onePassword.clearToken();
+    this.#store.update((draft) => {
+      delete draft.onePassword.desktopAccount;
+      draft.onePassword.tokenChangedAt = new Date().toISOString();
+    });
+    resolver.invalidate();
+    return onePassword.status(false);
+  }
+
+  async #upsert(input: MappingInput): Promise<MappingView> {
+    const { resolver, onePassword } = await this.#setup();
+    const mapping = buildMapping(input, (ref) => resolver.validate(ref));
+    // Live check for op:// when an account is connected: a reference that does not resolve is
+    // refused with 1Password's reason. An unreachable 1Password does not block saving.
+    // (env:// is not checked here: it resolves in serve's environment, not this one.)
+    const refs =
+      mapping.injector.type === 'basic' ? [mapping.ref, mapping.injector.userRef] : [mapping.ref];
+    for (const ref of refs.filter((r) => r.startsWith('op://'))) {
+      if (!onePassword.connected) break;
+      try {
+        await resolver.resolve(ref);
+      } catch (err) {
+        if (err instanceof SecretResolutionError && err.kind === 'not-found') {
+          throw new InvalidInputError(`${ref} does not resolve: ${err.message}`);
+        }
+      }
+    }
     this.#store.update((draft) => {
       const index = draft.mappings.findIndex((existing) => sameSlot(existing, mapping));
       if (index >= 0) draft.mappings[index] = mapping;
@@ -140,9 +245,9 @@ export class Controller {
       mappings.map(async (mapping): Promise<MappingTestResult> => {
         const name = new CompiledMapping(mapping).name;
         try {
-          const secret = await this.#resolver.resolve(mapping.ref);
-          if (mapping.injector.type === 'basic')
-            await this.#resolver.resolve(mapping.injector.userRef);
+          const { resolver } = await this.#setup();
+          const secret = await resolver.resolve(mapping.ref);
+          if (mapping.injector.type === 'basic') await resolver.resolve(mapping.injector.userRef);
           return { name, ok: true, fingerprint: secret.fingerprint(), length: secret.length };
         } catch (err) {
           return { name, ok: false, reason: err instanceof Error ? err.message : String(err) };
@@ -233,6 +338,12 @@ export class Controller {
       ),
     );
     checks.push(await this.#checkCa());
+    const usesOnePassword = settings.mappings.some(
+      (m) =>
+        m.ref.startsWith('op://') ||
+        (m.injector.type === 'basic' && m.injector.userRef.startsWith('op://')),
+    );
+    if (usesOnePassword) checks.push(await this.#checkOnePassword());
     if (settings.mappings.length === 0) {
       checks.push({
         name: 'mappings',
@@ -245,7 +356,7 @@ export class Controller {
       const refs =
         mapping.injector.type === 'basic' ? [mapping.ref, mapping.injector.userRef] : [mapping.ref];
       for (const ref of refs) {
-        const check = this.#resolver.validate(ref);
+        const check = (await this.#setup()).resolver.validate(ref);
         if (!check.ok) {
           checks.push({
             name,
@@ -270,6 +381,25 @@ export class Controller {
       }
     }
     return checks;
+  }
+
+  async #checkOnePassword(): Promise<DoctorCheck> {
+    const { onePassword } = await this.#setup();
+    if (!onePassword.connected) {
+      return {
+        name: '1password',
+        ok: false,
+        detail:
+          'op:// mappings exist but no account is connected: `keygate token set` or OP_SERVICE_ACCOUNT_TOKEN',
+      };
+    }
+    const status = await onePassword.status(true);
+    if (status.error) return { name: '1password', ok: false, detail: status.error };
+    return {
+      name: '1password',
+      ok: true,
+      detail: `connected (${status.tokenSource === 'env' ? 'OP_SERVICE_ACCOUNT_TOKEN' : status.tokenSource === 'file' ? 'stored token' : 'the 1Password app'}), ${status.vaultCount ?? 0} vault(s) visible`,
+    };
   }
 
   async #checkPort(host: string, port: number): Promise<DoctorCheck> {

@@ -16,9 +16,11 @@ import { createUpstreamAgents, type UpstreamAgents } from './proxy/upstream-agen
 import { CompiledMapping } from './rules/compiled-mapping.js';
 import { isLoopbackHost } from './rules/host-name.js';
 import { RuleTable } from './rules/rule-table.js';
-import { EnvSecretSource } from './secrets/env-source.js';
+import type { OpClientFactory } from './secrets/onepassword/op-client.js';
+import type { OnePasswordService } from './secrets/onepassword/onepassword-service.js';
+import { createSecretSetup } from './secrets/secret-sources.js';
 import type { SecretSource } from './secrets/secret-source.js';
-import { SecretResolver, type SecretResolverOptions } from './secrets/secret-resolver.js';
+import type { SecretResolver, SecretResolverOptions } from './secrets/secret-resolver.js';
 import { ensureDefaultAgent } from './settings/agents.js';
 import { SettingsStore } from './settings/settings-store.js';
 import { writeCaBundle } from './tls/ca-bundle.js';
@@ -38,8 +40,13 @@ export interface EngineOptions {
   /** Forces deny-unmapped on, whatever the settings say. */
   readonly denyUnmapped?: boolean;
   readonly logger?: Logger;
+  /** Replaces the default source for its scheme (tests). */
   readonly sources?: readonly SecretSource[];
   readonly resolver?: Omit<SecretResolverOptions, 'sources'>;
+  /** Stands in for the 1Password SDK (tests). */
+  readonly opFactory?: OpClientFactory;
+  /** Where `env://` and OP_SERVICE_ACCOUNT_TOKEN are read; default process.env. */
+  readonly env?: NodeJS.ProcessEnv;
   readonly timeouts?: Partial<ProxyTimeouts>;
   readonly connectionsCheckingIntervalMs?: number;
   readonly headersTimeoutMs?: number;
@@ -54,12 +61,14 @@ export class KeygateEngine {
   #lastError: string | undefined;
   #unsubscribe: (() => void) | undefined;
   #listenerChange: Promise<void> = Promise.resolve();
+  #tokenChangedAt: string | undefined;
 
   private constructor(
     private readonly options: EngineOptions,
     readonly store: SettingsStore,
     readonly ca: CertificateAuthority,
     readonly resolver: SecretResolver,
+    readonly onePassword: OnePasswordService,
     readonly activity: ActivityLog,
     private readonly upstream: UpstreamAgents,
     private readonly proxy: ProxyServer,
@@ -84,9 +93,13 @@ export class KeygateEngine {
       const ca = await loadOrCreateCertificateAuthority(paths.caDir);
       await writeCaBundle(paths.caBundle, ca.certPem);
       const leaves = await LeafCertificates.create(ca);
-      const resolver = new SecretResolver({
-        ...options.resolver,
-        sources: options.sources ?? [new EnvSecretSource()],
+      const { resolver, onePassword } = await createSecretSetup({
+        home: options.home,
+        settings: () => store.get(),
+        ...(options.env ? { env: options.env } : {}),
+        ...(options.opFactory ? { opFactory: options.opFactory } : {}),
+        ...(options.sources ? { sources: options.sources } : {}),
+        ...(options.resolver ? { resolver: options.resolver } : {}),
       });
       const extraCaPem = await Promise.all(
         (options.upstreamCaFiles ?? []).map((file) =>
@@ -120,6 +133,7 @@ export class KeygateEngine {
         store,
         ca,
         resolver,
+        onePassword,
         activity,
         upstream,
         proxy,
@@ -128,6 +142,7 @@ export class KeygateEngine {
       if (settings.proxy.enabled) await engine.#listen(settings);
       else
         log.warn('proxy is disabled in settings; not listening (enable it in the app or settings)');
+      engine.#tokenChangedAt = settings.onePassword.tokenChangedAt;
       engine.#unsubscribe = store.onChange((next) => engine.#apply(next));
       engine.#prefetch(settings);
       return engine;
@@ -217,6 +232,18 @@ export class KeygateEngine {
   }
 
   #apply(settings: Settings): void {
+    if (settings.onePassword.tokenChangedAt !== this.#tokenChangedAt) {
+      // `keygate token set/clear` (maybe in another process) changed the token: reload it, and
+      // forget cached results and cooldowns that came from the old one.
+      this.#tokenChangedAt = settings.onePassword.tokenChangedAt;
+      this.onePassword.reloadToken().then(
+        () => {
+          this.resolver.invalidate();
+          this.#prefetch(this.store.get());
+        },
+        (err: unknown) => this.log.error('could not reload the 1Password token', { err }),
+      );
+    }
     this.proxy.setPolicy(policyFrom(settings, this.options, this.log));
     this.#syncListener(settings).catch((err: unknown) => {
       this.#lastError = err instanceof Error ? err.message : String(err);

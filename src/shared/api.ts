@@ -36,6 +36,8 @@ export interface MappingView {
   allowPlaintext?: boolean;
   /** Human summary, e.g. "Authorization: Bearer <env://OPENAI_KEY>". */
   explain: string;
+  /** Set while the reference fails to resolve (item deleted, field renamed, access revoked). */
+  stale?: string;
 }
 
 export interface MappingTestResult {
@@ -82,6 +84,50 @@ export interface CaInfo {
   notAfter: string;
 }
 
+export interface OnePasswordAccountStatus {
+  account: string;
+  mode: 'service-account' | 'desktop';
+  connected: boolean;
+  lastSuccessAt?: string;
+  lastError?: string;
+  readsThisHour: number;
+  hourlyLimit: number;
+}
+
+export interface TokenStatus {
+  /** Where the service-account token comes from; `none` when only desktop mode (or nothing) is set. */
+  tokenSource: 'env' | 'file' | 'none';
+  desktopAccount?: string;
+  /** Vaults the default account can see, when it was reachable just now. */
+  vaultCount?: number;
+  accounts: OnePasswordAccountStatus[];
+  /** Why the account could not be reached just now, if it could not. */
+  error?: string;
+}
+
+export interface VaultView {
+  id: string;
+  title: string;
+}
+
+export interface ItemView {
+  id: string;
+  title: string;
+  category: string;
+  vaultId: string;
+  /** Field names and types only; never values. */
+  fields: Array<{ id: string; title: string; type: string; section?: string; ref: string }>;
+}
+
+export interface ImportSuggestionView {
+  host: string;
+  ref: string;
+  vault: string;
+  item: string;
+  /** A preset whose host matches, if any. */
+  preset?: string;
+}
+
 export interface DoctorCheck {
   name: string;
   ok: boolean;
@@ -105,6 +151,14 @@ export interface ApiContract {
   'activity.recent': { request: { limit?: number }; response: ActivityEvent[] };
   'ca.info': { request: void; response: CaInfo };
   'doctor.run': { request: void; response: DoctorCheck[] };
+  // SECRET: never log. The request carries the service-account token.
+  'token.set': { request: { token: string }; response: TokenStatus };
+  'token.useDesktop': { request: { accountName: string }; response: TokenStatus };
+  'token.status': { request: void; response: TokenStatus };
+  'token.clear': { request: void; response: TokenStatus };
+  'onepassword.vaults': { request: { account?: string }; response: VaultView[] };
+  'onepassword.items': { request: { vaultId: string; account?: string }; response: ItemView[] };
+  'onepassword.suggestions': { request: { account?: string }; response: ImportSuggestionView[] };
 }
 
 export type ApiOperation = keyof ApiContract;
@@ -130,6 +184,13 @@ export const API_OPERATIONS = [
   'activity.recent',
   'ca.info',
   'doctor.run',
+  'token.set',
+  'token.useDesktop',
+  'token.status',
+  'token.clear',
+  'onepassword.vaults',
+  'onepassword.items',
+  'onepassword.suggestions',
 ] as const satisfies readonly ApiOperation[];
 
 // Compile-time proof that API_OPERATIONS lists every operation: a missing one makes this `false`.

@@ -66,6 +66,22 @@ export const proxySettingsSchema = z.object({
   enabled: z.boolean().default(true),
 });
 
+export const onePasswordSettingsSchema = z.object({
+  /**
+   * Use the 1Password desktop app (Touch ID) for this account instead of a service-account token.
+   * macOS only; no token is stored.
+   */
+  desktopAccount: z.string().min(1).optional(),
+  /** Service-account reads allowed per hour: 1,000 (Teams, individual) or 10,000 (Business). */
+  hourlyLimit: z.number().int().positive().optional(),
+  /**
+   * Bumped whenever the token changes (`keygate token set/clear`), so a running serve, which
+   * watches this file, reloads the token. The token itself never lives here.
+   */
+  tokenChangedAt: z.string().optional(),
+});
+export type OnePasswordSettings = z.infer<typeof onePasswordSettingsSchema>;
+
 export const settingsSchema = z.object({
   schemaVersion: z.number().int().min(1).default(SETTINGS_SCHEMA_VERSION),
   proxy: proxySettingsSchema.default({
@@ -76,6 +92,7 @@ export const settingsSchema = z.object({
   }),
   mappings: z.array(mappingSchema).default([]),
   agents: z.array(agentSchema).default([]),
+  onePassword: onePasswordSettingsSchema.default({}),
 });
 export type Settings = z.infer<typeof settingsSchema>;
 export type ProxySettings = z.infer<typeof proxySettingsSchema>;

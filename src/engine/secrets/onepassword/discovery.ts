@@ -223,3 +223,22 @@ async function mapLimited<T, R>(
   await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
   return results;
 }
+
+/**
+ * The reference for one field of one item, by titles where the syntax carries them, else by IDs
+ * (field IDs are what 1Password itself falls back to). Undefined when neither validates.
+ */
+export function fieldReference(
+  vault: { id: string; title: string },
+  item: { id: string; title: string },
+  field: { id: string; title: string; section?: string },
+): string | undefined {
+  const titled = (title: string) => SEGMENT.test(title) && title.trim() === title;
+  const byTitle = [vault.title, item.title, ...(field.section ? [field.section] : []), field.title];
+  const byIds = `${OP_PREFIX}${vault.id}/${item.id}/${field.id}`;
+  return byTitle.every(titled)
+    ? buildRef(byTitle[0] ?? vault.id, byTitle[1] ?? item.id, byTitle.slice(2).join('/'), byIds)
+    : validateOpReference(byIds).ok
+      ? byIds
+      : undefined;
+}
