@@ -3,13 +3,8 @@
  * so a test never exercises stale output.
  */
 import { execFileSync } from 'node:child_process';
-import { createRequire } from 'node:module';
 import { REPO_ROOT } from './helpers/keygate-process.js';
 
 export default function setup(): void {
-  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-  execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], {
-    cwd: REPO_ROOT,
-    stdio: 'inherit',
-  });
+  execFileSync(process.execPath, ['scripts/build.mjs'], { cwd: REPO_ROOT, stdio: 'inherit' });
 }
