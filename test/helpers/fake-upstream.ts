@@ -4,6 +4,7 @@
  * what actually reached the "upstream": the injected key, never the placeholder or agent token.
  */
 import https from 'node:https';
+import zlib from 'node:zlib';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
@@ -96,6 +97,40 @@ function handle(
       pump();
       return;
     }
+    if (url.pathname === '/leak') {
+      // An upstream that echoes the credential it received, as some error pages do: in a header,
+      // and in the body, split into small chunks and optionally compressed.
+      const secret = String(req.headers.authorization ?? req.headers['x-api-key'] ?? '');
+      const body = Buffer.from(`{"error":"invalid key ${secret}","echo":"${secret}"}`);
+      const encoding = url.searchParams.get('enc') ?? '';
+      const encoded =
+        encoding === 'gzip'
+          ? zlib.gzipSync(body)
+          : encoding === 'br'
+            ? zlib.brotliCompressSync(body)
+            : encoding === 'deflate'
+              ? zlib.deflateSync(body)
+              : body;
+      res.writeHead(200, {
+        'content-type': 'application/json',
+        'x-echo-key': secret,
+        'content-length': encoded.length,
+        ...(encoding ? { 'content-encoding': encoding } : {}),
+      });
+      const step = Number(url.searchParams.get('chunk') ?? 7);
+      let offset = 0;
+      const next = () => {
+        if (offset >= encoded.length) {
+          res.end();
+          return;
+        }
+        res.write(encoded.subarray(offset, offset + step));
+        offset += step;
+        setImmediate(next);
+      };
+      next();
+      return;
+    }
     if (url.pathname === '/status') {
       res.writeHead(Number(url.searchParams.get('code') ?? 200), { 'content-type': 'text/plain' });
       res.end('status');
@@ -159,9 +194,11 @@ export async function startFakeUpstream(options: FakeUpstreamOptions): Promise<F
       body: '',
       remotePort: req.socket.remotePort ?? 0,
     });
-    socket.on('message', (data, isBinary) =>
-      socket.send(isBinary ? data : `echo:${data.toString()}`),
-    );
+    socket.on('message', (data, isBinary) => {
+      if (!isBinary && data.toString() === 'leak')
+        socket.send(`your key is ${String(req.headers.authorization ?? '')}`);
+      else socket.send(isBinary ? data : `echo:${data.toString()}`);
+    });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {

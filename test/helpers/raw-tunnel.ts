@@ -37,15 +37,25 @@ export async function openInterceptedSocket(
   return secure;
 }
 
-/** One keep-alive GET on an open socket; resolves with the whole response (content-length bodies). */
+/**
+ * One keep-alive GET on an open socket; resolves with the whole response. Handles both framings:
+ * content-length, and chunked (what injected responses use, since scrubbing may change length).
+ */
 export function exchange(socket: tls.TLSSocket, host: string, path: string): Promise<string> {
   return new Promise((resolve) => {
     let text = '';
+    const complete = (): boolean => {
+      const end = text.indexOf('\r\n\r\n');
+      if (end < 0) return false;
+      const head = text.slice(0, end);
+      const length = /content-length: (\d+)/i.exec(head)?.[1];
+      if (length !== undefined) return text.length >= end + 4 + Number(length);
+      if (/transfer-encoding: chunked/i.test(head)) return text.endsWith('0\r\n\r\n');
+      return false;
+    };
     const onData = (chunk: Buffer) => {
       text += chunk.toString();
-      const end = text.indexOf('\r\n\r\n');
-      const length = /content-length: (\d+)/i.exec(text)?.[1];
-      if (end >= 0 && length !== undefined && text.length >= end + 4 + Number(length)) {
+      if (complete()) {
         socket.off('data', onData);
         resolve(text);
       }

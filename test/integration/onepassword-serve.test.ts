@@ -170,7 +170,9 @@ describe('op:// mappings through keygate serve', () => {
         ['-sS', '--fail', `https://api.openai.com/v1/models?i=${i}`],
         { env: agentEnv },
       );
-      expect(JSON.parse(stdout).authorization).toBe(`Bearer ${OPENAI_CANARY}`);
+      // Upstream got the real key; its echo came back scrubbed.
+      expect(upstream.received.at(-1)?.headers.authorization).toBe(`Bearer ${OPENAI_CANARY}`);
+      expect(JSON.parse(stdout).authorization).toBe('Bearer keygate-placeholder');
     }
     // One bulk prefetch at start (and maybe one more for the failing ref): never one per request.
     expect(sdkCalls('resolveAll') + sdkCalls('resolve') - before).toBeLessThanOrEqual(2);

@@ -11,6 +11,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { pipeline, type Duplex } from 'node:stream';
+import { PLACEHOLDER_KEY } from '../../shared/presets.js';
 import type { TLSSocket } from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import type { ErrorCallback, IContext, IWebSocketContext } from 'http-mitm-proxy';
@@ -42,6 +43,8 @@ import { forwardableRequestHeaders, forwardableResponseHeaders } from './hop-by-
 import { KeygateMitmProxy, type VerifyResult } from './keygate-mitm-proxy.js';
 import { terminateTls } from './tls-termination.js';
 import { openTunnel } from './tunnel.js';
+import { SecretScrubber } from './secret-scrubber.js';
+import { decodableEncodings, scrubbingStages } from './response-scrubbing.js';
 import type { UpstreamAgents } from './upstream-agents.js';
 import { classifyUpstreamError, UpstreamTimeout } from './upstream-errors.js';
 
@@ -98,6 +101,8 @@ interface Exchange {
   readonly mapping: CompiledMapping | undefined;
   readonly agent: AuthenticatedAgent;
   readonly started: number;
+  /** Set when a credential was injected: the response must not carry it back. */
+  scrubber?: SecretScrubber | undefined;
 }
 
 /** What a verified WebSocket upgrade will do once the library opens the upstream socket. */
@@ -105,9 +110,12 @@ interface WebSocketPlan {
   readonly url: string;
   readonly headers: Record<string, string | string[] | undefined>;
   readonly mapping: CompiledMapping | undefined;
+  /** Frames from the upstream pass through it: an echoed credential becomes the placeholder. */
+  readonly scrubber: SecretScrubber | undefined;
 }
 
 const HEALTH_BODY = JSON.stringify({ ok: true, service: 'keygate' });
+const NO_USER = {};
 
 function stripQuery(path: string): string {
   const q = path.indexOf('?');
@@ -126,6 +134,7 @@ export class ProxyServer {
   readonly #mitm: KeygateMitmProxy;
   readonly #connections = new WeakMap<TLSSocket, InterceptedConnection>();
   readonly #webSocketPlans = new WeakMap<http.IncomingMessage, WebSocketPlan>();
+  readonly #scrubbers = new WeakMap<Secret, WeakMap<object, SecretScrubber>>();
   #policy: ProxyPolicy;
 
   constructor(options: ProxyServerOptions) {
@@ -146,6 +155,23 @@ export class ProxyServer {
     this.#mitm.onConnect((req, socket, head, next) => this.#onConnect(req, socket, head, next));
     this.#mitm.onRequest((ctx, next) => this.#onRequest(ctx, next));
     this.#mitm.onWebSocketConnection((ctx, next) => this.#onWebSocketConnection(ctx, next));
+    this.#mitm.onWebSocketFrame((ctx, type, fromServer, data, flags, next) => {
+      const req = (
+        ctx.clientToProxyWebSocket as unknown as { upgradeReq?: http.IncomingMessage } | undefined
+      )?.upgradeReq;
+      const scrubber = fromServer && req ? this.#webSocketPlans.get(req)?.scrubber : undefined;
+      if (!scrubber || type !== 'message') {
+        next(null, data, flags);
+        return;
+      }
+      const frame = Buffer.isBuffer(data)
+        ? data
+        : Array.isArray(data)
+          ? Buffer.concat(data as Buffer[])
+          : Buffer.from(data as ArrayBuffer);
+      // Text frames must stay text: the library re-sends with `binary: flags`.
+      next(null, scrubber.scrub(frame), flags);
+    });
   }
 
   /** Swap rules, agents and deny mode; takes effect for the next CONNECT or request. */
@@ -517,6 +543,10 @@ export class ProxyServer {
     const target = { headers, path: x.path };
     try {
       mapping.injector.apply(target, secrets);
+      x.scrubber = this.#scrubberFor(secrets);
+      // Only codecs the scrubber can decode: an echoed key inside a zstd body would slip through.
+      if (headers['accept-encoding'] !== undefined)
+        headers['accept-encoding'] = decodableEncodings(headers['accept-encoding']);
     } catch (err) {
       const reason = err instanceof Error ? err.message : 'invalid credential';
       this.#fail(
@@ -557,13 +587,20 @@ export class ProxyServer {
     });
     upstreamRequest.on('response', (upstreamResponse) => {
       answered = true;
+      const responseHeaders = forwardableResponseHeaders(upstreamResponse.rawHeaders);
+      const stages: NodeJS.ReadWriteStream[] = [];
+      if (x.scrubber) {
+        const status = upstreamResponse.statusCode ?? 502;
+        const hasBody = req.method !== 'HEAD' && status !== 204 && status !== 304;
+        stages.push(...scrubbingStages(x.scrubber, responseHeaders, hasBody));
+      }
       res.writeHead(
         upstreamResponse.statusCode ?? 502,
         upstreamResponse.statusMessage,
-        forwardableResponseHeaders(upstreamResponse.rawHeaders),
+        responseHeaders,
       );
       // Streams chunk by chunk (SSE stays live) and stops reading upstream while the agent is slow.
-      pipeline(upstreamResponse, res, (err) => {
+      pipeline([upstreamResponse, ...stages, res], (err) => {
         if (err)
           this.#log.debug('response stream ended early', {
             host: x.host,
@@ -595,6 +632,25 @@ export class ProxyServer {
     // pipe() honours upstreamRequest.write()'s return value: an upload never outruns the upstream.
     req.pipe(upstreamRequest);
     req.resume();
+  }
+
+  /** One scrubber per resolved secret (cached with it), not one per request. */
+  #scrubberFor(secrets: InjectionSecrets): SecretScrubber {
+    const byUser = this.#scrubbers.get(secrets.primary) ?? new WeakMap<object, SecretScrubber>();
+    this.#scrubbers.set(secrets.primary, byUser);
+    const key = secrets.user ?? NO_USER;
+    let scrubber = byUser.get(key);
+    if (!scrubber) {
+      const primary = secrets.primary.reveal();
+      const values = [primary, encodeURIComponent(primary)];
+      if (secrets.user) {
+        const user = secrets.user.reveal();
+        values.push(user, Buffer.from(`${user}:${primary}`).toString('base64'));
+      }
+      scrubber = new SecretScrubber(values, PLACEHOLDER_KEY);
+      byUser.set(key, scrubber);
+    }
+    return scrubber;
   }
 
   #cachedSecrets(mapping: CompiledMapping): InjectionSecrets | undefined {
@@ -731,12 +787,12 @@ export class ProxyServer {
     for (const name of Object.keys(headers))
       if (name.startsWith('sec-websocket-')) delete headers[name];
     const target = { headers, path };
+    let scrubber: SecretScrubber | undefined;
     if (mapping) {
       try {
-        mapping.injector.apply(
-          target,
-          this.#cachedSecrets(mapping) ?? (await this.#resolveSecrets(mapping)),
-        );
+        const secrets = this.#cachedSecrets(mapping) ?? (await this.#resolveSecrets(mapping));
+        mapping.injector.apply(target, secrets);
+        scrubber = this.#scrubberFor(secrets);
       } catch (err) {
         const error =
           err instanceof KeygateError
@@ -748,7 +804,7 @@ export class ProxyServer {
       }
     }
     const url = `${secure ? 'wss' : 'ws'}://${authorityText(host, port, secure ? 443 : 80)}${target.path}`;
-    this.#webSocketPlans.set(req, { url, headers: target.headers, mapping });
+    this.#webSocketPlans.set(req, { url, headers: target.headers, mapping, scrubber });
     this.#record(mapping ? 'injected' : 'forwarded', {
       host,
       port,

@@ -1,0 +1,110 @@
+/**
+ * Response scrubbing: an upstream that echoes the injected credential (in a header, a body split
+ * across chunks, a compressed body, a WebSocket frame) must never get it to the agent.
+ */
+import { HttpsProxyAgent } from 'https-proxy-agent';
+import { ProxyAgent, request } from 'undici';
+import WebSocket from 'ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEngine, type EngineFixture } from '../helpers/engine-fixture.js';
+import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
+import { createTestPki } from '../helpers/test-pki.js';
+
+const SECRET = 'sk-echoed-CANARY-abcdef0123456789';
+let upstream: FakeUpstream;
+let fixture: EngineFixture;
+
+beforeAll(async () => {
+  const pki = await createTestPki();
+  upstream = await startFakeUpstream({ hosts: ['api.leaky.example'], pki });
+  fixture = await startEngine({
+    secrets: { LEAKY_KEY: SECRET },
+    mappings: [{ host: 'api.leaky.example', ref: 'env://LEAKY_KEY' }],
+    connectTo: [`api.leaky.example:443:127.0.0.1:${upstream.port}`],
+    upstreamCaFiles: [pki.caPath],
+  });
+});
+
+afterAll(async () => {
+  await fixture?.stop();
+  await upstream?.close();
+});
+
+async function fetchLeak(query: string, acceptEncoding?: string) {
+  const dispatcher = new ProxyAgent({
+    uri: fixture.proxyUrl(),
+    requestTls: { ca: fixture.engine.ca.certPem },
+  });
+  try {
+    const response = await request(`https://api.leaky.example/leak?${query}`, {
+      dispatcher,
+      headers: acceptEncoding ? { 'accept-encoding': acceptEncoding } : {},
+    });
+    const body = Buffer.from(await response.body.arrayBuffer()).toString('utf8');
+    return { status: response.statusCode, headers: response.headers, body };
+  } finally {
+    await dispatcher.close();
+  }
+}
+
+describe('response scrubbing', () => {
+  it('replaces the echoed key with the placeholder in headers and a body split into 3-byte chunks', async () => {
+    const { status, headers, body } = await fetchLeak('chunk=3');
+    expect(status).toBe(200);
+    // The upstream really did receive and echo it.
+    expect(upstream.received.at(-1)?.headers.authorization).toBe(`Bearer ${SECRET}`);
+    expect(headers['x-echo-key']).toBe('Bearer keygate-placeholder');
+    expect(body).toBe(
+      '{"error":"invalid key Bearer keygate-placeholder","echo":"Bearer keygate-placeholder"}',
+    );
+    expect(JSON.stringify(headers)).not.toContain(SECRET);
+  });
+
+  for (const encoding of ['gzip', 'br', 'deflate']) {
+    it(`decodes ${encoding}, scrubs, and sends identity with no stale content-length`, async () => {
+      const { headers, body } = await fetchLeak(
+        `enc=${encoding}&chunk=5`,
+        'gzip, deflate, br, zstd',
+      );
+      expect(headers['content-encoding']).toBeUndefined();
+      expect(headers['content-length']).toBeUndefined();
+      expect(body).toContain('invalid key Bearer keygate-placeholder');
+      expect(body).not.toContain(SECRET);
+      // Only encodings Keygate can decode were offered upstream.
+      expect(upstream.received.at(-1)?.headers['accept-encoding']).toBe('gzip, deflate, br');
+    });
+  }
+
+  it('scrubs WebSocket frames from the upstream', async () => {
+    const agent = new HttpsProxyAgent(fixture.proxyUrl(), { ca: fixture.engine.ca.certPem });
+    const socket = new WebSocket('wss://api.leaky.example/ws', {
+      agent,
+      ca: fixture.engine.ca.certPem,
+    });
+    const reply = await new Promise<string>((resolve, reject) => {
+      socket.once('open', () => socket.send('leak'));
+      socket.once('message', (data) => resolve(data.toString()));
+      socket.once('error', reject);
+    });
+    socket.close();
+    agent.destroy();
+    expect(reply).toBe('your key is Bearer keygate-placeholder');
+  });
+
+  it('leaves unmapped responses alone (no scrubbing cost when nothing was injected)', async () => {
+    await fixture.controller.handlers['mappings.upsert']({
+      host: 'api.leaky.example',
+      ref: 'env://LEAKY_KEY',
+      path: '/v1/**',
+    });
+    await fixture.controller.handlers['mappings.remove']({ host: 'api.leaky.example' });
+    await fixture.controller.handlers['mappings.upsert']({
+      host: 'api.leaky.example',
+      ref: 'env://LEAKY_KEY',
+      path: '/v1/**',
+    });
+    const { headers } = await fetchLeak('chunk=50');
+    // /leak is outside /v1/**: forwarded without injection, so its length survives.
+    expect(headers['content-length']).toBeDefined();
+  });
+});
