@@ -75,7 +75,9 @@ beforeAll(async () => {
     extra: {
       opFactory: onePassword.factory,
       env: { OP_SERVICE_ACCOUNT_TOKEN: TOKEN },
-      resolver: { clock, timeoutMs: 300 },
+      resolver: { clock, timeoutMs: 2_000 },
+      // 1,000 TLS handshakes at once on a 2-core machine can take longer than the default 10 s.
+      timeouts: { handshakeMs: 120_000 },
     },
   });
 });
@@ -107,7 +109,7 @@ describe('op:// mappings', () => {
     });
     fixture.engine.resolver.invalidate();
     const before = onePassword.calls.resolveAll + onePassword.calls.resolve;
-    // 1Password answers slowly (under the 300 ms timeout set above), so requests pile up cold.
+    // 1Password answers slowly (under the 2 s timeout set above), so requests pile up cold.
     onePassword.delayMs = 250;
     const dispatcher = new ProxyAgent({
       uri: fixture.proxyUrl(),

@@ -10,7 +10,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { pipeline, type Duplex } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import { PLACEHOLDER_KEY } from '../../shared/presets.js';
 import type { TLSSocket } from 'node:tls';
 import { performance } from 'node:perf_hooks';
@@ -43,6 +43,7 @@ import { forwardableRequestHeaders, forwardableResponseHeaders } from './hop-by-
 import { KeygateMitmProxy, type VerifyResult } from './keygate-mitm-proxy.js';
 import { terminateTls } from './tls-termination.js';
 import { openTunnel } from './tunnel.js';
+import { relay } from './relay.js';
 import { SecretScrubber } from './secret-scrubber.js';
 import { decodableEncodings, scrubbingStages } from './response-scrubbing.js';
 import type { UpstreamAgents } from './upstream-agents.js';
@@ -600,7 +601,7 @@ export class ProxyServer {
         responseHeaders,
       );
       // Streams chunk by chunk (SSE stays live) and stops reading upstream while the agent is slow.
-      pipeline([upstreamResponse, ...stages, res], (err) => {
+      relay(upstreamResponse, stages, res, (err) => {
         if (err)
           this.#log.debug('response stream ended early', {
             host: x.host,
