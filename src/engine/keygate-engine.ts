@@ -18,6 +18,7 @@ import { isLoopbackHost } from './rules/host-name.js';
 import { RuleTable } from './rules/rule-table.js';
 import type { OpClientFactory } from './secrets/onepassword/op-client.js';
 import type { OnePasswordService } from './secrets/onepassword/onepassword-service.js';
+import type { TokenStore } from './secrets/onepassword/token-store.js';
 import { createSecretSetup } from './secrets/secret-sources.js';
 import type { SecretSource } from './secrets/secret-source.js';
 import type { SecretResolver, SecretResolverOptions } from './secrets/secret-resolver.js';
@@ -45,6 +46,8 @@ export interface EngineOptions {
   readonly resolver?: Omit<SecretResolverOptions, 'sources'>;
   /** Stands in for the 1Password SDK (tests). */
   readonly opFactory?: OpClientFactory;
+  /** Where `token set` stores the 1Password token (the app passes safeStorage). */
+  readonly tokenStore?: TokenStore;
   /** Where `env://` and OP_SERVICE_ACCOUNT_TOKEN are read; default process.env. */
   readonly env?: NodeJS.ProcessEnv;
   readonly timeouts?: Partial<ProxyTimeouts>;
@@ -98,6 +101,7 @@ export class KeygateEngine {
         settings: () => store.get(),
         ...(options.env ? { env: options.env } : {}),
         ...(options.opFactory ? { opFactory: options.opFactory } : {}),
+        ...(options.tokenStore ? { tokenStore: options.tokenStore } : {}),
         ...(options.sources ? { sources: options.sources } : {}),
         ...(options.resolver ? { resolver: options.resolver } : {}),
       });

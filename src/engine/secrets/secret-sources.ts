@@ -10,6 +10,7 @@ import { EnvSecretSource } from './env-source.js';
 import type { OpClientFactory } from './onepassword/op-client.js';
 import { OnePasswordService } from './onepassword/onepassword-service.js';
 import { sdkClientFactory } from './onepassword/sdk-loader.js';
+import type { TokenStore } from './onepassword/token-store.js';
 import type { SecretSource } from './secret-source.js';
 import { SecretResolver, type SecretResolverOptions } from './secret-resolver.js';
 
@@ -41,6 +42,8 @@ export interface SecretSetupOptions {
   readonly settings: () => Settings;
   readonly env?: NodeJS.ProcessEnv;
   readonly opFactory?: OpClientFactory;
+  /** Where `token set` stores the token (the app: safeStorage); default the encrypted file. */
+  readonly tokenStore?: TokenStore;
   /** Extra or replacement sources (tests); an `env` or `op` here replaces the default one. */
   readonly sources?: readonly SecretSource[];
   readonly resolver?: Omit<SecretResolverOptions, 'sources'>;
@@ -64,6 +67,7 @@ export async function createSecretSetup(options: SecretSetupOptions): Promise<Se
     settings: () => options.settings().onePassword,
     accountFor: (ref) => accountOf(options.settings(), ref),
     env,
+    ...(options.tokenStore ? { tokenStore: options.tokenStore } : {}),
   });
   await onePassword.reloadToken();
   const defaults: SecretSource[] = [new EnvSecretSource(env), onePassword.source];

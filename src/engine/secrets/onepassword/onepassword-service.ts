@@ -29,8 +29,10 @@ export interface OnePasswordServiceOptions {
   readonly settings: () => OnePasswordSettings;
   /** Which account a reference belongs to (from mappings). */
   readonly accountFor?: (ref: string) => string | undefined;
-  /** Token stores, read in order; default: OP_SERVICE_ACCOUNT_TOKEN, then the encrypted file. */
+  /** Token stores, read in order; default: OP_SERVICE_ACCOUNT_TOKEN, then `tokenStore`. */
   readonly tokens?: TokenStore;
+  /** Where `token set` keeps the token: the app passes safeStorage; default the encrypted file. */
+  readonly tokenStore?: TokenStore;
   readonly env?: NodeJS.ProcessEnv;
 }
 
@@ -47,7 +49,8 @@ export class OnePasswordService {
     this.#options = options;
     this.#env = new EnvTokenStore(options.env);
     this.#tokens =
-      options.tokens ?? new TokenStoreChain([this.#env, new FileTokenStore(options.home)]);
+      options.tokens ??
+      new TokenStoreChain([this.#env, options.tokenStore ?? new FileTokenStore(options.home)]);
     this.source = new OnePasswordSecretSource({
       factory: options.factory,
       accounts: () => this.accounts(),

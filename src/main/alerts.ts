@@ -1,0 +1,93 @@
+/**
+ * Which problems deserve a notification, as a pure function of state: a 1Password account that
+ * fails (bad or expired token, locked app), a mapping gone stale (item deleted, field renamed,
+ * access revoked), and the proxy's port in use. Edge-triggered: `newAlerts` returns only what
+ * was not already showing, so a problem that lasts notifies once, and again only after it
+ * cleared and came back. notifications.ts shows them.
+ */
+import type { MappingView, OnePasswordAccountStatus } from '../shared/api.js';
+
+export interface AlertState {
+  /** The engine could not start. */
+  readonly startError?: { readonly name: string; readonly message: string };
+  /** The running proxy's last error (e.g. re-enabling it found the port taken). */
+  readonly proxyLastError?: string;
+  readonly accounts: readonly OnePasswordAccountStatus[];
+  readonly mappings: readonly MappingView[];
+}
+
+export interface Alert {
+  /** Identity for edge-triggering; never contains a secret. */
+  readonly key: string;
+  readonly title: string;
+  readonly body: string;
+}
+
+const PORT_IN_USE = /\bin use\b|EADDRINUSE/i;
+const AUTH_FAILURE =
+  /auth|token|unauthori[sz]ed|forbidden|expired|invalid|locked|sign(ed)? ?in|revoked/i;
+
+function portAlert(state: AlertState): Alert | undefined {
+  const start = state.startError;
+  const message =
+    start && (start.name === 'PortInUseError' || PORT_IN_USE.test(start.message))
+      ? start.message
+      : state.proxyLastError && PORT_IN_USE.test(state.proxyLastError)
+        ? state.proxyLastError
+        : undefined;
+  if (message === undefined) return undefined;
+  return { key: 'port-in-use', title: 'Keygate cannot listen', body: message };
+}
+
+function accountAlerts(state: AlertState): Alert[] {
+  return state.accounts.flatMap((account): Alert[] => {
+    if (!account.lastError) return [];
+    const auth = AUTH_FAILURE.test(account.lastError);
+    return [
+      {
+        key: `onepassword:${account.account}`,
+        title: auth ? '1Password sign-in failed' : '1Password is unavailable',
+        body: `${account.mode === 'desktop' ? account.account : 'Service account'}: ${account.lastError}`,
+      },
+    ];
+  });
+}
+
+function staleAlerts(state: AlertState): Alert[] {
+  return state.mappings.flatMap((mapping): Alert[] =>
+    mapping.stale
+      ? [
+          {
+            key: `stale:${mapping.name}`,
+            title: 'A mapping has gone stale',
+            body: `${mapping.name}: ${mapping.stale}`,
+          },
+        ]
+      : [],
+  );
+}
+
+export function currentAlerts(state: AlertState): Alert[] {
+  const port = portAlert(state);
+  return [...(port ? [port] : []), ...accountAlerts(state), ...staleAlerts(state)];
+}
+
+/** The alerts in `current` whose key was not active before. */
+export function newAlerts(previousKeys: ReadonlySet<string>, current: readonly Alert[]): Alert[] {
+  return current.filter((alert) => !previousKeys.has(alert.key));
+}
+
+/** At most `max` notifications at once; the rest are summarised in one more. */
+export function coalesce(alerts: readonly Alert[], max = 3): Alert[] {
+  if (alerts.length <= max) return [...alerts];
+  const shown = alerts.slice(0, max - 1);
+  const rest = alerts.length - shown.length;
+  return [
+    ...shown,
+    {
+      key: 'summary',
+      title: 'Keygate needs attention',
+      body: `${rest} more ${rest === 1 ? 'problem' : 'problems'}; open Settings for details.`,
+    },
+  ];
+}

@@ -1,0 +1,64 @@
+/**
+ * The operations only the app can serve, because they need Electron or the login keychain:
+ * Launch at Login and trusting the CA. The settings UI already calls them by these names
+ * (src/renderer/app-ops.ts). They are not part of the shared contract (src/shared/api.ts) yet,
+ * so neither the preload nor the IPC table carries them. Once the contract declares them (and
+ * `keygate serve` answers them with an error), main.ts passes these handlers over the
+ * controller's: `setupIpc({ ...host.handlers, ...appOnlyHandlers(loginItem, trust) }, …)`.
+ * Pure: the login item and the trust checker are passed in.
+ */
+import type { TrustState } from './tray-menu-model.js';
+import type { TrustOutcome } from './trust.js';
+
+export interface AppOnlyContract {
+  'app.launchAtLogin': { request: { enabled?: boolean }; response: { enabled: boolean } };
+  'ca.trustState': {
+    request: Record<string, never>;
+    response: { trusted: boolean; detail?: string };
+  };
+  'ca.trust': { request: Record<string, never>; response: { trusted: boolean; detail?: string } };
+}
+
+export type AppOnlyHandlers = {
+  [K in keyof AppOnlyContract]: (
+    request: AppOnlyContract[K]['request'],
+  ) => Promise<AppOnlyContract[K]['response']>;
+};
+
+export const APP_ONLY_OPERATIONS = ['app.launchAtLogin', 'ca.trustState', 'ca.trust'] as const;
+
+export interface LoginItemLike {
+  readonly enabled: boolean;
+  set(enabled: boolean): void;
+}
+
+export interface TrustLike {
+  refresh(): Promise<TrustState>;
+  trust(): Promise<TrustOutcome>;
+}
+
+const TRUST_DETAIL: Record<TrustState, string | undefined> = {
+  trusted: undefined,
+  'not-trusted': 'The login keychain does not trust the Keygate certificate yet.',
+  unknown: 'Keygate could not tell whether the login keychain trusts its certificate.',
+  unsupported: 'Keychain trust is only available on macOS.',
+};
+
+function trustAnswer(state: TrustState, detail?: string): { trusted: boolean; detail?: string } {
+  const text = detail ?? TRUST_DETAIL[state];
+  return { trusted: state === 'trusted', ...(text ? { detail: text } : {}) };
+}
+
+export function appOnlyHandlers(loginItem: LoginItemLike, trust: TrustLike): AppOnlyHandlers {
+  return {
+    'app.launchAtLogin': async ({ enabled }) => {
+      if (typeof enabled === 'boolean' && enabled !== loginItem.enabled) loginItem.set(enabled);
+      return { enabled: loginItem.enabled };
+    },
+    'ca.trustState': async () => trustAnswer(await trust.refresh()),
+    'ca.trust': async () => {
+      const outcome = await trust.trust();
+      return trustAnswer(outcome.state, outcome.message);
+    },
+  };
+}

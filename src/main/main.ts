@@ -1,0 +1,57 @@
+/**
+ * Keygate's Electron main process. Thin: each concern is one setupX() in its own file. The proxy
+ * itself is the shared engine (src/engine), the same code as `keygate serve`.
+ */
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { app, dialog } from 'electron';
+import { createLogger, parseLogLevel } from '../engine/log/logger.js';
+import { appPaths } from './app-paths.js';
+import { setupDock } from './dock.js';
+import { setupEngine } from './engine-host.js';
+import { setupIpc } from './ipc.js';
+import { setupLifecycle } from './lifecycle.js';
+import { setupLoginItem } from './login-item.js';
+import { setupNotifications } from './notifications.js';
+import { setupSettingsWindow } from './settings-window.js';
+import { setupSingleInstance } from './single-instance.js';
+import { setupTray } from './tray.js';
+import { trayActions } from './tray-actions.js';
+import { setupTrust } from './trust.js';
+
+const logger = createLogger({ level: parseLogLevel(process.env.KEYGATE_LOG) });
+
+async function main(): Promise<void> {
+  const instance = setupSingleInstance();
+  if (!instance) return;
+  await app.whenReady();
+  setupDock();
+
+  const paths = appPaths({
+    mainDir: dirname(fileURLToPath(import.meta.url)),
+    isPackaged: app.isPackaged,
+    resourcesPath: process.resourcesPath,
+  });
+  const host = await setupEngine(logger);
+  setupLifecycle(() => host.stop(), logger);
+  setupIpc(host.handlers, paths.settingsUrl, logger);
+  const settings = setupSettingsWindow(paths, logger);
+  instance.onSecondInstance(() => settings.show());
+  const loginItem = setupLoginItem();
+  const trust = setupTrust(() => host.handlers['ca.info'](), logger);
+  const notifier = setupNotifications(host, () => settings.show(), logger);
+  setupTray({
+    paths,
+    host,
+    loginItem,
+    trust,
+    actions: trayActions({ host, settings, loginItem, trust, notifier, logger }),
+    logger,
+  });
+}
+
+main().catch((err: unknown) => {
+  logger.error('Keygate could not start', { err });
+  dialog.showErrorBox('Keygate could not start', err instanceof Error ? err.message : String(err));
+  app.exit(1);
+});

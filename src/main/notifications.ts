@@ -1,0 +1,84 @@
+/**
+ * Notifications for problems the user should act on (alerts.ts decides which): 1Password
+ * sign-in failures, stale mappings, the port in use. macOS delivers them only for a signed app,
+ * and Electron reports whether the system supports them at all; without support this does
+ * nothing. Clicking one opens Settings.
+ */
+import { Notification } from 'electron';
+import type { Logger } from '../engine/log/logger.js';
+import { coalesce, currentAlerts, newAlerts, type AlertState } from './alerts.js';
+import type { EngineHost } from './engine-host.js';
+
+const RECHECK_MS = 30_000;
+
+export interface Notifier {
+  /** A one-off message (e.g. "Agent setup copied"), when notifications are supported. */
+  notify(title: string, body: string): void;
+  stop(): void;
+}
+
+async function alertState(host: EngineHost): Promise<AlertState> {
+  const [status, mappings] = await Promise.all([
+    host.handlers['proxy.status'](),
+    host.handlers['mappings.list'](),
+  ]);
+  const start = host.startError;
+  return {
+    ...(start ? { startError: { name: start.name, message: start.message } } : {}),
+    // The engine's own last error, or why the last attempt to enable the proxy failed.
+    ...(status.lastError || host.problem
+      ? { proxyLastError: status.lastError ?? host.problem }
+      : {}),
+    // Local state only: asking 1Password here would spend the hourly read budget.
+    accounts: host.running ? host.engine.onePassword.source.status() : [],
+    mappings,
+  };
+}
+
+export function setupNotifications(
+  host: EngineHost,
+  onClick: () => void,
+  logger: Logger,
+): Notifier {
+  if (!Notification.isSupported()) {
+    logger.info('notifications are not supported here; problems show in the menu only');
+    return { notify: () => undefined, stop: () => undefined };
+  }
+  // Notification objects that are garbage-collected can vanish from the screen: keep a few.
+  const live: Notification[] = [];
+  const show = (title: string, body: string) => {
+    const notification = new Notification({ title, body });
+    notification.on('click', onClick);
+    notification.show();
+    live.push(notification);
+    if (live.length > 10) live.shift();
+  };
+
+  let active = new Set<string>();
+  let checking = false;
+  const check = async () => {
+    if (checking) return;
+    checking = true;
+    try {
+      const current = currentAlerts(await alertState(host));
+      const fresh = newAlerts(active, current);
+      active = new Set(current.map((alert) => alert.key));
+      for (const alert of coalesce(fresh)) show(alert.title, alert.body);
+    } catch (err) {
+      logger.warn('could not check for problems to notify', { err });
+    } finally {
+      checking = false;
+    }
+  };
+
+  const unsubscribe = host.onChange(() => void check());
+  const timer = setInterval(() => void check(), RECHECK_MS);
+  void check();
+  return {
+    notify: show,
+    stop() {
+      unsubscribe();
+      clearInterval(timer);
+    },
+  };
+}

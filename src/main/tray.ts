@@ -1,0 +1,118 @@
+/**
+ * The menu-bar icon and its menu. The menu is rebuilt from buildTrayMenu(state) whenever the
+ * engine reports a change (and every minute, for "injected today" at midnight); the icon follows
+ * trayIconFor(state). Template images, so macOS tints them for light and dark menu bars.
+ */
+import { Menu, nativeImage, Tray, type MenuItemConstructorOptions } from 'electron';
+import type { Logger } from '../engine/log/logger.js';
+import type { AppPaths } from './app-paths.js';
+import type { EngineHost } from './engine-host.js';
+import type { LoginItem } from './login-item.js';
+import {
+  buildTrayMenu,
+  trayIconFor,
+  trayTooltip,
+  type TrayAction,
+  type TrayMenuItem,
+  type TrayState,
+} from './tray-menu-model.js';
+import type { CertificateTrust } from './trust.js';
+
+const REFRESH_MS = 60_000;
+
+export interface TrayDeps {
+  readonly paths: AppPaths;
+  readonly host: EngineHost;
+  readonly loginItem: LoginItem;
+  readonly trust: CertificateTrust;
+  readonly actions: Record<TrayAction, () => Promise<void>>;
+  readonly logger: Logger;
+}
+
+function toElectron(
+  item: TrayMenuItem,
+  run: (action: TrayAction) => void,
+): MenuItemConstructorOptions {
+  switch (item.type) {
+    case 'separator':
+      return { type: 'separator' };
+    case 'status':
+      return { label: item.label, enabled: false };
+    case 'normal':
+      return {
+        label: item.label,
+        enabled: item.enabled,
+        ...(item.accelerator ? { accelerator: item.accelerator } : {}),
+        click: () => run(item.action),
+      };
+    case 'checkbox':
+      return {
+        type: 'checkbox',
+        label: item.label,
+        checked: item.checked,
+        enabled: item.enabled,
+        click: () => run(item.action),
+      };
+  }
+}
+
+export function setupTray(deps: TrayDeps): { destroy(): void } {
+  const { paths, host, loginItem, trust, actions, logger } = deps;
+  const icon = (state: TrayState) => {
+    const file = paths.trayIcon(trayIconFor(state));
+    const image = nativeImage.createFromPath(file);
+    // An empty image would leave an invisible menu-bar item: say where the icon was expected.
+    if (image.isEmpty()) logger.error('tray icon missing or unreadable', { file });
+    image.setTemplateImage(true);
+    return image;
+  };
+  const state = async (): Promise<TrayState> => {
+    let proxy: TrayState['proxy'];
+    try {
+      proxy = await host.handlers['proxy.status']();
+    } catch (err) {
+      logger.warn('could not read the proxy status', { err });
+    }
+    const problem = host.problem;
+    return {
+      proxy,
+      ...(problem ? { hostError: problem } : {}),
+      trust: trust.state,
+      launchAtLogin: loginItem.enabled,
+    };
+  };
+
+  const initial: TrayState = { proxy: undefined, trust: trust.state, launchAtLogin: false };
+  const tray = new Tray(icon(initial));
+  let refreshing = Promise.resolve();
+  const run = (action: TrayAction) => {
+    actions[action]()
+      .catch((err: unknown) => logger.error('menu action failed', { action, err }))
+      .finally(refresh);
+  };
+  function refresh(): void {
+    refreshing = refreshing.then(async () => {
+      if (tray.isDestroyed()) return;
+      const current = await state();
+      tray.setImage(icon(current));
+      tray.setToolTip(trayTooltip(current));
+      const menu = Menu.buildFromTemplate(buildTrayMenu(current).map((i) => toElectron(i, run)));
+      // Each time the menu opens, check the keychain again (the user may have changed trust in
+      // Keychain Access); the answer shows the next time.
+      menu.on('menu-will-show', () => void trust.refresh().then(refresh));
+      tray.setContextMenu(menu);
+    });
+  }
+
+  const unsubscribe = host.onChange(refresh);
+  const timer = setInterval(refresh, REFRESH_MS);
+  void trust.refresh().then(refresh);
+  refresh();
+  return {
+    destroy() {
+      unsubscribe();
+      clearInterval(timer);
+      tray.destroy();
+    },
+  };
+}

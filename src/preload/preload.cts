@@ -1,0 +1,69 @@
+/**
+ * The settings window's preload: exposes `window.keygate.call(op, request)` and nothing else. It
+ * forwards only the operations of the API contract (src/shared/api.ts), each on its own channel
+ * (`keygate:<op>`), and resolves to the contract's envelope, `{ result }` or `{ error }`
+ * (src/shared/api-client.ts unwraps it). No ipcRenderer, no Node, for the page.
+ *
+ * Sandboxed preloads are CommonJS and may `require` only `electron` and a few builtins, not
+ * files of their own. So the operation list is written out here; the compiler checks it against
+ * the contract (below) and test/main/preload.test.ts checks it against API_OPERATIONS.
+ */
+import { contextBridge, ipcRenderer } from 'electron';
+import type { ApiOperation } from '../shared/api.js' with { 'resolution-mode': 'import' };
+import type { ApiEnvelope } from '../shared/api-client.js' with { 'resolution-mode': 'import' };
+
+const OPERATIONS = [
+  'mappings.list',
+  'mappings.upsert',
+  'mappings.remove',
+  'mappings.test',
+  'agents.list',
+  'agents.add',
+  'agents.remove',
+  'agents.env',
+  'proxy.status',
+  'proxy.setEnabled',
+  'activity.recent',
+  'ca.info',
+  'doctor.run',
+  'token.set',
+  'token.useDesktop',
+  'token.status',
+  'token.clear',
+  'onepassword.vaults',
+  'onepassword.items',
+  'onepassword.suggestions',
+] as const satisfies readonly ApiOperation[];
+
+// Compile-time: a contract operation missing from the list makes this `false`, and tsc fails.
+type Missing = Exclude<ApiOperation, (typeof OPERATIONS)[number]>;
+const _operationsComplete: [Missing] extends [never] ? true : false = true;
+
+/** What the renderer sees as `window.keygate` (src/renderer/transport.ts declares the same). */
+export interface KeygateBridge {
+  /**
+   * Runs one contract operation and resolves to its envelope. An operation outside the contract
+   * is answered with an `UnknownOperationError` envelope, and nothing is sent.
+   */
+  call(op: string, request: unknown): Promise<ApiEnvelope>;
+}
+
+const allowed: ReadonlySet<string> = new Set(OPERATIONS);
+
+const bridge: KeygateBridge = {
+  call(op, request) {
+    // The page is not trusted to pass a string, let alone a contract operation.
+    if (typeof op !== 'string' || !allowed.has(op)) {
+      return Promise.resolve({
+        error: {
+          name: 'UnknownOperationError',
+          message: `not a Keygate operation: ${typeof op === 'string' ? op : typeof op}`,
+        },
+      });
+    }
+    // SECRET: `request` may carry the 1Password token (token.set); it only travels over IPC.
+    return ipcRenderer.invoke(`keygate:${op}`, request) as Promise<ApiEnvelope>;
+  },
+};
+
+contextBridge.exposeInMainWorld('keygate', bridge);
