@@ -17,3 +17,12 @@ export function parseList(value: string): string[] {
     .map((item) => item.trim())
     .filter(Boolean);
 }
+
+const LOG_LEVELS = ['error', 'warn', 'info', 'debug'];
+
+/** `--log-level`: a typo must not silently run at another level. */
+export function parseLogLevelOption(value: string): string {
+  if (!LOG_LEVELS.includes(value))
+    throw new InvalidArgumentError(`expected one of ${LOG_LEVELS.join(', ')}`);
+  return value;
+}

@@ -96,6 +96,7 @@ export class KeygateEngine {
       const ca = await loadOrCreateCertificateAuthority(paths.caDir);
       await writeCaBundle(paths.caBundle, ca.certPem);
       const leaves = await LeafCertificates.create(ca);
+      warmUpMinting(leaves, log);
       const { resolver, onePassword } = await createSecretSetup({
         home: options.home,
         settings: () => store.get(),
@@ -300,4 +301,22 @@ function policyFrom(settings: Settings, options: EngineOptions, log: Logger): Pr
     agents,
     denyUnmapped: options.denyUnmapped === true || settings.proxy.denyUnmapped,
   };
+}
+
+/**
+ * The first leaves are slow to mint (~95 ms, then 10-27 ms until the certificate code is
+ * optimised by V8; docs/performance.md). Mint a few throwaway names in the background at start,
+ * so an agent's first CONNECT to a new host doesn't pay for it.
+ */
+function warmUpMinting(leaves: LeafCertificates, log: Logger): void {
+  const names = Array.from({ length: 30 }, (_, i) => `warm-up-${i}.keygate.invalid`);
+  const next = (i: number): void => {
+    const name = names[i];
+    if (name === undefined) return;
+    leaves.secureContextFor(name).then(
+      () => setImmediate(() => next(i + 1)),
+      (err: unknown) => log.debug('certificate warm-up stopped', { err }),
+    );
+  };
+  setImmediate(() => next(0));
 }

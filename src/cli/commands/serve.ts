@@ -1,10 +1,13 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { Controller } from '../../engine/controller.js';
 import { KeygateEngine } from '../../engine/keygate-engine.js';
 import { createLogger, parseLogLevel } from '../../engine/log/logger.js';
 import { removeRuntimeInfo, writeRuntimeInfo } from '../../engine/runtime-file.js';
+import { startUiServer, type UiServer } from '../../engine/ui/ui-server.js';
 import { openStore, resolveHome, type GlobalOptions } from '../cli-context.js';
-import { collect, parsePort } from '../parsers.js';
+import { collect, parseLogLevelOption, parsePort } from '../parsers.js';
 
 interface ServeOptions extends GlobalOptions {
   host?: string;
@@ -13,7 +16,12 @@ interface ServeOptions extends GlobalOptions {
   connectTo: string[];
   denyUnmapped?: boolean;
   logLevel?: string;
+  ui?: boolean;
+  uiPort?: number;
 }
+
+/** The built settings UI, next to the CLI in dist/. */
+const RENDERER_DIR = fileURLToPath(new URL('../../renderer/', import.meta.url));
 
 export function registerServe(program: Command): void {
   program
@@ -33,7 +41,17 @@ export function registerServe(program: Command): void {
       [],
     )
     .option('--deny-unmapped', 'answer 403 for hosts without a mapping instead of tunneling them')
-    .option('--log-level <level>', 'error | warn | info | debug (default: $KEYGATE_LOG or info)')
+    .option(
+      '--log-level <level>',
+      'error | warn | info | debug (default: $KEYGATE_LOG or info)',
+      parseLogLevelOption,
+    )
+    .option('--ui', 'also serve the settings UI on 127.0.0.1 (prints its link, with a token)')
+    .option(
+      '--ui-port <port>',
+      'port for the settings UI (implies --ui; default: a free one)',
+      parsePort,
+    )
     .action(async (options: ServeOptions, command: Command) => {
       const globals = command.optsWithGlobals<ServeOptions>();
       dropInheritedProxySettings();
@@ -41,6 +59,12 @@ export function registerServe(program: Command): void {
         level: parseLogLevel(options.logLevel ?? process.env.KEYGATE_LOG),
       });
       const home = resolveHome(globals);
+      const withUi = options.ui === true || options.uiPort !== undefined;
+      if (withUi && !existsSync(`${RENDERER_DIR}index.html`)) {
+        process.stderr.write('keygate: the settings UI is not built (npm run build)\n');
+        process.exitCode = 1;
+        return;
+      }
       // Opened once here so a corrupt settings file is reported like every other command does,
       // on stderr whatever the log level, before the engine opens the file itself.
       const store = openStore(home);
@@ -63,13 +87,30 @@ export function registerServe(program: Command): void {
       });
       const controller = new Controller({ store: engine.store, home: engine.paths.home, engine });
       const status = await controller.handlers['proxy.status']();
+      let ui: UiServer | undefined;
+      if (withUi) {
+        try {
+          ui = await startUiServer({
+            controller,
+            host: '127.0.0.1',
+            port: options.uiPort ?? 0,
+            staticDir: RENDERER_DIR,
+            logger,
+          });
+        } catch (err) {
+          await engine.stop();
+          throw err;
+        }
+      }
       writeRuntimeInfo(engine.paths.home, {
         pid: process.pid,
         host: options.host ?? engine.store.get().proxy.host,
         port: engine.port ?? 0,
       });
-      // The one line on stdout: scripts wait for it.
+      // The first line on stdout: scripts wait for it.
       process.stdout.write(`keygate listening on ${engine.address}\n`);
+      // SECRET: the UI token, printed once, in the fragment (never sent to a server or a Referer).
+      if (ui) process.stdout.write(`keygate settings at ${ui.launchUrl}\n`);
       process.stderr.write(
         `keygate: ${status.mappings} mapping(s), ${status.agents} agent(s); set up an agent with \`keygate env\` or \`keygate run -- CMD\`\n`,
       );
@@ -77,10 +118,13 @@ export function registerServe(program: Command): void {
         const stop = (signal: NodeJS.Signals) => {
           logger.info('stopping', { signal });
           removeRuntimeInfo(engine.paths.home, process.pid);
-          engine.stop().then(resolve, (err: unknown) => {
-            logger.error('error while stopping', { err });
-            resolve();
-          });
+          Promise.all([ui?.close(), engine.stop()]).then(
+            () => resolve(),
+            (err: unknown) => {
+              logger.error('error while stopping', { err });
+              resolve();
+            },
+          );
         };
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);

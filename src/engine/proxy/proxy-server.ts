@@ -631,6 +631,15 @@ export class ProxyServer {
     });
     req.on('error', () => upstreamRequest.destroy());
     // pipe() honours upstreamRequest.write()'s return value: an upload never outruns the upstream.
+    if (
+      req.headers['content-length'] === undefined &&
+      req.headers['transfer-encoding'] === undefined
+    ) {
+      // No body (most GETs): end now rather than set up a pipe for an empty stream.
+      upstreamRequest.end();
+      req.resume();
+      return;
+    }
     req.pipe(upstreamRequest);
     req.resume();
   }

@@ -1,0 +1,51 @@
+/** Display helpers: times, durations, shell lines. Pure, no DOM. */
+import type { EnvVariable } from '../shared/api.js';
+
+export function timeOfDay(iso: string): string {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return iso;
+  return date.toLocaleTimeString(undefined, {
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+    hour12: false,
+  });
+}
+
+export function dateTime(iso: string): string {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return iso;
+  return date.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+}
+
+export function date(iso: string): string {
+  const value = new Date(iso);
+  if (Number.isNaN(value.getTime())) return iso;
+  return value.toLocaleDateString(undefined, { dateStyle: 'medium' });
+}
+
+export function latency(ms: number | undefined): string {
+  if (ms === undefined) return '';
+  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+/** Path for display: the engine already drops the query string; never show one regardless. */
+export function pathOnly(path: string | undefined): string {
+  if (path === undefined) return '';
+  const cut = path.search(/[?#]/);
+  return cut === -1 ? path : path.slice(0, cut);
+}
+
+/** POSIX sh: nothing is special inside '…', so a quote is closed, escaped and reopened. */
+export function shQuote(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+/** `keygate env`'s output: one `export NAME='value'` line per variable. */
+export function shLines(variables: readonly EnvVariable[]): string {
+  return variables.map(({ name, value }) => `export ${name}=${shQuote(value)}`).join('\n');
+}
+
+export function plural(count: number, one: string, many = `${one}s`): string {
+  return `${count} ${count === 1 ? one : many}`;
+}

@@ -1,0 +1,197 @@
+/**
+ * General: the proxy's state (address, port, deny-unmapped), the Proxy Enabled switch, a doctor
+ * run, and, in the app only, Launch at Login.
+ */
+import type { DoctorCheck, ProxyStatus } from '../../shared/api.js';
+import { callApp, unsupported } from '../app-ops.js';
+import { busy, button, group, h, present, row, showMessage } from '../dom.js';
+import { errorText } from '../errors.js';
+import type { Section, SectionContext } from '../section.js';
+
+export function portOf(address: string | undefined): string {
+  if (!address) return '—';
+  try {
+    return new URL(address).port || '—';
+  } catch {
+    return '—';
+  }
+}
+
+function toggle(name: string, label: string): HTMLInputElement {
+  return h('input', {
+    type: 'checkbox',
+    role: 'switch',
+    class: 'switch',
+    name,
+    'aria-label': label,
+  });
+}
+
+export function createGeneralSection(ctx: SectionContext): Section {
+  const message = h('p', { class: 'section-message', 'aria-live': 'polite' });
+  message.hidden = true;
+  const proxyBox = h('div', { class: 'group-box' });
+  const enabled = toggle('proxy-enabled', 'Proxy enabled');
+  enabled.addEventListener('change', () => {
+    const want = enabled.checked;
+    enabled.disabled = true;
+    ctx.api['proxy.setEnabled']({ enabled: want })
+      .then((status) => {
+        render(status);
+        ctx.changed('proxy');
+      })
+      .catch((err: unknown) => {
+        enabled.checked = !want;
+        showMessage(message, 'error', errorText(err));
+      })
+      .finally(() => {
+        enabled.disabled = false;
+      });
+  });
+
+  const loginBox = h('div', { class: 'group-box' });
+  const launchAtLogin = toggle('launch-at-login', 'Launch at login');
+  launchAtLogin.addEventListener('change', () => {
+    const want = launchAtLogin.checked;
+    launchAtLogin.disabled = true;
+    callApp('app.launchAtLogin', { enabled: want })
+      .then((state) => {
+        launchAtLogin.checked = state.enabled;
+      })
+      .catch((err: unknown) => {
+        launchAtLogin.checked = !want;
+        showMessage(message, 'error', errorText(err));
+      })
+      .finally(() => {
+        launchAtLogin.disabled = false;
+      });
+  });
+  loginBox.append(row('Launch at login', h('label', { class: 'switch-label' }, launchAtLogin)));
+
+  const doctorList = h('ul', { class: 'checks' });
+  const doctorButton = button('Run Checks', () => {
+    void busy(
+      doctorButton,
+      async () => renderChecks(await ctx.api['doctor.run']()),
+      (err) => showMessage(message, 'error', errorText(err)),
+    );
+  });
+
+  function renderChecks(checks: readonly DoctorCheck[]): void {
+    doctorList.replaceChildren(
+      ...checks.map((check) =>
+        h(
+          'li',
+          { class: check.ok ? 'check ok' : 'check failed' },
+          h('span', { class: check.ok ? 'badge ok' : 'badge error' }, check.ok ? 'OK' : 'Problem'),
+          h('span', { class: 'check-name' }, check.name),
+          h('span', { class: 'check-detail' }, check.detail),
+        ),
+      ),
+    );
+  }
+
+  function render(status: ProxyStatus): void {
+    enabled.checked = status.running;
+    proxyBox.replaceChildren(
+      ...present(
+        row(
+          'Proxy enabled',
+          h('label', { class: 'switch-label' }, enabled),
+          h(
+            'span',
+            { class: 'detail' },
+            status.running ? `Listening on ${status.address ?? ''}` : 'Off: agents cannot connect',
+          ),
+        ),
+        row('Port', h('span', { class: 'port' }, portOf(status.address))),
+        row(
+          'Unmapped hosts',
+          status.denyUnmapped ? h('span', {}, 'Denied (403)') : h('span', {}, 'Tunneled untouched'),
+          h(
+            'span',
+            { class: 'detail' },
+            'keygate serve --deny-unmapped, or proxy.denyUnmapped in settings',
+          ),
+        ),
+        row('Injected today', String(status.injectedToday)),
+        row('Mappings', String(status.mappings)),
+        row('Agents', String(status.agents)),
+        status.lastError
+          ? row('Last error', h('span', { class: 'error-text' }, status.lastError))
+          : null,
+      ),
+    );
+  }
+
+  async function refresh(): Promise<void> {
+    try {
+      render(await ctx.api['proxy.status']());
+    } catch (err) {
+      showMessage(message, 'error', errorText(err));
+    }
+    if (ctx.app) {
+      try {
+        launchAtLogin.checked = (await callApp('app.launchAtLogin', {})).enabled;
+      } catch (err) {
+        if (unsupported(err)) {
+          loginBox.replaceChildren(
+            row('Launch at login', h('span', { class: 'hint' }, 'In the Keygate menu (menu bar).')),
+          );
+        } else {
+          launchAtLogin.disabled = true;
+          showMessage(message, 'error', errorText(err));
+        }
+      }
+    }
+  }
+
+  const element = h(
+    'div',
+    { class: 'section-body' },
+    h(
+      'header',
+      { class: 'section-header' },
+      h(
+        'div',
+        {},
+        h('h1', {}, 'General'),
+        h('p', { class: 'subtitle' }, 'The proxy agents connect to.'),
+      ),
+    ),
+    message,
+    group('Proxy', proxyBox),
+    ctx.app ? group('App', loginBox) : null,
+    group(
+      'Checks',
+      h(
+        'div',
+        { class: 'checks-box' },
+        h(
+          'div',
+          { class: 'checks-intro' },
+          h(
+            'p',
+            { class: 'hint' },
+            'What ',
+            h('code', {}, 'keygate doctor'),
+            ' checks: the port, the certificate, 1Password, and every mapping’s reference.',
+          ),
+          doctorButton,
+        ),
+        doctorList,
+      ),
+    ),
+  );
+
+  return {
+    id: 'general',
+    title: 'General',
+    element,
+    activate: () => void refresh(),
+    deactivate: () => undefined,
+    invalidate: (what) => {
+      if (what === 'proxy' || what === 'mappings' || what === 'agents') void refresh();
+    },
+  };
+}
