@@ -19,7 +19,7 @@ import type {
 } from '../shared/api.js';
 import type { Agent, Mapping } from '../shared/settings-schema.js';
 import { buildAgentEnv, dialableHost } from './agent-env.js';
-import { InvalidInputError } from './errors.js';
+import { AppOnlyOperationError, InvalidInputError } from './errors.js';
 import { homePaths, type HomePaths } from './home.js';
 import type { KeygateEngine } from './keygate-engine.js';
 import { CompiledMapping } from './rules/compiled-mapping.js';
@@ -130,6 +130,18 @@ export class Controller {
       (await this.#connected()).items(vaultId, account),
     'onepassword.suggestions': async ({ account }) =>
       (await this.#connected()).suggestions(account),
+    // The app overrides these three with its own handlers (src/main/app-handlers.ts).
+    'app.launchAtLogin': async () => {
+      throw new AppOnlyOperationError('launch at login is a setting of the macOS app');
+    },
+    'ca.trustState': async () => {
+      throw new AppOnlyOperationError('keychain trust is managed by the macOS app');
+    },
+    'ca.trust': async () => {
+      throw new AppOnlyOperationError(
+        `trust the CA with: security add-trusted-cert -r trustRoot -k ~/Library/Keychains/login.keychain-db ${this.#paths.caCert}`,
+      );
+    },
   };
 
   async #listMappings(): Promise<MappingView[]> {

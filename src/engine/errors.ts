@@ -70,6 +70,11 @@ export class InvalidInputError extends Error {
   override name = 'InvalidInputError';
 }
 
+/** An operation only the macOS app can perform (login item, keychain trust). */
+export class AppOnlyOperationError extends InvalidInputError {
+  override name = 'AppOnlyOperationError';
+}
+
 export class SettingsError extends Error {
   override name = 'SettingsError';
 }

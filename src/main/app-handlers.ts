@@ -1,10 +1,7 @@
 /**
  * The operations only the app can serve, because they need Electron or the login keychain:
- * Launch at Login and trusting the CA. The settings UI already calls them by these names
- * (src/renderer/app-ops.ts). They are not part of the shared contract (src/shared/api.ts) yet,
- * so neither the preload nor the IPC table carries them. Once the contract declares them (and
- * `keygate serve` answers them with an error), main.ts passes these handlers over the
- * controller's: `setupIpc({ ...host.handlers, ...appOnlyHandlers(loginItem, trust) }, …)`.
+ * Launch at Login and trusting the CA. They are in the shared contract; `keygate serve` answers
+ * them with AppOnlyOperationError, and main.ts lays these handlers over the controller's.
  * Pure: the login item and the trust checker are passed in.
  */
 import type { TrustState } from './tray-menu-model.js';

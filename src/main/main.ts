@@ -9,6 +9,7 @@ import { createLogger, parseLogLevel } from '../engine/log/logger.js';
 import { appPaths } from './app-paths.js';
 import { setupDock } from './dock.js';
 import { setupEngine } from './engine-host.js';
+import { appOnlyHandlers } from './app-handlers.js';
 import { setupIpc } from './ipc.js';
 import { setupLifecycle } from './lifecycle.js';
 import { setupLoginItem } from './login-item.js';
@@ -34,11 +35,12 @@ async function main(): Promise<void> {
   });
   const host = await setupEngine(logger);
   setupLifecycle(() => host.stop(), logger);
-  setupIpc(host.handlers, paths.settingsUrl, logger);
-  const settings = setupSettingsWindow(paths, logger);
-  instance.onSecondInstance(() => settings.show());
   const loginItem = setupLoginItem();
   const trust = setupTrust(() => host.handlers['ca.info'](), logger);
+  // The contract, with the three operations only the app can serve answered here.
+  setupIpc({ ...host.handlers, ...appOnlyHandlers(loginItem, trust) }, paths.settingsUrl, logger);
+  const settings = setupSettingsWindow(paths, logger);
+  instance.onSecondInstance(() => settings.show());
   const notifier = setupNotifications(host, () => settings.show(), logger);
   setupTray({
     paths,

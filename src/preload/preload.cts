@@ -33,6 +33,9 @@ const OPERATIONS = [
   'onepassword.vaults',
   'onepassword.items',
   'onepassword.suggestions',
+  'app.launchAtLogin',
+  'ca.trustState',
+  'ca.trust',
 ] as const satisfies readonly ApiOperation[];
 
 // Compile-time: a contract operation missing from the list makes this `false`, and tsc fails.

@@ -1,8 +1,7 @@
 /**
  * Actions only the macOS app can take (they need Electron or the login keychain): launch at login
- * and trusting the CA. They are NOT in the shared contract yet (src/shared/api.ts), so they are
- * called through the preload bridge by name and fail softly until the app implements them; the
- * names below are the proposal. In a browser (`serve --ui`) none of this is offered.
+ * and trusting the CA. They are contract operations served by the app through the preload
+ * bridge; `keygate serve` refuses them, so in a browser (`serve --ui`) none of this is offered.
  */
 import { ApiCallError, unwrapEnvelope } from '../shared/api-client.js';
 

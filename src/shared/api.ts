@@ -159,6 +159,13 @@ export interface ApiContract {
   'onepassword.vaults': { request: { account?: string }; response: VaultView[] };
   'onepassword.items': { request: { vaultId: string; account?: string }; response: ItemView[] };
   'onepassword.suggestions': { request: { account?: string }; response: ImportSuggestionView[] };
+  // App-only: they need Electron or the login keychain; `keygate serve` refuses them.
+  'app.launchAtLogin': { request: { enabled?: boolean }; response: { enabled: boolean } };
+  'ca.trustState': {
+    request: Record<string, never>;
+    response: { trusted: boolean; detail?: string };
+  };
+  'ca.trust': { request: Record<string, never>; response: { trusted: boolean; detail?: string } };
 }
 
 export type ApiOperation = keyof ApiContract;
@@ -191,6 +198,9 @@ export const API_OPERATIONS = [
   'onepassword.vaults',
   'onepassword.items',
   'onepassword.suggestions',
+  'app.launchAtLogin',
+  'ca.trustState',
+  'ca.trust',
 ] as const satisfies readonly ApiOperation[];
 
 // Compile-time proof that API_OPERATIONS lists every operation: a missing one makes this `false`.

@@ -61,9 +61,9 @@ describe('appOnlyHandlers', () => {
     });
   });
 
-  it('are not (yet) contract operations, so the preload does not carry them', () => {
+  it('are contract operations, so the preload carries them', () => {
     for (const op of APP_ONLY_OPERATIONS) {
-      expect((API_OPERATIONS as readonly string[]).includes(op)).toBe(false);
+      expect((API_OPERATIONS as readonly string[]).includes(op)).toBe(true);
     }
   });
 });
