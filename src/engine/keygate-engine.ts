@@ -85,6 +85,10 @@ export class KeygateEngine {
     const paths = homePaths(options.home);
     const store = SettingsStore.open(options.home, {
       watch: true,
+      onInvalid: ({ reason }) =>
+        log.warn('settings.json changed but is invalid; keeping the last good settings', {
+          reason,
+        }),
       onRecovered: ({ corruptPath, reason }) =>
         log.warn('settings file was corrupt; kept it aside and started from defaults', {
           corruptPath,

@@ -64,6 +64,8 @@ export class KeygateMitmProxy extends Proxy {
       headersTimeout: this.config.headersTimeoutMs ?? 30_000,
       connectionsCheckingInterval: this.config.connectionsCheckingIntervalMs ?? 30_000,
       noDelay: true,
+      // A missing Host gets Keygate's named 400 (#requireHost), not Node's bare one.
+      requireHostHeader: false,
     };
 
     const outer = http.createServer(serverOptions);
@@ -79,7 +81,7 @@ export class KeygateMitmProxy extends Proxy {
     // runs, which would make it indistinguishable from an origin-form request to the proxy port.
     outer.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
       this.#requestTargets.set(req, req.url ?? '');
-      this._onHttpServerRequest(false, req, res);
+      if (this.#requireHost(req, res)) this._onHttpServerRequest(false, req, res);
     });
     outer.on('clientError', (err: NodeJS.ErrnoException, socket) =>
       this.#onClientError(err, socket),
@@ -90,7 +92,9 @@ export class KeygateMitmProxy extends Proxy {
 
     const inner = http.createServer(serverOptions);
     inner.timeout = this.timeout;
-    inner.on('request', this._onHttpServerRequest.bind(this, true));
+    inner.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+      if (this.#requireHost(req, res)) this._onHttpServerRequest(true, req, res);
+    });
     inner.on('clientError', (err: NodeJS.ErrnoException, socket) =>
       this.#onClientError(err, socket),
     );
@@ -206,6 +210,34 @@ export class KeygateMitmProxy extends Proxy {
     );
   }
 
+  /**
+   * HTTP/1.1 requires Host (RFC 9112 §3.2). An absolute-form target carries its own authority,
+   * so an HTTP/1.0 client without Host is given it; otherwise a named 400.
+   */
+  #requireHost(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+    if (req.headers.host) return true;
+    const target = req.url ?? '';
+    if (/^https?:\/\//i.test(target)) {
+      try {
+        req.headers.host = new URL(target).host;
+        return true;
+      } catch {
+        // Not a URL after all: refused below like any request without a host.
+      }
+    }
+    const body = JSON.stringify({
+      error: 'keygate_bad_request',
+      message: 'the request has no Host header',
+    });
+    res.writeHead(400, {
+      'content-type': 'application/json',
+      'x-keygate-error': 'keygate_bad_request',
+      'content-length': Buffer.byteLength(body),
+    });
+    res.end(body);
+    return false;
+  }
+
   #attachWebSockets(server: http.Server, secure: boolean): WebSocketServer {
     const verifyClient: VerifyClientCallbackAsync = (info, done) => {
       this.config.verifyWebSocket(info.req, secure).then(
@@ -217,7 +249,23 @@ export class KeygateMitmProxy extends Proxy {
         },
       );
     };
-    const wss = new WebSocketServer({ server, verifyClient, perMessageDeflate: false });
+    const wss = new WebSocketServer({ noServer: true, verifyClient, perMessageDeflate: false });
+    // Only WebSocket upgrades go to ws. Anything else (h2c from `curl --http2 http://…`) gets a
+    // named error: Keygate speaks HTTP/1.1 (RFC 9110 §7.8 lets a server decline an upgrade).
+    server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (String(req.headers.upgrade ?? '').toLowerCase() === 'websocket') {
+        wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+        return;
+      }
+      const body = JSON.stringify({
+        error: 'keygate_bad_request',
+        message: `upgrade to "${String(req.headers.upgrade).slice(0, 40)}" is not supported; Keygate speaks HTTP/1.1 and WebSocket`,
+      });
+      socket.end(
+        `HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\nx-keygate-error: keygate_bad_request\r\n` +
+          `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      );
+    });
     wss.on('error', (err) => this.config.logger.debug('websocket server error', { err }));
     wss.on('connection', (ws, req) => {
       (ws as unknown as { upgradeReq: http.IncomingMessage }).upgradeReq = req;

@@ -713,11 +713,12 @@ export class ProxyServer {
         error: err.errorId,
         started,
       });
+      // Capitalised like ws's own defaults, which it spreads these over: one Content-Type, not two.
       const headers: Record<string, string> = {
-        'content-type': 'application/json',
-        'x-keygate-error': err.errorId,
+        'Content-Type': 'application/json',
+        'X-Keygate-Error': err.errorId,
       };
-      if (err.status === 407) headers['proxy-authenticate'] = 'Basic realm="keygate"';
+      if (err.status === 407) headers['Proxy-Authenticate'] = 'Basic realm="keygate"';
       return { ok: false, status: err.status, body: err.toBody(), headers };
     };
     let host: string;

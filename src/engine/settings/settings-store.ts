@@ -1,14 +1,15 @@
 /**
  * The settings file (`<home>/settings.json`), shared by `keygate serve`, the CLI and the app
- * (electron-store, which is conf underneath). Conf does the atomic, mode-0600 writes and the
- * cross-process watching; zod is the only validator.
+ * (electron-store, which is conf underneath). Conf does the cross-process watching; writes are
+ * atomic, mode 0600, and whole or not at all (writeWholeFileAtomically); zod is the only validator.
  *
  * Why conf gets no `schema`: conf validates with ajv, and ajv in strict mode refuses the JSON Schema
  * that `z.toJSONSchema(settingsSchema)` produces ("strict mode: default is ignored for:
  * data.format", the `default` inside the injector's `oneOf`). Conf also swallows the errors of an
  * invalid file in its change handler, so we could not report an invalid external write. The file
- * is therefore read and validated here, with zod, and conf only writes and watches.
+ * is therefore read and validated here, with zod, and conf only watches.
  */
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
@@ -125,17 +126,22 @@ export class SettingsStore {
    * is validated before anything is written; on any failure the file and `get()` are unchanged.
    */
   update(fn: (draft: Settings) => Settings | void): Settings {
-    const draft = structuredClone(this.#readLatest());
-    const returned = fn(draft);
-    const next = parseSettings(returned === undefined ? draft : returned);
-    if (next.schemaVersion !== SETTINGS_SCHEMA_VERSION) {
-      // The version says which code may read the file; a caller changing it would lock out
-      // (or mislead) other Keygate processes.
-      throw new SettingsError(
-        `Invalid settings: schemaVersion is managed by Keygate and must stay ${SETTINGS_SCHEMA_VERSION} (got ${next.schemaVersion})`,
-      );
-    }
-    this.#write(next);
+    // Under the file lock: two processes (two `keygate map add`, the CLI and the app) must not
+    // both read the same file and each write it back without the other's change.
+    const next = withFileLock(this.path, () => {
+      const draft = structuredClone(this.#readLatest());
+      const returned = fn(draft);
+      const parsed = parseSettings(returned === undefined ? draft : returned);
+      if (parsed.schemaVersion !== SETTINGS_SCHEMA_VERSION) {
+        // The version says which code may read the file; a caller changing it would lock out
+        // (or mislead) other Keygate processes.
+        throw new SettingsError(
+          `Invalid settings: schemaVersion is managed by Keygate and must stay ${SETTINGS_SCHEMA_VERSION} (got ${parsed.schemaVersion})`,
+        );
+      }
+      this.#write(parsed);
+      return parsed;
+    });
     this.#accept(next);
     return this.#current;
   }
@@ -181,7 +187,7 @@ export class SettingsStore {
   #write(settings: Settings): void {
     this.#writing = true;
     try {
-      this.#conf.store = settings;
+      writeWholeFileAtomically(this.path, serialize(settings), FILE_MODE);
     } catch (error) {
       throw new SettingsError(`Could not save settings to ${this.path}: ${describeError(error)}`, {
         cause: error,
@@ -254,6 +260,131 @@ export class SettingsStore {
         return;
     }
   };
+}
+
+/** A lock older than this is taken to be left by a process that hung or died. */
+const LOCK_STALE_MS = 10_000;
+/** How long `update` waits for another process's update to finish. */
+const LOCK_WAIT_MS = 5_000;
+
+/**
+ * Runs `fn` holding `<file>.lock` (created with O_EXCL, holding the owner's pid). A lock whose
+ * owner is gone (killed mid-update) or that is older than LOCK_STALE_MS is removed. Synchronous,
+ * like the rest of the store: updates are short, and waiting happens only while another process
+ * is in the middle of one.
+ */
+function withFileLock<T>(filePath: string, fn: () => T): T {
+  const lockPath = `${filePath}.lock`;
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  for (;;) {
+    try {
+      const fd = fs.openSync(lockPath, 'wx', FILE_MODE);
+      try {
+        fs.writeSync(fd, String(process.pid));
+      } finally {
+        fs.closeSync(fd);
+      }
+      break;
+    } catch (error) {
+      if (errnoCode(error) !== 'EEXIST') {
+        throw new SettingsError(`Could not save settings to ${filePath}: ${describeError(error)}`, {
+          cause: error,
+        });
+      }
+      if (removeStaleLock(lockPath)) continue;
+      if (Date.now() > deadline) {
+        throw new SettingsError(
+          `Could not save settings to ${filePath}: another Keygate process holds ${lockPath}; ` +
+            'if none is running, delete that file',
+        );
+      }
+      sleepSync(5);
+    }
+  }
+  try {
+    return fn();
+  } finally {
+    fs.rmSync(lockPath, { force: true });
+  }
+}
+
+/** True when the lock's owner is gone or it is too old; then it has been removed. */
+function removeStaleLock(lockPath: string): boolean {
+  let owner: number;
+  let age: number;
+  try {
+    owner = Number(fs.readFileSync(lockPath, 'utf8'));
+    age = Date.now() - fs.statSync(lockPath).mtimeMs;
+  } catch (error) {
+    // Released between our open and this read: try again at once.
+    return errnoCode(error) === 'ENOENT';
+  }
+  // A lock just created may not hold its pid yet.
+  if (!Number.isInteger(owner) || owner <= 0) {
+    if (age < LOCK_STALE_MS) return false;
+  } else if (age < LOCK_STALE_MS && processExists(owner)) {
+    return false;
+  }
+  fs.rmSync(lockPath, { force: true });
+  return true;
+}
+
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists, owned by someone else.
+    return errnoCode(error) === 'EPERM';
+  }
+}
+
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/** conf's own format (its default `serialize`), so conf and electron-store read the file as before. */
+function serialize(settings: Settings): string {
+  return JSON.stringify(settings, undefined, '\t');
+}
+
+/**
+ * Replaces `filePath` with `data`, all of it or nothing. conf's atomic write (through
+ * `atomically`) issues a single write() and never checks how much of it landed: on a full disk,
+ * or past RLIMIT_FSIZE, it renamed a truncated temporary file over the good settings and
+ * reported success, and the next open kept the truncated file aside and started from defaults.
+ * Here the temporary file gets every byte (fs.writeFileSync loops over short writes and throws
+ * ENOSPC / EFBIG / EDQUOT), is flushed to disk, and only then renamed over the file; on any
+ * failure it is removed and the old file is untouched. A symlinked settings.json is followed,
+ * as conf did.
+ */
+function writeWholeFileAtomically(filePath: string, data: string, mode: number): void {
+  let target = filePath;
+  try {
+    target = fs.realpathSync(filePath);
+  } catch (error) {
+    if (errnoCode(error) !== 'ENOENT') throw error;
+  }
+  const temp = `${target}.tmp-${process.pid}-${randomBytes(8).toString('hex')}`;
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(temp, 'wx', mode);
+    fs.writeFileSync(fd, data);
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    fd = undefined;
+    fs.renameSync(temp, target);
+  } catch (error) {
+    if (fd !== undefined) {
+      try {
+        fs.closeSync(fd);
+      } catch {
+        // The write's error is the one worth reporting.
+      }
+    }
+    fs.rmSync(temp, { force: true });
+    throw error;
+  }
 }
 
 function defaultSettings(): Settings {

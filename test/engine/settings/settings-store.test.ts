@@ -79,6 +79,7 @@ describe('SettingsStore.open', () => {
       },
       mappings: [],
       agents: [],
+      onePassword: {},
     };
     expect(store.get()).toEqual(expected);
     expect(readJson(settingsPath)).toEqual(expected);
