@@ -4,16 +4,7 @@
  * signing is off (identity null), and nothing is rebuilt or downloaded (npmRebuild: false in
  * electron-builder.yml). Then reads what came out: the Info.plists and app.asar.
  */
-import {
-  cpSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  symlinkSync,
-} from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { extractFile, listPackage } from '@electron/asar';
@@ -41,31 +32,14 @@ const work = mkdtempSync(join(tmpdir(), 'keygate-mac-dir-'));
 let app: string;
 let asarFiles: string[];
 
-/**
- * A snapshot of what electron-builder packs (dist, package.json, the config and build/), with the
- * repository's node_modules linked in: a build running elsewhere in the tree while this one packs
- * cannot change a file between its size being recorded and its bytes being copied.
- */
-function snapshotProject(dir: string): string {
-  mkdirSync(dir);
-  for (const name of [
-    'dist',
-    'build',
-    'package.json',
-    'package-lock.json',
-    'electron-builder.yml',
-  ]) {
-    cpSync(join(REPO_ROOT, name), join(dir, name), { recursive: true });
-  }
-  symlinkSync(join(REPO_ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
-  return dir;
-}
-
 beforeAll(async () => {
   const electronDist = writeElectronSkeleton(join(work, 'electron'), ELECTRON_VERSION);
   const output = join(work, 'release');
   await build({
-    projectDir: snapshotProject(join(work, 'project')),
+    // The repository itself: electron-builder asks `npm ls` for the production tree, which only
+    // answers correctly from the real project (a copy with node_modules symlinked in made npm
+    // report packages as extraneous, and they were silently left out of app.asar).
+    projectDir: REPO_ROOT,
     mac: ['dir'],
     x64: true,
     publish: 'never',

@@ -367,16 +367,13 @@ export class ProxyServer {
       });
       return;
     }
+    const where = { host: conn.host, port: conn.port, started, method: req.method, path, agent };
     if (!agent.mayUseHost(conn.host) && this.#policy.rules.hasHost(conn.host, conn.port)) {
-      const err = new HostNotGrantedError(`agent "${agent.name}" is not granted ${conn.host}`);
-      this.#deny(res, err, {
-        host: conn.host,
-        port: conn.port,
-        started,
-        method: req.method,
-        path,
-        agent,
-      });
+      this.#deny(
+        res,
+        new HostNotGrantedError(`agent "${agent.name}" is not granted ${conn.host}`),
+        where,
+      );
       return;
     }
     const hostHeader = req.headers.host;
@@ -387,14 +384,7 @@ export class ProxyServer {
         `Host header "${(hostHeader ?? '').slice(0, 100)}" does not match the CONNECT target ${conn.host}:${conn.port}; ` +
           'Keygate only forwards to the host the agent connected to',
       );
-      this.#deny(res, err, {
-        host: conn.host,
-        port: conn.port,
-        started,
-        method: req.method,
-        path,
-        agent,
-      });
+      this.#deny(res, err, where);
       return;
     }
     const mapping = this.#policy.rules.match(conn.host, conn.port, path);

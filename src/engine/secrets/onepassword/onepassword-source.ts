@@ -1,3 +1,4 @@
+import type { OnePasswordAccountStatus } from '../../../shared/api.js';
 import { performance } from 'node:perf_hooks';
 import { Secret } from '../secret.js';
 import type { Clock } from '../secret-resolver.js';
@@ -41,19 +42,8 @@ export interface OnePasswordSecretSourceOptions {
   };
 }
 
-export interface OpAccountStatus {
-  account: string;
-  mode: 'service-account' | 'desktop';
-  /** The last call to 1Password on this account worked (a missing item still counts as working). */
-  connected: boolean;
-  /** ISO time of the last working call. */
-  lastSuccessAt?: string;
-  /** The last account-level failure (rate limit, locked app, bad token, network), while it lasts. */
-  lastError?: string;
-  /** Secret reads in the last hour: one per reference asked for. Approximate (minute buckets). */
-  readsThisHour: number;
-  hourlyLimit: number;
-}
+/** Per-account status, as the contract reports it (src/shared/api.ts). */
+export type OpAccountStatus = OnePasswordAccountStatus;
 
 export const DEFAULT_HOURLY_LIMIT = 1000;
 export const BUSINESS_HOURLY_LIMIT = 10_000;
