@@ -265,6 +265,12 @@ export function markdown({ meta, paths, summary, concurrencies, targets, scenari
       `- Resolver alone: ${micro.stampede.requests} concurrent resolve() on a 20 ms source → ${micro.stampede.sourceCalls} call(s); ` +
         `cached peek ${fmt(micro.peekNs, 1)} ns/op; match + peek + inject ${fmt(micro.matchPeekInjectNs, 0)} ns/request.`,
     );
+    if (micro.scrubSmallNs !== undefined) {
+      lines.push(
+        `- Response scrubbing: ${fmt(micro.scrubSmallNs, 0)} ns for a small JSON response; ${fmt(micro.scrubMBps, 0)} MB/s on large bodies ` +
+          '(the intercept rows above include it: every injected response is scrubbed).',
+      );
+    }
   }
   const memory = scenarios.memory;
   if (memory?.sdk) {
