@@ -1,13 +1,15 @@
 /**
  * The settings file (`<home>/settings.json`), shared by `keygate serve`, the CLI and the app
- * (electron-store, which is conf underneath). Conf does the cross-process watching; writes are
- * atomic, mode 0600, and whole or not at all (writeWholeFileAtomically); zod is the only validator.
+ * (electron-store, which is conf underneath). Writes are atomic, mode 0600, and whole or not at
+ * all (writeWholeFileAtomically); zod is the only validator. Watching for other processes' writes
+ * is conf's fs.watch on macOS and Windows (fast), backed everywhere by a FileChangePoller whose
+ * baseline cannot race a write (see file-change-poller.ts for why conf's Linux poll can).
  *
  * Why conf gets no `schema`: conf validates with ajv, and ajv in strict mode refuses the JSON Schema
  * that `z.toJSONSchema(settingsSchema)` produces ("strict mode: default is ignored for:
  * data.format", the `default` inside the injector's `oneOf`). Conf also swallows the errors of an
  * invalid file in its change handler, so we could not report an invalid external write. The file
- * is therefore read and validated here, with zod, and conf only watches.
+ * is therefore read and validated here, with zod.
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -21,6 +23,7 @@ import {
   type Settings,
 } from '../../shared/settings-schema.js';
 import { SettingsError } from '../errors.js';
+import { FileChangePoller } from './file-change-poller.js';
 import { migrate, schemaVersionOf } from './migrations.js';
 
 const CONFIG_NAME = 'settings';
@@ -55,6 +58,7 @@ export class SettingsStore {
   /** Set while this store writes, so conf's `change` event for our own write is not re-read. */
   #writing = false;
   #closed = false;
+  #poller: FileChangePoller | undefined;
 
   private constructor(
     conf: Conf<Settings>,
@@ -101,11 +105,14 @@ export class SettingsStore {
         break;
     }
 
-    const conf = openConf(resolvedHome, filePath, options.watch ?? false);
+    const watch = options.watch ?? false;
+    const conf = openConf(resolvedHome, filePath, watch && CONF_WATCH_IS_EVENT_BASED);
     const store = new SettingsStore(conf, initial, recovered?.corruptPath, options);
     try {
       if (mustWrite) store.#write(initial);
       store.#ensureFileMode();
+      // Started after our own writes, synchronously: whatever lands from here on is a change.
+      if (watch) store.#poller = new FileChangePoller(filePath, store.#handleFileChange);
       if (recovered) options.onRecovered?.(recovered);
     } catch (error) {
       // The caller never gets the store, so nobody else could stop its watcher.
@@ -163,6 +170,7 @@ export class SettingsStore {
     this.#closed = true;
     this.#conf.events.removeEventListener('change', this.#handleFileChange);
     this.#conf._closeWatcher();
+    this.#poller?.close();
     this.#listeners.clear();
   }
 
@@ -196,6 +204,7 @@ export class SettingsStore {
       this.#writing = false;
     }
     this.#ensureFileMode();
+    this.#poller?.rebaseline();
   }
 
   /** Conf's `configFileMode` should already give 0600; verified because the file holds tokens. */
@@ -229,9 +238,11 @@ export class SettingsStore {
     }
   }
 
-  /** Conf's `change` event: our own writes (ignored) and, with `watch`, external ones. */
+  /** Conf's `change` event (our own writes, ignored, and external ones) or the poller's. */
   readonly #handleFileChange = (): void => {
     if (this.#writing || this.#closed) return;
+    // Stamped before reading, so a write that lands after the read still looks new to the poller.
+    this.#poller?.rebaseline();
     let read: FileRead;
     try {
       read = readSettingsFile(this.path);
@@ -486,6 +497,12 @@ function ensureHome(home: string): void {
     });
   }
 }
+
+/**
+ * Conf watches with fs.watch on these (events as they happen) and with fs.watchFile elsewhere,
+ * which only duplicates what FileChangePoller already does, without its race.
+ */
+const CONF_WATCH_IS_EVENT_BASED = process.platform === 'darwin' || process.platform === 'win32';
 
 function openConf(home: string, filePath: string, watch: boolean): Conf<Settings> {
   try {
