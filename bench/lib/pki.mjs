@@ -1,72 +1,88 @@
 /**
  * The bench's upstream PKI: a throwaway CA and one leaf for every name the bench dials. Minted
- * with Keygate's own x509 runtime (dist/), the same way test/helpers/test-pki.ts does, and
- * deliberately not Keygate's CA: every proxy must verify the upstream against a CA it is given.
+ * with Keygate's own certificate encoder (dist/), and deliberately not Keygate's CA: every proxy
+ * must verify the upstream against a CA it is given.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  DAY_MS,
-  ECDSA_SHA256,
-  HOUR_MS,
-  exportPrivateKeyPem,
+  KEY_USAGE,
+  authorityKeyIdentifier,
+  basicConstraints,
+  encodeName,
   generateEcKeyPair,
+  keyIdentifierOf,
+  keyUsage,
   randomSerialNumber,
-  x509,
-} from '../../dist/engine/tls/x509-runtime.js';
+  serverAuthOnly,
+  signCertificate,
+  subjectAltName,
+  subjectKeyIdentifier,
+  toPem,
+} from '../../dist/engine/tls/certificate-der.js';
+
+const HOUR_MS = 60 * 60 * 1000;
+const DAY_MS = 24 * HOUR_MS;
 
 /** DNS names and IPs in the upstream leaf. Everything resolves to (or is routed to) 127.0.0.1. */
 export const UPSTREAM_NAMES = [
-  { type: 'dns', value: '*.bench.test' },
-  { type: 'dns', value: '*.stampede.test' },
-  { type: 'dns', value: 'localhost' },
-  { type: 'ip', value: '127.0.0.1' },
+  { kind: 'dns', value: '*.bench.test' },
+  { kind: 'dns', value: '*.stampede.test' },
+  { kind: 'dns', value: 'localhost' },
+  { kind: 'ip', value: '127.0.0.1' },
 ];
 
 /** Writes ca.pem, upstream.pem and upstream-key.pem into `dir`; returns their paths and PEMs. */
 export async function createBenchPki(dir) {
-  const caKeys = await generateEcKeyPair(false);
-  const ski = await x509.SubjectKeyIdentifierExtension.create(caKeys.publicKey);
   const now = Date.now();
-  const ca = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: randomSerialNumber(),
-    name: [{ CN: ['Keygate Bench Upstream CA'] }, { O: ['Keygate Bench'] }],
-    notBefore: new Date(now - HOUR_MS),
-    notAfter: new Date(now + 2 * DAY_MS),
-    keys: caKeys,
-    signingAlgorithm: ECDSA_SHA256,
-    extensions: [
-      new x509.BasicConstraintsExtension(true, 0, true),
-      new x509.KeyUsagesExtension(
-        x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign,
-        true,
-      ),
-      ski,
-      new x509.AuthorityKeyIdentifierExtension(ski.keyId),
-    ],
+  const caKeys = await generateEcKeyPair();
+  const caSpki = caKeys.publicKey.export({ type: 'spki', format: 'der' });
+  const caKeyId = keyIdentifierOf(caSpki);
+  const caName = encodeName({
+    commonName: 'Keygate Bench Upstream CA',
+    organization: 'Keygate Bench',
   });
-  const leafKeys = await generateEcKeyPair(true);
-  const leaf = await x509.X509CertificateGenerator.create({
-    serialNumber: randomSerialNumber(),
-    subject: [{ CN: ['upstream.bench.test'] }],
-    issuer: ca.subjectName,
-    notBefore: new Date(now - HOUR_MS),
-    notAfter: new Date(now + DAY_MS),
-    publicKey: leafKeys.publicKey,
-    signingKey: caKeys.privateKey,
-    signingAlgorithm: ECDSA_SHA256,
-    extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-      await x509.SubjectKeyIdentifierExtension.create(leafKeys.publicKey),
-      new x509.AuthorityKeyIdentifierExtension(ski.keyId),
-      new x509.SubjectAlternativeNameExtension(UPSTREAM_NAMES),
-    ],
-  });
-  const caPem = ca.toString('pem') + '\n';
-  const certPem = leaf.toString('pem') + '\n';
-  const keyPem = await exportPrivateKeyPem(leafKeys.privateKey);
+  const ca = signCertificate(
+    {
+      serialNumber: randomSerialNumber(),
+      issuer: caName,
+      subject: caName,
+      notBefore: new Date(now - HOUR_MS),
+      notAfter: new Date(now + 2 * DAY_MS),
+      subjectPublicKeyInfo: caSpki,
+      extensions: [
+        basicConstraints(true, 0),
+        keyUsage([KEY_USAGE.keyCertSign, KEY_USAGE.cRLSign]),
+        subjectKeyIdentifier(caKeyId),
+        authorityKeyIdentifier(caKeyId),
+      ],
+    },
+    caKeys.privateKey,
+  );
+  const leafKeys = await generateEcKeyPair();
+  const leafSpki = leafKeys.publicKey.export({ type: 'spki', format: 'der' });
+  const leaf = signCertificate(
+    {
+      serialNumber: randomSerialNumber(),
+      issuer: caName,
+      subject: encodeName({ commonName: 'upstream.bench.test' }),
+      notBefore: new Date(now - HOUR_MS),
+      notAfter: new Date(now + DAY_MS),
+      subjectPublicKeyInfo: leafSpki,
+      extensions: [
+        basicConstraints(false),
+        keyUsage([KEY_USAGE.digitalSignature]),
+        serverAuthOnly(),
+        subjectKeyIdentifier(keyIdentifierOf(leafSpki)),
+        authorityKeyIdentifier(caKeyId),
+        subjectAltName(UPSTREAM_NAMES),
+      ],
+    },
+    caKeys.privateKey,
+  );
+  const caPem = toPem(ca);
+  const certPem = toPem(leaf);
+  const keyPem = leafKeys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   const paths = {
     caPath: join(dir, 'ca.pem'),
     certPath: join(dir, 'upstream.pem'),

@@ -308,20 +308,14 @@ function policyFrom(settings: Settings, options: EngineOptions, log: Logger): Pr
 }
 
 /**
- * The first leaves are slow to mint (~95 ms, then 10-27 ms until the certificate code is
- * optimised by V8; docs/performance.md). Mint a few throwaway names in the background at start,
- * so an agent's first CONNECT to a new host doesn't pay the worst of it. Eight, not more: 30
- * measured +18 MB of idle RSS, 8 costs about +4 MB.
+ * The first leaf of a process is slow to mint (~15-30 ms: OpenSSL and V8 warming up; later ones
+ * take ~1 ms, docs/performance.md). One throwaway mint in the background at start takes that
+ * cost, so an agent's first CONNECT doesn't.
  */
 function warmUpMinting(leaves: LeafCertificates, log: Logger): void {
-  const names = Array.from({ length: 8 }, (_, i) => `warm-up-${i}.keygate.invalid`);
-  const next = (i: number): void => {
-    const name = names[i];
-    if (name === undefined) return;
-    leaves.secureContextFor(name).then(
-      () => setImmediate(() => next(i + 1)),
-      (err: unknown) => log.debug('certificate warm-up stopped', { err }),
-    );
-  };
-  setImmediate(() => next(0));
+  setImmediate(() => {
+    leaves
+      .secureContextFor('warm-up.keygate.invalid')
+      .catch((err: unknown) => log.debug('certificate warm-up failed', { err }));
+  });
 }

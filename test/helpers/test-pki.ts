@@ -18,7 +18,7 @@ import {
   generateEcKeyPair,
   randomSerialNumber,
   x509,
-} from '../../src/engine/tls/x509-runtime.js';
+} from './x509-runtime.js';
 
 export interface TestPki {
   caPem: string;

@@ -6,20 +6,25 @@
  * written with that mode from the first byte, and never silently replaced or "repaired".
  * Anything unexpected on disk is a CertificateAuthorityError that tells the user what to do.
  */
-import { X509Certificate as NodeX509Certificate, randomBytes, webcrypto } from 'node:crypto';
+import { X509Certificate, createPrivateKey, randomBytes, type KeyObject } from 'node:crypto';
 import { constants as fsConstants, promises as fsp } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
-  ECDSA_SHA256,
-  EC_P256,
-  HOUR_MS,
-  exportPrivateKeyPem,
+  KEY_USAGE,
+  authorityKeyIdentifier,
+  basicConstraints,
+  encodeName,
   generateEcKeyPair,
+  keyIdentifierOf,
+  keyUsage,
   randomSerialNumber,
-  x509,
-  type CryptoKey,
-} from './x509-runtime.js';
+  readIssuerFields,
+  signCertificate,
+  subjectKeyIdentifier,
+  toPem,
+  type IssuerFields,
+} from './certificate-der.js';
 
 export interface CertificateAuthority {
   /** PEM of the CA cert. */
@@ -28,10 +33,14 @@ export interface CertificateAuthority {
   readonly certPath: string;
   /** SHA-256 fingerprint like `X509Certificate.fingerprint256` (`AA:BB:…`). */
   readonly fingerprint256: string;
+  readonly notBefore: Date;
   readonly notAfter: Date;
-  /** Internal: what the leaf minter needs to sign. Non-extractable. */
-  readonly signingKey: CryptoKey;
-  readonly certificate: x509.X509Certificate;
+  /** The encoded subject Name, copied byte for byte into every leaf as its issuer. */
+  readonly subject: Buffer;
+  /** The CA's subjectKeyIdentifier: every leaf's authorityKeyIdentifier. */
+  readonly keyIdentifier: Buffer;
+  /** Internal: signs leaves. An OpenSSL key object; inspecting it shows no key material. */
+  readonly signingKey: KeyObject; // SECRET: never log
 }
 
 export class CertificateAuthorityError extends Error {
@@ -48,6 +57,7 @@ const CA_VALIDITY_YEARS = 10;
 /** ub-common-name (RFC 5280 Appendix A.1): a CN longer than 64 characters is malformed. */
 const MAX_CN = 64;
 const isWindows = process.platform === 'win32';
+const HOUR_MS = 60 * 60 * 1000;
 
 /**
  * Loads `${dir}/ca.pem` + `${dir}/ca-key.pem`, or creates both when both are absent.
@@ -111,43 +121,43 @@ async function exists(path: string): Promise<boolean> {
 }
 
 async function createCertificateAuthority(certPath: string, keyPath: string): Promise<void> {
-  const keys = await generateEcKeyPair(true);
+  const keys = await generateEcKeyPair();
   const now = new Date();
   const notAfter = new Date(now);
   notAfter.setUTCFullYear(notAfter.getUTCFullYear() + CA_VALIDITY_YEARS);
 
-  // RFC 5280 §4.2.1.2: the SKI of a CA is mandatory; §4.2.1.1: a self-signed CA's AKI, when
-  // present, equals its own SKI. Python 3.13's VERIFY_X509_STRICT insists on both.
-  const ski = await x509.SubjectKeyIdentifierExtension.create(keys.publicKey);
-  const certificate = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: randomSerialNumber(),
-    name: [{ CN: [caCommonName(now)] }, { O: ['Keygate'] }],
-    // An hour of slack for clients whose clock runs a little behind ours.
-    notBefore: new Date(now.getTime() - HOUR_MS),
-    notAfter,
-    keys,
-    signingAlgorithm: ECDSA_SHA256,
-    extensions: [
-      // RFC 5280 §4.2.1.9: MUST be critical in CA certs. pathLength 0: leaves only, no
-      // intermediates, so a leaked leaf can never act as a CA.
-      new x509.BasicConstraintsExtension(true, 0, true),
-      // RFC 5280 §4.2.1.3: keyCertSign is required to sign certificates; SHOULD be critical.
-      new x509.KeyUsagesExtension(
-        x509.KeyUsageFlags.keyCertSign |
-          x509.KeyUsageFlags.cRLSign |
-          x509.KeyUsageFlags.digitalSignature,
-        true,
-      ),
-      ski,
-      new x509.AuthorityKeyIdentifierExtension(ski.keyId),
-    ],
-  });
+  const spki = keys.publicKey.export({ type: 'spki', format: 'der' });
+  const keyId = keyIdentifierOf(spki);
+  const name = encodeName({ commonName: caCommonName(now), organization: 'Keygate' });
+  const certificate = signCertificate(
+    {
+      serialNumber: randomSerialNumber(),
+      issuer: name,
+      subject: name,
+      // An hour of slack for clients whose clock runs a little behind ours.
+      notBefore: new Date(now.getTime() - HOUR_MS),
+      notAfter,
+      subjectPublicKeyInfo: spki,
+      extensions: [
+        // RFC 5280 §4.2.1.9: MUST be critical in CA certs. pathLength 0: leaves only, no
+        // intermediates, so a leaked leaf can never act as a CA.
+        basicConstraints(true, 0),
+        // RFC 5280 §4.2.1.3: keyCertSign is required to sign certificates; SHOULD be critical.
+        keyUsage([KEY_USAGE.keyCertSign, KEY_USAGE.cRLSign, KEY_USAGE.digitalSignature]),
+        // RFC 5280 §4.2.1.2: the SKI of a CA is mandatory; §4.2.1.1: a self-signed CA's AKI,
+        // when present, equals its own SKI. Python 3.13's VERIFY_X509_STRICT insists on both.
+        subjectKeyIdentifier(keyId),
+        authorityKeyIdentifier(keyId),
+      ],
+    },
+    keys.privateKey,
+  );
 
-  const keyPem = await exportPrivateKeyPem(keys.privateKey);
+  const keyPem = keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   // Key first: if we die in between, the next start reports "incomplete" instead of
   // finding a certificate whose key was never written.
   await writeFileAtomic(keyPath, keyPem, 0o600);
-  await writeFileAtomic(certPath, certificate.toString('pem') + '\n', 0o644);
+  await writeFileAtomic(certPath, toPem(certificate), 0o644);
 }
 
 /** `Keygate Local CA (<hostname> <yyyy-mm-dd>)`: tells one install's CA from another's in a trust store. */
@@ -194,40 +204,49 @@ async function loadCertificateAuthority(
     throw new CertificateAuthorityError(`cannot read ${certPath}`, { cause: error });
   }
 
-  let certificate: x509.X509Certificate;
-  let fingerprint256: string;
+  let certificate: X509Certificate;
+  let fields: IssuerFields;
   try {
-    certificate = new x509.X509Certificate(certPem);
-    fingerprint256 = new NodeX509Certificate(certPem).fingerprint256;
+    certificate = new X509Certificate(certPem);
+    fields = readIssuerFields(certificate.raw);
   } catch (error) {
     throw new CertificateAuthorityError(`${certPath} is not a PEM X.509 certificate`, {
       cause: error,
     });
   }
 
-  const constraints = certificate.getExtension(x509.BasicConstraintsExtension);
-  if (!constraints?.ca) {
+  if (!certificate.ca) {
     throw new CertificateAuthorityError(
       `${certPath} is not a CA certificate (basicConstraints cA is not set)`,
     );
   }
-  if (certificate.notAfter.getTime() <= Date.now()) {
+  if (fields.notAfter.getTime() <= Date.now()) {
     throw new CertificateAuthorityError(
-      `Keygate CA ${certPath} expired on ${certificate.notAfter.toISOString()}. Move ` +
+      `Keygate CA ${certPath} expired on ${fields.notAfter.toISOString()}. Move ` +
         `${CA_CERT_FILE} and ${CA_KEY_FILE} aside to create a new CA, then trust the new one.`,
     );
   }
 
-  const signingKey = await importSigningKey(keyPem, keyPath);
-  await assertKeyMatchesCertificate(signingKey, certificate, certPath, keyPath);
+  const signingKey = importSigningKey(keyPem, keyPath);
+  if (!certificate.checkPrivateKey(signingKey)) {
+    throw new CertificateAuthorityError(
+      `${keyPath} is not the private key of ${certPath}. Restore the matching pair, or move ` +
+        `both aside to create a new CA.`,
+    );
+  }
 
   return {
     certPem,
     certPath,
-    fingerprint256,
-    notAfter: certificate.notAfter,
+    fingerprint256: certificate.fingerprint256,
+    notBefore: fields.notBefore,
+    notAfter: fields.notAfter,
+    subject: fields.subject,
+    // A CA without SKI (not one of ours): derive it the RFC 5280 §4.2.1.2 (1) way.
+    keyIdentifier:
+      fields.subjectKeyIdentifier ??
+      keyIdentifierOf(certificate.publicKey.export({ type: 'spki', format: 'der' })),
     signingKey,
-    certificate,
   };
 }
 
@@ -259,58 +278,26 @@ async function readPrivateKeyFile(keyPath: string): Promise<string> {
   }
 }
 
-async function importSigningKey(keyPem: string, keyPath: string): Promise<CryptoKey> {
-  let blocks: x509.PemStruct[];
-  try {
-    blocks = x509.PemConverter.decodeWithHeaders(keyPem);
-  } catch (error) {
-    throw new CertificateAuthorityError(`${keyPath} is not a PEM file`, { cause: error });
-  }
-  const block = blocks[0];
-  if (!block || block.type !== 'PRIVATE KEY') {
+function importSigningKey(keyPem: string, keyPath: string): KeyObject {
+  const label = /-----BEGIN ([A-Z0-9 ]+)-----/.exec(keyPem)?.[1];
+  if (label === undefined) throw new CertificateAuthorityError(`${keyPath} is not a PEM file`);
+  if (label !== 'PRIVATE KEY') {
     throw new CertificateAuthorityError(
-      `${keyPath} must hold an unencrypted PKCS#8 key ("BEGIN PRIVATE KEY"), found ` +
-        `${block ? `"BEGIN ${block.type}"` : 'no PEM block'}`,
+      `${keyPath} must hold an unencrypted PKCS#8 key ("BEGIN PRIVATE KEY"), found "BEGIN ${label}"`,
     );
   }
+  let key: KeyObject;
   try {
-    // Non-extractable: once loaded, the key can sign but can never be read back out.
-    return await webcrypto.subtle.importKey('pkcs8', block.rawData, EC_P256, false, ['sign']);
+    key = createPrivateKey({ key: keyPem, format: 'pem' });
   } catch (error) {
     throw new CertificateAuthorityError(`${keyPath} is not an ECDSA P-256 PKCS#8 key`, {
       cause: error,
     });
   }
-}
-
-/**
- * A signature round trip proves the pair without needing the public half of the private key
- * (WebCrypto cannot derive it) and works whatever the key's encoding details.
- */
-async function assertKeyMatchesCertificate(
-  signingKey: CryptoKey,
-  certificate: x509.X509Certificate,
-  certPath: string,
-  keyPath: string,
-): Promise<void> {
-  let matches: boolean;
-  try {
-    const challenge = randomBytes(32);
-    const publicKey = await certificate.publicKey.export(EC_P256, ['verify']);
-    const signature = await webcrypto.subtle.sign(ECDSA_SHA256, signingKey, challenge);
-    matches = await webcrypto.subtle.verify(ECDSA_SHA256, publicKey, signature, challenge);
-  } catch (error) {
-    throw new CertificateAuthorityError(
-      `cannot check that ${keyPath} belongs to ${certPath} (is the certificate's key ECDSA P-256?)`,
-      { cause: error },
-    );
+  if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
+    throw new CertificateAuthorityError(`${keyPath} is not an ECDSA P-256 PKCS#8 key`);
   }
-  if (!matches) {
-    throw new CertificateAuthorityError(
-      `${keyPath} is not the private key of ${certPath}. Restore the matching pair, or move ` +
-        `both aside to create a new CA.`,
-    );
-  }
+  return key;
 }
 
 function formatMode(mode: number): string {

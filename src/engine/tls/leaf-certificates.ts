@@ -2,9 +2,10 @@
  * Per-host leaf certificates for the MITM side, minted on demand and kept in memory.
  *
  * Replaces http-mitm-proxy's minting (DESIGN.md defect 3): blocking RSA keygen per host,
- * 1-year leaves, no AKI. Here every leaf shares ONE ECDSA P-256 key generated once, so a new
- * host costs a single async ECDSA signature (libuv thread pool), not a key generation, and
- * the event loop keeps serving other connections meanwhile.
+ * 1-year leaves, no AKI. Here every leaf shares ONE ECDSA P-256 key generated once, and
+ * everything but the serial, dates and names is encoded once, so a new host costs one ECDSA
+ * signature (~50 µs) and one TLS context (~0.3-1 ms), not a key generation
+ * (docs/decisions/0006-certificates-without-a-library.md).
  *
  * The cache lives in the instance: a new CA means a new LeafCertificates, so a leaf signed by
  * an old CA can never be served again (defect 4).
@@ -15,14 +16,20 @@ import { LRUCache } from 'lru-cache';
 import type { CertificateAuthority } from './certificate-authority.js';
 import { parseServerName, type ServerName } from './server-name.js';
 import {
-  DAY_MS,
-  ECDSA_SHA256,
-  HOUR_MS,
-  exportPrivateKeyPem,
+  KEY_USAGE,
+  authorityKeyIdentifier,
+  basicConstraints,
+  encodeName,
   generateEcKeyPair,
+  keyIdentifierOf,
+  keyUsage,
   randomSerialNumber,
-  x509,
-} from './x509-runtime.js';
+  serverAuthOnly,
+  signCertificate,
+  subjectAltName,
+  subjectKeyIdentifier,
+  toPem,
+} from './certificate-der.js';
 
 export interface LeafOptions {
   /** Default 7 days: short enough that a copied leaf is soon worthless. */
@@ -48,6 +55,8 @@ interface Leaf {
   readonly renewAt: number;
 }
 
+const HOUR_MS = 60 * 60 * 1000;
+const DAY_MS = 24 * HOUR_MS;
 const DEFAULT_VALIDITY_MS = 7 * DAY_MS;
 const DEFAULT_CACHE_SIZE = 1000;
 /** ub-common-name (RFC 5280 Appendix A.1). The SAN carries the full name; CN is cosmetic. */
@@ -57,10 +66,10 @@ export class LeafCertificates {
   readonly caFingerprint256: string;
 
   readonly #ca: CertificateAuthority;
-  readonly #keyPem: string;
-  readonly #publicKey: x509.PublicKey;
-  /** Identical in every leaf, so built once. */
-  readonly #fixedExtensions: readonly x509.Extension[];
+  readonly #keyPem: string; // SECRET: never log (the key every leaf shares)
+  readonly #subjectPublicKeyInfo: Buffer;
+  /** Identical in every leaf, so encoded once. */
+  readonly #fixedExtensions: readonly Buffer[];
   readonly #validityMs: number;
   readonly #now: () => number;
   readonly #cache: LRUCache<string, Leaf>;
@@ -72,8 +81,8 @@ export class LeafCertificates {
   private constructor(
     ca: CertificateAuthority,
     keyPem: string,
-    publicKey: x509.PublicKey,
-    fixedExtensions: readonly x509.Extension[],
+    subjectPublicKeyInfo: Buffer,
+    fixedExtensions: readonly Buffer[],
     validityMs: number,
     cacheSize: number,
     now: () => number,
@@ -81,14 +90,14 @@ export class LeafCertificates {
     this.#ca = ca;
     this.caFingerprint256 = ca.fingerprint256;
     this.#keyPem = keyPem;
-    this.#publicKey = publicKey;
+    this.#subjectPublicKeyInfo = subjectPublicKeyInfo;
     this.#fixedExtensions = fixedExtensions;
     this.#validityMs = validityMs;
     this.#now = now;
     this.#cache = new LRUCache<string, Leaf>({ max: cacheSize });
   }
 
-  /** Generates the one shared leaf key (async WebCrypto) and the fixed extensions. */
+  /** Generates the one shared leaf key (off the event loop) and encodes the fixed extensions. */
   static async create(
     ca: CertificateAuthority,
     options: LeafOptions = {},
@@ -102,28 +111,28 @@ export class LeafCertificates {
       throw new RangeError(`cacheSize must be a positive integer, got ${cacheSize}`);
     }
 
-    const keys = await generateEcKeyPair(true);
-    const keyPem = await exportPrivateKeyPem(keys.privateKey);
-    const publicKey = await x509.PublicKey.create(keys.publicKey);
-    const fixedExtensions: x509.Extension[] = [
+    const keys = await generateEcKeyPair();
+    const keyPem = keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    const spki = keys.publicKey.export({ type: 'spki', format: 'der' });
+    const fixedExtensions = [
       // RFC 5280 §4.2.1.9: an end-entity cert must not be usable as a CA. Critical, because
       // Python 3.13 (VERIFY_X509_STRICT) and OpenSSL -x509_strict want it that way.
-      new x509.BasicConstraintsExtension(false, undefined, true),
+      basicConstraints(false),
       // RFC 5280 §4.2.1.3 + RFC 8446 §4.4.2.4: an ECDSA server key only signs the handshake.
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      keyUsage([KEY_USAGE.digitalSignature]),
       // RFC 5280 §4.2.1.12: TLS server only.
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+      serverAuthOnly(),
       // RFC 5280 §4.2.1.2: SHOULD be present in end-entity certs.
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      subjectKeyIdentifier(keyIdentifierOf(spki)),
       // RFC 5280 §4.2.1.1: MUST be present (except self-signed) and is how strict verifiers
-      // pick the issuing key. Use the CA's own SKI so the two always agree.
-      await authorityKeyIdentifierFor(ca.certificate),
+      // pick the issuing key. The CA's own SKI, so the two always agree.
+      authorityKeyIdentifier(ca.keyIdentifier),
     ];
 
     return new LeafCertificates(
       ca,
       keyPem,
-      publicKey,
+      spki,
       fixedExtensions,
       validityMs,
       cacheSize,
@@ -137,6 +146,14 @@ export class LeafCertificates {
    */
   async secureContextFor(hostname: string): Promise<SecureContext> {
     return (await this.#leafFor(hostname)).context;
+  }
+
+  /**
+   * Throws what a mint for `hostname` would throw that is knowable without minting: a name no
+   * certificate can carry (ServerNameError), or an expired CA (LeafCertificateError).
+   */
+  assertCanMint(hostname: string): void {
+    this.#assertCaValid(parseServerName(hostname), this.#now());
   }
 
   /** The same leaf as PEM, for tests and `openssl verify`. */
@@ -175,11 +192,10 @@ export class LeafCertificates {
   }
 
   /**
-   * Runs mints one at a time, each starting on a fresh event-loop turn. The signature itself
-   * runs off-thread, but building and parsing a certificate and its SecureContext is ~2-3 ms
-   * of synchronous JS. Fifty hosts arriving at once would otherwise run those slices
-   * back-to-back and stall every open connection for 100+ ms; queued, the loop gets a turn
-   * between each, and total throughput is unchanged (the JS was serial anyway).
+   * Runs mints one at a time, each starting on a fresh event-loop turn. A mint is synchronous
+   * (~0.5-1.5 ms, most of it OpenSSL building the SecureContext); fifty hosts arriving at once
+   * would otherwise run back-to-back and stall every open connection for tens of ms. Queued,
+   * the loop gets a turn between each, and total throughput is unchanged.
    */
   #enqueueMint(name: ServerName): Promise<Leaf> {
     const minted = this.#mintQueue.then(async () => {
@@ -191,48 +207,49 @@ export class LeafCertificates {
     return minted;
   }
 
-  async #mint(name: ServerName): Promise<Leaf> {
-    const now = this.#now();
-    const caNotAfter = this.#ca.notAfter.getTime();
-    if (caNotAfter <= now) {
+  #assertCaValid(name: ServerName, now: number): void {
+    if (this.#ca.notAfter.getTime() <= now) {
       throw new LeafCertificateError(
         `cannot mint a certificate for ${name.value}: the Keygate CA expired on ` +
           `${this.#ca.notAfter.toISOString()}`,
       );
     }
+  }
+
+  #mint(name: ServerName): Leaf {
+    const now = this.#now();
+    this.#assertCaValid(name, now);
     // A leaf outliving its issuer would only fail path validation (RFC 5280 §6.1.3 (a)(2)).
-    const notAfter = Math.min(now + this.#validityMs, caNotAfter);
+    const notAfter = Math.min(now + this.#validityMs, this.#ca.notAfter.getTime());
 
     let certPem: string;
     try {
-      const certificate = await x509.X509CertificateGenerator.create({
-        serialNumber: randomSerialNumber(),
-        subject: [{ CN: [name.value.slice(0, MAX_CN)] }],
-        // Byte-for-byte the CA's subject (RFC 5280 §4.1.2.4), or chain building fails.
-        issuer: this.#ca.certificate.subjectName,
-        // An hour of slack for clients whose clock runs a little behind ours.
-        notBefore: new Date(now - HOUR_MS),
-        notAfter: new Date(notAfter),
-        publicKey: this.#publicKey,
-        signingKey: this.#ca.signingKey,
-        signingAlgorithm: ECDSA_SHA256,
-        extensions: [
-          ...this.#fixedExtensions,
-          // RFC 6125 §6.4.4 / RFC 9110 §4.3.4: clients match the SAN, never the CN, when a
-          // SAN is present; an IP literal only matches an iPAddress entry.
-          new x509.SubjectAlternativeNameExtension([{ type: name.kind, value: name.value }]),
-        ],
-      });
-      certPem = certificate.toString('pem');
+      const certificate = signCertificate(
+        {
+          serialNumber: randomSerialNumber(),
+          // Byte-for-byte the CA's subject (RFC 5280 §4.1.2.4), or chain building fails.
+          issuer: this.#ca.subject,
+          subject: encodeName({ commonName: name.value.slice(0, MAX_CN) }),
+          // An hour of slack for clients whose clock runs a little behind ours.
+          notBefore: new Date(now - HOUR_MS),
+          notAfter: new Date(notAfter),
+          subjectPublicKeyInfo: this.#subjectPublicKeyInfo,
+          extensions: [
+            ...this.#fixedExtensions,
+            // RFC 6125 §6.4.4 / RFC 9110 §4.3.4: clients match the SAN, never the CN, when a
+            // SAN is present; an IP literal only matches an iPAddress entry.
+            subjectAltName([name]),
+          ],
+        },
+        this.#ca.signingKey,
+      );
+      certPem = toPem(certificate);
     } catch (error) {
       throw new LeafCertificateError(`cannot mint a certificate for ${name.value}`, {
         cause: error,
       });
     }
 
-    // Building the context (parsing key and cert into OpenSSL) is the other big synchronous
-    // slice; give the loop a turn between the two.
-    await nextTurn();
     let context: SecureContext;
     try {
       // Leaf only: clients hold the CA, and sending it would just cost bytes per handshake.
@@ -247,13 +264,4 @@ export class LeafCertificates {
     const renewAt = notAfter - Math.min(DAY_MS, (notAfter - now) / 2);
     return { certPem, context, notAfter, renewAt };
   }
-}
-
-async function authorityKeyIdentifierFor(
-  caCertificate: x509.X509Certificate,
-): Promise<x509.AuthorityKeyIdentifierExtension> {
-  const ski = caCertificate.getExtension(x509.SubjectKeyIdentifierExtension);
-  if (ski) return new x509.AuthorityKeyIdentifierExtension(ski.keyId);
-  // A CA without SKI (not one of ours): derive it the RFC 5280 §4.2.1.2 (1) way.
-  return x509.AuthorityKeyIdentifierExtension.create(caCertificate.publicKey);
 }

@@ -63,7 +63,7 @@ export function parseServerName(input: string): ServerName {
 
 /**
  * Lower-case hex with an embedded dotted IPv4 tail (`::ffff:1.2.3.4`) rewritten as two hex
- * groups: @peculiar/x509's IP encoder only understands hex groups and mis-encodes the tail.
+ * groups: the certificate encoder's ipAddressBytes reads hex groups only.
  */
 function canonicalIpv6(address: string): string {
   const lower = address.toLowerCase();

@@ -4,6 +4,7 @@ import {
   copyFileSync,
   mkdirSync,
   mkdtempSync,
+  readFileSync,
   readdirSync,
   rmSync,
   statSync,
@@ -12,12 +13,13 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { inspect } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   CertificateAuthorityError,
   loadOrCreateCertificateAuthority,
 } from '../../../src/engine/tls/certificate-authority.js';
-import { x509 } from '../../../src/engine/tls/x509-runtime.js';
+import { x509 } from '../../helpers/x509-runtime.js';
 
 const created: string[] = [];
 function tempDir(): string {
@@ -48,7 +50,8 @@ describe('loadOrCreateCertificateAuthority: creation', () => {
   it('makes a 10-year ECDSA P-256 CA with the extensions strict verifiers require', async () => {
     const before = Date.now();
     const ca = await loadOrCreateCertificateAuthority(tempDir());
-    const cert = ca.certificate;
+    // Parsed by @peculiar/x509, an encoder independent of Keygate's own DER writer.
+    const cert = new x509.X509Certificate(ca.certPem);
 
     expect(ca.fingerprint256).toBe(new X509Certificate(ca.certPem).fingerprint256);
     expect(ca.fingerprint256).toMatch(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
@@ -83,10 +86,16 @@ describe('loadOrCreateCertificateAuthority: creation', () => {
     expect(await cert.isSelfSigned()).toBe(true);
   });
 
-  it('keeps the signing key non-extractable once loaded', async () => {
-    const ca = await loadOrCreateCertificateAuthority(tempDir());
+  it('holds the signing key as a P-256 key object that shows no key material when inspected', async () => {
+    const dir = tempDir();
+    const ca = await loadOrCreateCertificateAuthority(dir);
     expect(ca.signingKey.type).toBe('private');
-    expect(ca.signingKey.extractable).toBe(false);
+    expect(ca.signingKey.asymmetricKeyDetails).toEqual({ namedCurve: 'prime256v1' });
+    const keyBody = readFileSync(join(dir, 'ca-key.pem'), 'utf8').split('\n')[1] ?? '';
+    expect(keyBody.length).toBeGreaterThan(20);
+    const shown = inspect(ca, { depth: 10 }) + JSON.stringify(ca);
+    expect(shown).not.toContain(keyBody.slice(0, 20));
+    expect(shown).not.toContain('PRIVATE KEY');
   });
 
   it('makes a different CA per install', async () => {

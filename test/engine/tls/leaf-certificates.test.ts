@@ -1,4 +1,4 @@
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, createPublicKey } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +10,7 @@ import {
 } from '../../../src/engine/tls/certificate-authority.js';
 import { LeafCertificates } from '../../../src/engine/tls/leaf-certificates.js';
 import { ServerNameError } from '../../../src/engine/tls/server-name.js';
-import { x509 } from '../../../src/engine/tls/x509-runtime.js';
+import { x509 } from '../../helpers/x509-runtime.js';
 
 const HOUR = 3600_000;
 const DAY = 24 * HOUR;
@@ -24,6 +24,11 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 afterEach(() => vi.restoreAllMocks());
+
+/** The CA as @peculiar/x509 reads it: an independent check of Keygate's own DER writer. */
+function caCert(): x509.X509Certificate {
+  return new x509.X509Certificate(ca.certPem);
+}
 
 async function leafCert(leaves: LeafCertificates, host: string): Promise<x509.X509Certificate> {
   return new x509.X509Certificate((await leaves.pemFor(host)).certPem);
@@ -40,7 +45,7 @@ describe('leaf contents', () => {
     expect(cert.notAfter.getTime() - before).toBeGreaterThan(7 * DAY - 60_000);
     expect(cert.notBefore.getTime()).toBeLessThanOrEqual(before - HOUR + 1000);
 
-    const caYears = (ca.notAfter.getTime() - ca.certificate.notBefore.getTime()) / (365.25 * DAY);
+    const caYears = (ca.notAfter.getTime() - caCert().notBefore.getTime()) / (365.25 * DAY);
     expect(caYears).toBeGreaterThan(9.99);
     expect(caYears).toBeLessThan(10.01);
   });
@@ -49,8 +54,8 @@ describe('leaf contents', () => {
     const leaves = await LeafCertificates.create(ca);
     const cert = await leafCert(leaves, 'API.Example.com.');
 
-    expect(await cert.verify({ publicKey: ca.certificate.publicKey })).toBe(true);
-    expect(cert.issuer).toBe(ca.certificate.subject);
+    expect(await cert.verify({ publicKey: caCert().publicKey })).toBe(true);
+    expect(cert.issuer).toBe(caCert().subject);
     expect(cert.subject).toBe('CN=api.example.com');
     expect(cert.signatureAlgorithm).toMatchObject({ name: 'ECDSA', hash: { name: 'SHA-256' } });
     expect(cert.publicKey.algorithm).toMatchObject({ name: 'ECDSA', namedCurve: 'P-256' });
@@ -68,7 +73,7 @@ describe('leaf contents', () => {
     expect(cert.getExtension(x509.ExtendedKeyUsageExtension)?.usages).toEqual([
       x509.ExtendedKeyUsage.serverAuth,
     ]);
-    const caSki = ca.certificate.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId;
+    const caSki = caCert().getExtension(x509.SubjectKeyIdentifierExtension)?.keyId;
     expect(cert.getExtension(x509.AuthorityKeyIdentifierExtension)?.keyId).toBe(caSki);
     expect(cert.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId).toMatch(/^[0-9a-f]{40}$/);
     expect(cert.serialNumber).toHaveLength(32);
@@ -148,12 +153,19 @@ describe('caching', () => {
   });
 
   it('mints once for 20 concurrent first requests (single flight)', async () => {
-    const leaves = await LeafCertificates.create(ca);
-    const mint = vi.spyOn(x509.X509CertificateGenerator, 'create');
+    let signatures = 0;
+    const countingCa: CertificateAuthority = {
+      ...ca,
+      get signingKey() {
+        signatures++;
+        return ca.signingKey;
+      },
+    };
+    const leaves = await LeafCertificates.create(countingCa);
     const contexts = await Promise.all(
       Array.from({ length: 20 }, () => leaves.secureContextFor('fresh.example.com')),
     );
-    expect(mint).toHaveBeenCalledTimes(1);
+    expect(signatures).toBe(1);
     expect(new Set(contexts).size).toBe(1);
     expect(leaves.size).toBe(1);
   });
@@ -169,11 +181,14 @@ describe('caching', () => {
     const issuerKeyId = (cert: x509.X509Certificate) =>
       cert.getExtension(x509.AuthorityKeyIdentifierExtension)?.keyId;
     expect(issuerKeyId(newCert)).toBe(
-      newCa.certificate.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId,
+      new x509.X509Certificate(newCa.certPem).getExtension(x509.SubjectKeyIdentifierExtension)
+        ?.keyId,
     );
     expect(issuerKeyId(newCert)).not.toBe(issuerKeyId(oldCert));
-    expect(await newCert.verify({ publicKey: newCa.certificate.publicKey })).toBe(true);
-    expect(await newCert.verify({ publicKey: ca.certificate.publicKey })).toBe(false);
+    expect(
+      await newCert.verify({ publicKey: new x509.X509Certificate(newCa.certPem).publicKey }),
+    ).toBe(true);
+    expect(await newCert.verify({ publicKey: caCert().publicKey })).toBe(false);
     expect(newLeaves.caFingerprint256).not.toBe(oldLeaves.caFingerprint256);
     expect(await oldLeaves.secureContextFor('api.example.com')).not.toBe(
       await newLeaves.secureContextFor('api.example.com'),
@@ -215,6 +230,19 @@ describe('caching', () => {
     expect(cert.notAfter.getTime()).toBeLessThanOrEqual(ca.notAfter.getTime());
   });
 
+  it('says before minting when it cannot: a bad name, or a CA that has expired', async () => {
+    let now = Date.now();
+    const leaves = await LeafCertificates.create(ca, { now: () => now });
+    expect(() => leaves.assertCanMint('api.example.com')).not.toThrow();
+    expect(() => leaves.assertCanMint('bad..name')).toThrow(ServerNameError);
+
+    now = ca.notAfter.getTime() + 1;
+    expect(() => leaves.assertCanMint('api.example.com')).toThrow(/the Keygate CA expired on/);
+    await expect(leaves.secureContextFor('api.example.com')).rejects.toThrow(
+      /the Keygate CA expired on/,
+    );
+  });
+
   it('keeps at most cacheSize leaves (LRU)', async () => {
     const leaves = await LeafCertificates.create(ca, { cacheSize: 3 });
     const first = await leaves.secureContextFor('h0.example.com');
@@ -224,8 +252,15 @@ describe('caching', () => {
   });
 
   it('does not cache a failed mint, and recovers on the next call', async () => {
-    const leaves = await LeafCertificates.create(ca);
-    vi.spyOn(x509.X509CertificateGenerator, 'create').mockRejectedValueOnce(new Error('boom'));
+    // The first signature is attempted with the CA's *public* key, which OpenSSL refuses.
+    let attempts = 0;
+    const flakyCa: CertificateAuthority = {
+      ...ca,
+      get signingKey() {
+        return attempts++ === 0 ? createPublicKey(ca.signingKey) : ca.signingKey;
+      },
+    };
+    const leaves = await LeafCertificates.create(flakyCa);
     await expect(leaves.secureContextFor('flaky.example.com')).rejects.toThrow(
       /cannot mint a certificate for flaky\.example\.com/,
     );

@@ -1,8 +1,7 @@
 /**
- * The one place that loads `@peculiar/x509` and wires it to Node's WebCrypto, plus the small
- * primitives every certificate in Keygate shares. Everything in `tls/` (and the test PKI)
- * imports x509 through here, so the Reflect polyfill is always evaluated first and the crypto
- * provider is set exactly once.
+ * The tests' way to @peculiar/x509: loaded once, wired to Node's WebCrypto. Keygate itself writes
+ * certificates with its own DER encoder (src/engine/tls/certificate-der.ts); the test PKI and the
+ * assertions on Keygate's certificates use this independent library, so each checks the other.
  */
 // x509 v2 resolves its providers through tsyringe, which needs a Reflect metadata polyfill
 // loaded first (tsyringe README).
