@@ -20,9 +20,10 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ProxyAgent, request } from 'undici';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { SettingsError } from '../../src/engine/errors.js';
 import { SettingsStore } from '../../src/engine/settings/settings-store.js';
+import { LeafCertificateError, LeafCertificates } from '../../src/engine/tls/leaf-certificates.js';
 import { keygateAsync } from '../cli/cli-helpers.js';
 import { expectHealthy, startBystanders, type Bystanders } from '../helpers/bystanders.js';
 import { startEngine, type EngineFixture } from '../helpers/engine-fixture.js';
@@ -292,6 +293,63 @@ describe('upstream faults', () => {
 });
 
 // ---- 1Password ------------------------------------------------------------------------------
+
+describe('certificate faults', () => {
+  const connect = () => {
+    const token = fixture.engine.store.get().agents[0]?.token ?? '';
+    return connectHead('api.openai.com:443', basicAuth('default', token));
+  };
+
+  it('a leaf that cannot be minted (CA expired) → 502 on the CONNECT, before any 200', async () => {
+    // The CA cannot expire during a test run, and the CA loader refuses an expired one at start,
+    // so the check that runs before the CONNECT is answered is made to fail as it would.
+    const spy = vi.spyOn(LeafCertificates.prototype, 'assertCanMint').mockImplementationOnce(() => {
+      throw new LeafCertificateError('cannot mint a certificate: the Keygate CA expired');
+    });
+    const result = await rawExchange(fixture.engine.port ?? 0, connect());
+    spy.mockRestore();
+
+    expect(result.raw).not.toContain('200 Connection Established');
+    expect(result.response?.status).toBe(502);
+    expect(keygateBody(result.response)).toMatchObject({
+      error: 'keygate_upstream_unreachable',
+      message: 'could not mint a certificate for api.openai.com',
+    });
+    expect(fixture.engine.activity.recent().at(-1)).toMatchObject({
+      outcome: 'error',
+      method: 'CONNECT',
+      status: 502,
+    });
+  });
+
+  it('a mint that fails after the 200 (an OpenSSL error) → the tunnel is closed and the failure recorded', async () => {
+    const spy = vi
+      .spyOn(LeafCertificates.prototype, 'secureContextFor')
+      .mockRejectedValueOnce(new LeafCertificateError('cannot build a TLS context'));
+    const raw = net.connect(fixture.engine.port ?? 0, '127.0.0.1');
+    raw.write(connect());
+    const head = await new Promise<string>((resolve) =>
+      raw.once('data', (c: Buffer) => resolve(c.toString())),
+    );
+    expect(head).toMatch(/^HTTP\/1\.1 200/);
+    const closed = await new Promise<boolean>((resolve) => {
+      raw.once('close', () => resolve(true));
+      setTimeout(() => resolve(false), 5_000).unref();
+    });
+    spy.mockRestore();
+
+    expect(closed).toBe(true);
+    expect(fixture.engine.activity.recent().at(-1)).toMatchObject({
+      outcome: 'error',
+      host: 'api.openai.com',
+      method: 'CONNECT',
+      error: 'keygate_upstream_unreachable',
+    });
+    expect(fixture.logLines.some((line) => line.includes('could not mint a certificate'))).toBe(
+      true,
+    );
+  });
+});
 
 describe('1Password faults', () => {
   const sdkCalls = () => onePassword.sdkCalls + onePassword.createCalls;

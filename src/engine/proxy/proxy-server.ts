@@ -42,7 +42,7 @@ import { sendError, writeRawError } from './error-response.js';
 import { forwardableRequestHeaders, forwardableResponseHeaders } from './hop-by-hop.js';
 import { KeygateMitmProxy, type VerifyResult } from './keygate-mitm-proxy.js';
 import { terminateTls } from './tls-termination.js';
-import { openTunnel } from './tunnel.js';
+import { CONNECTION_ESTABLISHED, openTunnel } from './tunnel.js';
 import { relay } from './relay.js';
 import { SecretScrubber } from './secret-scrubber.js';
 import { decodableEncodings, scrubbingStages } from './response-scrubbing.js';
@@ -294,9 +294,21 @@ export class ProxyServer {
   }
 
   #intercept(socket: Duplex, head: Buffer, conn: InterceptedConnection, started: number): void {
-    // Hold the agent's bytes while the leaf is minted (usually cached; ~1 ms when not).
+    const leaves = this.#options.leaves;
+    try {
+      // What can be known without minting is checked before the CONNECT is answered, so the
+      // agent gets a status it can show rather than a TLS failure.
+      leaves.assertCanMint(conn.host);
+    } catch (err) {
+      this.#mintFailed(socket, conn, started, err, { answered: false });
+      return;
+    }
+    // Answered before the leaf is ready (as mitmproxy does): a new host's mint (~1 ms) then
+    // overlaps the agent setting up its side of TLS, instead of adding to it. The agent's bytes
+    // wait in the paused socket until the TLSSocket takes them.
     socket.pause();
-    this.#options.leaves.secureContextFor(conn.host).then(
+    socket.write(CONNECTION_ESTABLISHED);
+    leaves.secureContextFor(conn.host).then(
       (secureContext) => {
         if (socket.destroyed) return;
         terminateTls(socket, head, secureContext, this.#timeouts.handshakeMs, {
@@ -316,12 +328,38 @@ export class ProxyServer {
         });
         socket.resume();
       },
-      (err: unknown) => {
-        this.#log.error('could not mint a certificate', { host: conn.host, err });
-        const error = new UpstreamUnreachableError(`could not mint a certificate for ${conn.host}`);
-        this.#refuseConnect(socket, error, conn.host, conn.port, started, conn.agent);
-      },
+      (err: unknown) => this.#mintFailed(socket, conn, started, err, { answered: true }),
     );
+  }
+
+  /**
+   * Before the 200, the agent gets a 502 naming the problem. After it (an OpenSSL failure while
+   * minting: not expected in practice), all that is left is to close the tunnel; the log and the
+   * activity record carry the reason.
+   */
+  #mintFailed(
+    socket: Duplex,
+    conn: InterceptedConnection,
+    started: number,
+    err: unknown,
+    { answered }: { answered: boolean },
+  ): void {
+    this.#log.error('could not mint a certificate', { host: conn.host, err });
+    const error = new UpstreamUnreachableError(`could not mint a certificate for ${conn.host}`);
+    if (!answered) {
+      this.#refuseConnect(socket, error, conn.host, conn.port, started, conn.agent);
+      return;
+    }
+    socket.destroy();
+    this.#record('error', {
+      host: conn.host,
+      port: conn.port,
+      agent: conn.agent,
+      status: error.status,
+      error: error.errorId,
+      method: 'CONNECT',
+      started,
+    });
   }
 
   // ---- Requests --------------------------------------------------------------------------

@@ -3,10 +3,12 @@
  * hop (closes DESIGN.md defects 1 and 8). The leaf is minted for the CONNECT target, not for
  * whatever SNI the agent sends, so a certificate is only ever issued for the host Keygate will
  * forward to.
+ *
+ * The caller has already answered the CONNECT (200): the agent's ClientHello, read while the leaf
+ * was being minted, waits in the paused socket and is handed to the TLSSocket here.
  */
 import { TLSSocket, type SecureContext } from 'node:tls';
 import type { Duplex } from 'node:stream';
-import { CONNECTION_ESTABLISHED } from './tunnel.js';
 
 export interface TerminationHandlers {
   onSecure(socket: TLSSocket): void;
@@ -20,7 +22,6 @@ export function terminateTls(
   handshakeTimeoutMs: number,
   handlers: TerminationHandlers,
 ): TLSSocket {
-  client.write(CONNECTION_ESTABLISHED);
   if (head.length > 0) client.unshift(head);
   const socket = new TLSSocket(client as import('node:net').Socket, {
     isServer: true,
