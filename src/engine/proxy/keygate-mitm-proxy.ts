@@ -9,15 +9,22 @@
  *    dials them at 0.0.0.0 (defects 1 and 8). Here, the TLS server has no port at all: the
  *    CONNECT socket is wrapped in TLS in-process and handed to it (`acceptIntercepted`).
  *  - console output (defect 7): routed to Keygate's logger.
+ * The library is loaded without its CA module (http-mitm-proxy-module.ts): never used, 4 MB.
  */
 import http from 'node:http';
 import type https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
-import { Proxy, type ErrorCallback, type IContext, type IProxyOptions } from 'http-mitm-proxy';
+import type {
+  ErrorCallback,
+  IContext,
+  IProxyOptions,
+  Proxy as LibraryProxy,
+} from 'http-mitm-proxy';
 import { WebSocketServer, type VerifyClientCallbackAsync } from 'ws';
 import type { Logger } from '../log/logger.js';
+import { Proxy } from './http-mitm-proxy-module.js';
 
 export interface KeygateMitmProxyOptions {
   readonly logger: Logger;
@@ -88,7 +95,7 @@ export class KeygateMitmProxy extends Proxy {
     );
     this.httpServer = outer;
     // Two copies of ws's typings (ours and the library's) describe the same class.
-    this.wsServer = this.#attachWebSockets(outer, false) as unknown as Proxy['wsServer'];
+    this.wsServer = this.#attachWebSockets(outer, false) as unknown as LibraryProxy['wsServer'];
 
     const inner = http.createServer(serverOptions);
     inner.timeout = this.timeout;
@@ -101,7 +108,7 @@ export class KeygateMitmProxy extends Proxy {
     this.#interceptServer = inner;
     // The library reads `httpsServer` for WebSocket bookkeeping; it is the intercept server here.
     this.httpsServer = inner as unknown as https.Server;
-    this.wssServer = this.#attachWebSockets(inner, true) as unknown as Proxy['wssServer'];
+    this.wssServer = this.#attachWebSockets(inner, true) as unknown as LibraryProxy['wssServer'];
     // Node starts its header/request timeout checks (slowloris defence) on 'listening'
     // (lib/_http_server.js setupConnectionsTracking). This server never binds a port, so it is
     // told it is listening explicitly.
