@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
-import Conf from 'conf';
+import type Conf from 'conf';
 import type { z } from 'zod';
 import {
   SETTINGS_SCHEMA_VERSION,
@@ -50,7 +50,8 @@ export class SettingsStore {
   readonly path: string;
   readonly recoveredFrom: string | undefined;
 
-  readonly #conf: Conf<Settings>;
+  /** Only while watching on macOS and Windows (CONF_WATCH_IS_EVENT_BASED). */
+  #conf: Conf<Settings> | undefined;
   readonly #options: SettingsStoreOptions;
   readonly #listeners = new Set<(settings: Settings) => void>();
   /** Deep-frozen: handed out by `get()` as is, so callers cannot change the store's copy. */
@@ -61,19 +62,15 @@ export class SettingsStore {
   #poller: FileChangePoller | undefined;
 
   private constructor(
-    conf: Conf<Settings>,
+    filePath: string,
     initial: Settings,
     recoveredFrom: string | undefined,
     options: SettingsStoreOptions,
   ) {
-    this.#conf = conf;
-    this.path = conf.path;
+    this.path = filePath;
     this.#current = deepFreeze(initial);
     this.recoveredFrom = recoveredFrom;
     this.#options = options;
-    // Listening on `events` rather than `onDidAnyChange`: the latter drops changes it cannot read,
-    // and an unreadable external write is exactly what `onInvalid` has to hear about.
-    this.#conf.events.addEventListener('change', this.#handleFileChange);
   }
 
   /**
@@ -105,14 +102,11 @@ export class SettingsStore {
         break;
     }
 
-    const watch = options.watch ?? false;
-    const conf = openConf(resolvedHome, filePath, watch && CONF_WATCH_IS_EVENT_BASED);
-    const store = new SettingsStore(conf, initial, recovered?.corruptPath, options);
+    const store = new SettingsStore(filePath, initial, recovered?.corruptPath, options);
     try {
       if (mustWrite) store.#write(initial);
       store.#ensureFileMode();
-      // Started after our own writes, synchronously: whatever lands from here on is a change.
-      if (watch) store.#poller = new FileChangePoller(filePath, store.#handleFileChange);
+      if (options.watch) store.#watch(resolvedHome);
       if (recovered) options.onRecovered?.(recovered);
     } catch (error) {
       // The caller never gets the store, so nobody else could stop its watcher.
@@ -168,10 +162,20 @@ export class SettingsStore {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#conf.events.removeEventListener('change', this.#handleFileChange);
-    this.#conf._closeWatcher();
+    this.#conf?.events.removeEventListener('change', this.#handleFileChange);
+    this.#conf?._closeWatcher();
     this.#poller?.close();
     this.#listeners.clear();
+  }
+
+  /** Started after our own writes, synchronously: whatever lands from here on is a change. */
+  #watch(home: string): void {
+    this.#poller = new FileChangePoller(this.path, this.#handleFileChange);
+    if (ConfWhereEventBased === undefined) return;
+    this.#conf = openConf(ConfWhereEventBased, home, this.path);
+    // Listening on `events` rather than `onDidAnyChange`: the latter drops changes it cannot read,
+    // and an unreadable external write is exactly what `onInvalid` has to hear about.
+    this.#conf.events.addEventListener('change', this.#handleFileChange);
   }
 
   /** The file as it is now, falling back to the last good settings where it cannot be used. */
@@ -499,14 +503,18 @@ function ensureHome(home: string): void {
 }
 
 /**
- * Conf watches with fs.watch on these (events as they happen) and with fs.watchFile elsewhere,
- * which only duplicates what FileChangePoller already does, without its race.
+ * Conf watches with fs.watch on macOS and Windows: events as they happen, ~100 ms. On Linux it
+ * polls with fs.watchFile, which FileChangePoller already does without its race, so there conf is
+ * not loaded at all (it brings ajv and semver: ~130 modules, docs/performance.md).
  */
-const CONF_WATCH_IS_EVENT_BASED = process.platform === 'darwin' || process.platform === 'win32';
+const ConfWhereEventBased =
+  process.platform === 'darwin' || process.platform === 'win32'
+    ? (await import('conf')).default
+    : undefined;
 
-function openConf(home: string, filePath: string, watch: boolean): Conf<Settings> {
+function openConf(ConfClass: typeof Conf, home: string, filePath: string): Conf<Settings> {
   try {
-    return new Conf<Settings>({
+    return new ConfClass<Settings>({
       projectName: 'keygate',
       cwd: home,
       configName: CONFIG_NAME,
@@ -515,10 +523,10 @@ function openConf(home: string, filePath: string, watch: boolean): Conf<Settings
       // Recovery (keep aside, never wipe) is ours; conf would overwrite the file with defaults.
       clearInvalidConfig: false,
       configFileMode: FILE_MODE,
-      watch,
+      watch: true,
     });
   } catch (error) {
-    throw new SettingsError(`Could not open ${filePath}: ${describeError(error)}`, {
+    throw new SettingsError(`Could not watch ${filePath}: ${describeError(error)}`, {
       cause: error,
     });
   }

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -387,6 +388,16 @@ describe('SettingsStore.update', () => {
 });
 
 describe('watching across processes', () => {
+  it.runIf(process.platform === 'linux')(
+    'does not load conf (nor its ajv) on Linux, where the poller does the watching',
+    () => {
+      const serve = open({ watch: true });
+      expect(serve.get().schemaVersion).toBe(1);
+      const loaded = Object.keys(createRequire(import.meta.url).cache);
+      expect(loaded.filter((file) => /\/node_modules\/(ajv|conf)\//.test(file))).toEqual([]);
+    },
+  );
+
   it("sees another instance's write through onChange", async () => {
     const serve = open({ watch: true });
     const cli = open();
