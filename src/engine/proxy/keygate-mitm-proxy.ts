@@ -1,7 +1,7 @@
 /**
  * http-mitm-proxy, with its server lifecycle taken over to close the defects measured in
- * DESIGN.md. What stays the library's: the CONNECT/request/WebSocket dispatch (`onConnect`,
- * `onRequest`, `onWebSocketConnection` hooks and their contexts) and WebSocket relaying.
+ * DESIGN.md. What stays the library's: the CONNECT and request dispatch (`onConnect` and
+ * `onRequest` hooks and their contexts).
  * What Keygate replaces, and why (docs/decisions/0002-http-mitm-proxy-subclass.md):
  *  - listen(): the library generates a 2048-bit RSA CA with node-forge and writes its keys 0644
  *    (defects 3 and 4). Keygate brings its own CA and mints ECDSA leaves in memory.
@@ -22,20 +22,29 @@ import type {
   IProxyOptions,
   Proxy as LibraryProxy,
 } from 'http-mitm-proxy';
-import { WebSocketServer, type VerifyClientCallbackAsync } from 'ws';
+import { WebSocketServer, type VerifyClientCallbackAsync, type WebSocket } from 'ws';
 import type { Logger } from '../log/logger.js';
 import { Proxy } from './http-mitm-proxy-module.js';
 
 export interface KeygateMitmProxyOptions {
   readonly logger: Logger;
-  /** Decides, before the handshake is answered, whether a WebSocket upgrade may proceed. */
-  readonly verifyWebSocket: (req: http.IncomingMessage, secure: boolean) => Promise<VerifyResult>;
+  /** WebSocket upgrades are Keygate's (websocket-relay.ts), not the library's relay. */
+  readonly webSockets: WebSocketHandlers;
   readonly httpsAgent: https.Agent;
   readonly httpAgent: http.Agent;
   /** How often Node checks for slow request headers (slowloris); default 30 s, lower in tests. */
   readonly connectionsCheckingIntervalMs?: number;
   readonly headersTimeoutMs?: number;
   readonly keepAliveTimeoutMs?: number;
+}
+
+export interface WebSocketHandlers {
+  /** Before the upgrade is answered: may it proceed? (The upstream is dialled here.) */
+  verify(req: http.IncomingMessage, secure: boolean): Promise<VerifyResult>;
+  /** The subprotocol to answer with: the one the upstream selected, or none. */
+  protocolFor(req: http.IncomingMessage): string | false;
+  /** The agent's side is open (101 sent): relay it. */
+  accept(agentSide: WebSocket, req: http.IncomingMessage): void;
 }
 
 export type VerifyResult =
@@ -247,7 +256,7 @@ export class KeygateMitmProxy extends Proxy {
 
   #attachWebSockets(server: http.Server, secure: boolean): WebSocketServer {
     const verifyClient: VerifyClientCallbackAsync = (info, done) => {
-      this.config.verifyWebSocket(info.req, secure).then(
+      this.config.webSockets.verify(info.req, secure).then(
         (result) =>
           result.ok ? done(true) : done(false, result.status, result.body, result.headers),
         (err: unknown) => {
@@ -256,7 +265,12 @@ export class KeygateMitmProxy extends Proxy {
         },
       );
     };
-    const wss = new WebSocketServer({ noServer: true, verifyClient, perMessageDeflate: false });
+    const wss = new WebSocketServer({
+      noServer: true,
+      verifyClient,
+      perMessageDeflate: false,
+      handleProtocols: (_offered, req) => this.config.webSockets.protocolFor(req),
+    });
     // Only WebSocket upgrades go to ws. Anything else (h2c from `curl --http2 http://…`) gets a
     // named error: Keygate speaks HTTP/1.1 (RFC 9110 §7.8 lets a server decline an upgrade).
     server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -274,10 +288,7 @@ export class KeygateMitmProxy extends Proxy {
       );
     });
     wss.on('error', (err) => this.config.logger.debug('websocket server error', { err }));
-    wss.on('connection', (ws, req) => {
-      (ws as unknown as { upgradeReq: http.IncomingMessage }).upgradeReq = req;
-      this._onWebSocketServerConnect(secure, ws, req);
-    });
+    wss.on('connection', (ws, req) => this.config.webSockets.accept(ws, req));
     return wss;
   }
 }

@@ -14,7 +14,8 @@ import type { Duplex } from 'node:stream';
 import { PLACEHOLDER_KEY } from '../../shared/presets.js';
 import type { TLSSocket } from 'node:tls';
 import { performance } from 'node:perf_hooks';
-import type { ErrorCallback, IContext, IWebSocketContext } from 'http-mitm-proxy';
+import type { ErrorCallback, IContext } from 'http-mitm-proxy';
+import type { WebSocket } from 'ws';
 import type { ActivityOutcome } from '../../shared/activity.js';
 import type { ActivityLog } from '../activity/activity-log.js';
 import {
@@ -48,6 +49,7 @@ import { SecretScrubber } from './secret-scrubber.js';
 import { decodableEncodings, scrubbingStages } from './response-scrubbing.js';
 import type { UpstreamAgents } from './upstream-agents.js';
 import { classifyUpstreamError, UpstreamTimeout } from './upstream-errors.js';
+import { dialUpstreamWebSocket, relayWebSocket, type UpstreamDial } from './websocket-relay.js';
 
 export interface ProxyPolicy {
   readonly rules: RuleTable;
@@ -106,13 +108,12 @@ interface Exchange {
   scrubber?: SecretScrubber | undefined;
 }
 
-/** What a verified WebSocket upgrade will do once the library opens the upstream socket. */
-interface WebSocketPlan {
-  readonly url: string;
-  readonly headers: Record<string, string | string[] | undefined>;
-  readonly mapping: CompiledMapping | undefined;
-  /** Frames from the upstream pass through it: an echoed credential becomes the placeholder. */
+/** A verified WebSocket upgrade whose upstream is already open, waiting for the agent's 101. */
+interface OpenWebSocket {
+  readonly upstream: WebSocket;
+  /** Messages from the upstream pass through it: an echoed credential becomes the placeholder. */
   readonly scrubber: SecretScrubber | undefined;
+  claimed: boolean;
 }
 
 const HEALTH_BODY = JSON.stringify({ ok: true, service: 'keygate' });
@@ -121,6 +122,12 @@ const NO_USER = {};
 function stripQuery(path: string): string {
   const q = path.indexOf('?');
   return q < 0 ? path : path.slice(0, q);
+}
+
+/** RFC 6455 §4.1: `Sec-WebSocket-Protocol` is a comma-separated list, possibly repeated. */
+function offeredProtocols(header: string | string[] | undefined): string[] {
+  const values = Array.isArray(header) ? header : header === undefined ? [] : [header];
+  return values.flatMap((value) => value.split(',').map((p) => p.trim())).filter(Boolean);
 }
 
 function authorityText(host: string, port: number, defaultPort: number): string {
@@ -134,7 +141,7 @@ export class ProxyServer {
   readonly #log: Logger;
   readonly #mitm: KeygateMitmProxy;
   readonly #connections = new WeakMap<TLSSocket, InterceptedConnection>();
-  readonly #webSocketPlans = new WeakMap<http.IncomingMessage, WebSocketPlan>();
+  readonly #openWebSockets = new WeakMap<http.IncomingMessage, OpenWebSocket>();
   readonly #scrubbers = new WeakMap<Secret, WeakMap<object, SecretScrubber>>();
   #policy: ProxyPolicy;
 
@@ -147,7 +154,11 @@ export class ProxyServer {
       logger: options.logger,
       httpsAgent: options.upstream.https,
       httpAgent: options.upstream.http,
-      verifyWebSocket: (req, secure) => this.#verifyWebSocket(req, secure),
+      webSockets: {
+        verify: (req, secure) => this.#verifyWebSocket(req, secure),
+        protocolFor: (req) => this.#openWebSockets.get(req)?.upstream.protocol || false,
+        accept: (agentSide, req) => this.#acceptWebSocket(agentSide, req),
+      },
       ...(options.connectionsCheckingIntervalMs
         ? { connectionsCheckingIntervalMs: options.connectionsCheckingIntervalMs }
         : {}),
@@ -155,24 +166,6 @@ export class ProxyServer {
     });
     this.#mitm.onConnect((req, socket, head, next) => this.#onConnect(req, socket, head, next));
     this.#mitm.onRequest((ctx, next) => this.#onRequest(ctx, next));
-    this.#mitm.onWebSocketConnection((ctx, next) => this.#onWebSocketConnection(ctx, next));
-    this.#mitm.onWebSocketFrame((ctx, type, fromServer, data, flags, next) => {
-      const req = (
-        ctx.clientToProxyWebSocket as unknown as { upgradeReq?: http.IncomingMessage } | undefined
-      )?.upgradeReq;
-      const scrubber = fromServer && req ? this.#webSocketPlans.get(req)?.scrubber : undefined;
-      if (!scrubber || type !== 'message') {
-        next(null, data, flags);
-        return;
-      }
-      const frame = Buffer.isBuffer(data)
-        ? data
-        : Array.isArray(data)
-          ? Buffer.concat(data as Buffer[])
-          : Buffer.from(data as ArrayBuffer);
-      // Text frames must stay text: the library re-sends with `binary: flags`.
-      next(null, scrubber.scrub(frame), flags);
-    });
   }
 
   /** Swap rules, agents and deny mode; takes effect for the next CONNECT or request. */
@@ -843,34 +836,52 @@ export class ProxyServer {
       }
     }
     const url = `${secure ? 'wss' : 'ws'}://${authorityText(host, port, secure ? 443 : 80)}${target.path}`;
-    this.#webSocketPlans.set(req, { url, headers: target.headers, mapping, scrubber });
-    this.#record(mapping ? 'injected' : 'forwarded', {
-      host,
-      port,
-      agent,
-      method: 'GET',
-      path: stripQuery(path),
-      status: 101,
-      mapping: mapping?.name,
-      started,
+    const where = { host, port, agent, mapping: mapping?.name, path: stripQuery(path), started };
+    let dialled: UpstreamDial;
+    try {
+      dialled = await dialUpstreamWebSocket({
+        url,
+        protocols: offeredProtocols(req.headers['sec-websocket-protocol']),
+        headers: target.headers,
+        agent: secure ? this.#options.upstream.https : this.#options.upstream.http,
+        timeoutMs: this.#timeouts.connectMs,
+        scrubber,
+      });
+    } catch (err) {
+      const where = `WebSocket to ${host}:${port}`;
+      // ws fails the handshake when none of the offered subprotocols was selected, as RFC 6455
+      // §4.1 lets a client do and browsers do: the agent's own client would fail it too.
+      const error =
+        err instanceof Error && /subprotocol/.test(err.message)
+          ? new UpstreamUnreachableError(`${where}: ${err.message.toLowerCase()}`, { cause: err })
+          : classifyUpstreamError(err, where);
+      return refuse(error, host, port, agent);
+    }
+    if (dialled.kind === 'refused') {
+      // The upstream's own answer (a 401, a 404…), as the agent would have had it directly.
+      const { status, headers: refusalHeaders, body } = dialled.refusal;
+      this.#record(mapping ? 'injected' : 'forwarded', { ...where, method: 'GET', status });
+      return { ok: false, status, body, headers: refusalHeaders };
+    }
+    const open: OpenWebSocket = { upstream: dialled.socket, scrubber, claimed: false };
+    this.#openWebSockets.set(req, open);
+    // If the agent is gone before its 101 is written, ws never hands its side over.
+    req.socket.once('close', () => {
+      if (!open.claimed) open.upstream.terminate();
     });
+    this.#record(mapping ? 'injected' : 'forwarded', { ...where, method: 'GET', status: 101 });
     return { ok: true };
   }
 
-  #onWebSocketConnection(ctx: IWebSocketContext, next: ErrorCallback): void {
-    const req = (
-      ctx.clientToProxyWebSocket as unknown as { upgradeReq?: http.IncomingMessage } | undefined
-    )?.upgradeReq;
-    const plan = req ? this.#webSocketPlans.get(req) : undefined;
-    const options = ctx.proxyToServerWebSocketOptions;
-    if (!plan || !options) {
-      next(new Error('WebSocket upgrade was not verified by Keygate'));
+  #acceptWebSocket(agentSide: WebSocket, req: http.IncomingMessage): void {
+    const open = this.#openWebSockets.get(req);
+    if (!open || open.claimed) {
+      this.#log.error('WebSocket accepted without a verified upstream', { url: req.url });
+      agentSide.terminate();
       return;
     }
-    // Replace what the library derived from the Host header with the verified plan.
-    options.url = plan.url;
-    options.headers = plan.headers as Record<string, string>;
-    next();
+    open.claimed = true;
+    relayWebSocket(agentSide, open.upstream, { scrubber: open.scrubber });
   }
 
   // ---- Outcomes ----------------------------------------------------------------------------

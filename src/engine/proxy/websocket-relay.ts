@@ -1,0 +1,193 @@
+/**
+ * WebSockets through Keygate: the upstream is dialled *before* the agent's upgrade is answered,
+ * and messages are then relayed with backpressure both ways.
+ *
+ * Why not http-mitm-proxy's relay: it answered the agent's upgrade with 101 before dialling the
+ * upstream (an upstream that refused became a WebSocket that opens, then drops), never offered
+ * the agent's subprotocols upstream (RFC 6455 §4.1: a client that asked for one must fail the
+ * connection when none is selected), and sent every message on without looking at either side's
+ * buffer, so a slow reader made the proxy hold everything a fast writer sent.
+ */
+import type http from 'node:http';
+import { WebSocket, type RawData } from 'ws';
+import type { SecretScrubber } from './secret-scrubber.js';
+
+export interface UpstreamWebSocketOptions {
+  readonly url: string;
+  /** The agent's `Sec-WebSocket-Protocol` offers, passed on so the upstream picks. */
+  readonly protocols: readonly string[];
+  /** What the upstream receives: forwardable headers, the credential already injected. */
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly agent: http.Agent;
+  /** Connect, TLS and the upstream's answer to the upgrade, all within this. */
+  readonly timeoutMs: number;
+  /** An upstream refusal's body is scrubbed before the agent sees it. */
+  readonly scrubber: SecretScrubber | undefined;
+}
+
+/** The upstream's non-101 answer, handed to the agent as its own answer would have been. */
+export interface UpstreamRefusal {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  readonly body: string;
+}
+
+export type UpstreamDial =
+  | { readonly kind: 'open'; readonly socket: WebSocket }
+  | { readonly kind: 'refused'; readonly refusal: UpstreamRefusal };
+
+/** A refusal body longer than this is cut: it is an error page, not data. */
+const MAX_REFUSAL_BODY = 64 * 1024;
+/** Headers of a refusal worth passing on; the rest describe the upstream's connection. */
+const REFUSAL_HEADERS = ['content-type', 'www-authenticate', 'location', 'retry-after'];
+
+/**
+ * Opens the upstream WebSocket. Resolves `open`, or `refused` with the upstream's status, a few
+ * headers and its (scrubbed) body; rejects with the network or TLS error, for the caller to
+ * classify (upstream-errors.ts).
+ */
+export function dialUpstreamWebSocket(options: UpstreamWebSocketOptions): Promise<UpstreamDial> {
+  return new Promise((resolve, reject) => {
+    let socket: WebSocket;
+    try {
+      socket = new WebSocket(options.url, [...options.protocols], {
+        agent: options.agent,
+        headers: options.headers as Record<string, string>,
+        handshakeTimeout: options.timeoutMs,
+        // Messages are scrubbed as bytes; a compressed stream would hide an echoed credential.
+        perMessageDeflate: false,
+        followRedirects: false,
+      });
+    } catch (err) {
+      // ws refuses an invalid URL or subprotocol token synchronously (SyntaxError).
+      reject(err instanceof Error ? err : new Error(String(err)));
+      return;
+    }
+    socket.once('open', () => {
+      socket.removeAllListeners('error');
+      resolve({ kind: 'open', socket });
+    });
+    socket.once('error', reject);
+    socket.once('unexpected-response', (request, response) => {
+      const chunks: Buffer[] = [];
+      let length = 0;
+      response.on('data', (chunk: Buffer) => {
+        if (length >= MAX_REFUSAL_BODY) return;
+        chunks.push(chunk);
+        length += chunk.length;
+      });
+      const finish = () => {
+        request.destroy();
+        const raw = Buffer.concat(chunks).subarray(0, MAX_REFUSAL_BODY);
+        const body = (options.scrubber ? options.scrubber.scrub(raw) : raw).toString('utf8');
+        const headers: Record<string, string> = {};
+        for (const name of REFUSAL_HEADERS) {
+          const value = response.headers[name];
+          if (typeof value === 'string') headers[capitalise(name)] = value;
+        }
+        resolve({
+          kind: 'refused',
+          refusal: { status: response.statusCode ?? 502, headers, body },
+        });
+      };
+      response.once('end', finish);
+      response.once('error', finish);
+    });
+  });
+}
+
+/** ws spreads these over its own `Content-Type`; the same spelling keeps one header, not two. */
+function capitalise(name: string): string {
+  return name.replace(/(^|-)([a-z])/g, (_m, dash: string, c: string) => dash + c.toUpperCase());
+}
+
+export interface RelayOptions {
+  /** Upstream messages pass through it: an echoed credential becomes the placeholder. */
+  readonly scrubber: SecretScrubber | undefined;
+  /** Once both sides are closed. */
+  readonly onClose?: () => void;
+  /** Bytes sent but not yet written out, per direction, before the sender is paused. */
+  readonly highWaterMark?: number;
+}
+
+const DEFAULT_HIGH_WATER_MARK = 1024 * 1024;
+
+/** Relays messages between two open WebSockets until either side closes. */
+export function relayWebSocket(
+  agentSide: WebSocket,
+  upstream: WebSocket,
+  options: RelayOptions,
+): void {
+  const high = options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
+  forward(agentSide, upstream, high, undefined);
+  forward(upstream, agentSide, high, options.scrubber);
+
+  let closed = 0;
+  const onClosed = () => {
+    closed += 1;
+    if (closed === 2) options.onClose?.();
+  };
+  agentSide.once('close', (code, reason) => {
+    onClosed();
+    closeWith(upstream, code, reason);
+  });
+  upstream.once('close', (code, reason) => {
+    onClosed();
+    closeWith(agentSide, code, reason);
+  });
+  // An error is followed by 'close' (ws), which ends the other side.
+  agentSide.on('error', () => undefined);
+  upstream.on('error', () => undefined);
+}
+
+function forward(
+  from: WebSocket,
+  to: WebSocket,
+  high: number,
+  scrubber: SecretScrubber | undefined,
+): void {
+  let pending = 0;
+  let paused = false;
+  from.on('message', (data: RawData, isBinary: boolean) => {
+    if (to.readyState !== WebSocket.OPEN) return;
+    const raw = toBuffer(data);
+    const message = scrubber ? scrubber.scrub(raw) : raw;
+    pending += message.length;
+    to.send(message, { binary: isBinary }, () => {
+      pending -= message.length;
+      // Resume at half the mark, so a sender near the line is not paused and resumed per message.
+      if (paused && pending <= high / 2) {
+        paused = false;
+        from.resume();
+      }
+    });
+    if (!paused && pending > high) {
+      paused = true;
+      from.pause();
+    }
+  });
+}
+
+/**
+ * RFC 6455 §7.4: 1005 (no status) and 1006 (abnormal) describe a close, they are never sent;
+ * the other side is then closed without a code, or dropped.
+ */
+function closeWith(socket: WebSocket, code: number, reason: Buffer): void {
+  if (socket.readyState === WebSocket.CLOSED || socket.readyState === WebSocket.CLOSING) return;
+  if (code === 1006) {
+    socket.terminate();
+    return;
+  }
+  // ws's own rule for a code that may be sent (lib/validation.js isValidStatusCode).
+  const sendable =
+    (code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005) ||
+    (code >= 3000 && code <= 4999);
+  if (sendable) socket.close(code, reason);
+  else socket.close();
+}
+
+function toBuffer(data: RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.from(data);
+}
