@@ -26,7 +26,7 @@ import { CompiledMapping } from './rules/compiled-mapping.js';
 import { HostMatcher } from './rules/host-pattern.js';
 import { buildMapping } from './rules/mapping-input.js';
 import { Secret } from './secrets/secret.js';
-import { SecretResolutionError } from './secrets/secret-resolver.js';
+import { SecretSourceError } from './secrets/secret-source.js';
 import { PairingError } from './secrets/onepassword/pairing.js';
 import { createSecretSetup, type SecretSetup } from './secrets/secret-sources.js';
 import {
@@ -39,6 +39,9 @@ import type { SettingsStore } from './settings/settings-store.js';
 import { writeCaBundle } from './tls/ca-bundle.js';
 import { loadOrCreateCertificateAuthority } from './tls/index.js';
 import { readRuntimeInfo } from './runtime-file.js';
+
+/** The live check before saving an op:// mapping; the SDK alone can hang for minutes. */
+const LIVE_CHECK_TIMEOUT_MS = 10_000;
 
 export interface ControllerOptions {
   readonly store: SettingsStore;
@@ -220,9 +223,15 @@ export class Controller {
     for (const ref of refs.filter((r) => r.startsWith('op://'))) {
       if (!onePassword.connected) break;
       try {
-        await resolver.resolve(ref);
+        // With the account this mapping names: the resolver would pick the account of whatever
+        // saved mapping already uses the reference (or the default one), not this one's.
+        await onePassword.source.resolveForAccount(
+          mapping.account,
+          ref,
+          AbortSignal.timeout(LIVE_CHECK_TIMEOUT_MS),
+        );
       } catch (err) {
-        if (err instanceof SecretResolutionError && err.kind === 'not-found') {
+        if (err instanceof SecretSourceError && err.kind === 'not-found') {
           throw new InvalidInputError(`${ref} does not resolve: ${err.message}`);
         }
       }
@@ -232,6 +241,8 @@ export class Controller {
       if (index >= 0) draft.mappings[index] = mapping;
       else draft.mappings.push(mapping);
     });
+    // A value cached for these references may have come from another account.
+    for (const ref of refs) resolver.invalidate(ref);
     return mappingView(mapping);
   }
 

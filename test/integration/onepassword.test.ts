@@ -99,6 +99,19 @@ describe('op:// mappings', () => {
     expect(fixture.engine.store.get().mappings).toHaveLength(0);
   });
 
+  it('the live check uses the account the mapping names, not the default one', async () => {
+    // The item exists in the default account, so a check made with it would pass.
+    await expect(
+      fixture.controller.handlers['mappings.upsert']({
+        host: 'api.openai.com',
+        ref: 'op://AI/OpenAI/credential',
+        preset: 'openai',
+        account: 'work',
+      }),
+    ).rejects.toThrow(/does not resolve: no 1Password account named "work" is connected/);
+    expect(fixture.engine.store.get().mappings).toHaveLength(0);
+  });
+
   it('1,000 concurrent proxied requests on a cold mapping make exactly one SDK call', async () => {
     // Adding a mapping triggers a prefetch; add it while 1Password is slow, and start the
     // stampede before anything is cached.
