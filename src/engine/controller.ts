@@ -26,6 +26,7 @@ import { CompiledMapping } from './rules/compiled-mapping.js';
 import { HostMatcher } from './rules/host-pattern.js';
 import { buildMapping } from './rules/mapping-input.js';
 import { Secret } from './secrets/secret.js';
+import type { SecretResolutionKind } from './secrets/secret-resolver.js';
 import { SecretSourceError } from './secrets/secret-source.js';
 import { PairingError } from './secrets/onepassword/pairing.js';
 import { createSecretSetup, type SecretSetup } from './secrets/secret-sources.js';
@@ -39,6 +40,10 @@ import type { SettingsStore } from './settings/settings-store.js';
 import { writeCaBundle } from './tls/ca-bundle.js';
 import { loadOrCreateCertificateAuthority } from './tls/index.js';
 import { readRuntimeInfo } from './runtime-file.js';
+
+function isReferenceProblem(kind: SecretResolutionKind | undefined): boolean {
+  return kind === 'not-found' || kind === 'invalid-ref';
+}
 
 /** The live check before saving an op:// mapping; the SDK alone can hang for minutes. */
 const LIVE_CHECK_TIMEOUT_MS = 10_000;
@@ -151,10 +156,14 @@ export class Controller {
     const { resolver } = await this.#setup();
     return this.#store.get().mappings.map((mapping) => {
       const view = mappingView(mapping);
-      const status = resolver.status(mapping.ref);
-      return status.state === 'failing'
-        ? { ...view, stale: status.reason ?? 'does not resolve' }
-        : view;
+      // Stale is about the reference (item deleted, field renamed, access revoked), not about
+      // reaching 1Password: an outage shows on the account's status, not on every mapping.
+      const refs =
+        mapping.injector.type === 'basic' ? [mapping.ref, mapping.injector.userRef] : [mapping.ref];
+      const stale = refs
+        .map((ref) => resolver.status(ref))
+        .find((status) => status.state === 'failing' && isReferenceProblem(status.kind));
+      return stale ? { ...view, stale: stale.reason ?? 'does not resolve' } : view;
     });
   }
 

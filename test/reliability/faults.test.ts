@@ -374,6 +374,9 @@ describe('1Password faults', () => {
     const paused = await call('https://op.example.com/v1/paused');
     expectAgentError(paused, 502, 'secret_unavailable', /paused for .* more after an error/);
     expect(sdkCalls()).toBe(before);
+    // An outage is not a stale mapping: the reference itself may be fine.
+    const listed = await fixture.controller.handlers['mappings.list']();
+    expect(listed.find((m) => m.host === 'op.example.com')?.stale).toBeUndefined();
     // 1Password is back; after the pause the next request resolves and injects.
     onePassword.createError = undefined;
     clock.t += 61_000;

@@ -50,6 +50,11 @@ export interface RefStatus {
   state: 'ok' | 'failing' | 'unknown';
   /** The last failure's message, while failing. */
   reason?: string;
+  /**
+   * The last failure's kind, while failing. 'not-found' and 'invalid-ref' are about the reference
+   * itself (a stale mapping); the others are about reaching the source.
+   */
+  kind?: SecretResolutionKind;
   /** On the resolver's clock (default `performance.now()`; add `performance.timeOrigin` for wall time). */
   lastOkAt?: number;
   lastErrorAt?: number;
@@ -79,6 +84,7 @@ interface Cooldown {
 interface StatusRecord {
   state: 'ok' | 'failing';
   reason: string | undefined;
+  kind: SecretResolutionKind | undefined;
   lastOkAt: number | undefined;
   lastErrorAt: number | undefined;
 }
@@ -246,6 +252,7 @@ export class SecretResolver {
     if (record === undefined) return { ref, state: 'unknown' };
     const status: RefStatus = { ref, state: record.state };
     if (record.reason !== undefined) status.reason = record.reason;
+    if (record.kind !== undefined) status.kind = record.kind;
     if (record.lastOkAt !== undefined) status.lastOkAt = record.lastOkAt;
     if (record.lastErrorAt !== undefined) status.lastErrorAt = record.lastErrorAt;
     return status;
@@ -413,6 +420,7 @@ export class SecretResolver {
       this.#status.set(ref, {
         state: 'ok',
         reason: undefined,
+        kind: undefined,
         lastOkAt: now,
         lastErrorAt: undefined,
       });
@@ -420,6 +428,7 @@ export class SecretResolver {
     }
     record.state = 'ok';
     record.reason = undefined;
+    record.kind = undefined;
     record.lastOkAt = now;
   }
 
@@ -429,12 +438,14 @@ export class SecretResolver {
       this.#status.set(error.ref, {
         state: 'failing',
         reason: error.message,
+        kind: error.kind,
         lastOkAt: undefined,
         lastErrorAt: now,
       });
     } else {
       record.state = 'failing';
       record.reason = error.message;
+      record.kind = error.kind;
       record.lastErrorAt = now;
     }
     return error;

@@ -419,6 +419,7 @@ describe('prefetch', () => {
       ref: 'fake://gone',
       state: 'failing',
       reason: 'could not resolve fake://gone: no item for fake://gone',
+      kind: 'not-found',
       lastErrorAt: 1_000,
     });
     expect(resolver.peek('fake://gone')).toBeUndefined();
@@ -562,9 +563,25 @@ describe('status', () => {
       ref: 'fake://a',
       state: 'failing',
       reason: 'could not resolve fake://a: item deleted',
+      kind: 'not-found',
       lastOkAt: 5,
       lastErrorAt: 60_005,
     });
+  });
+
+  it('says what kind of failure it was, so a caller can tell a bad reference from an outage', async () => {
+    const { clock, source, resolver } = setup();
+    source.failures.set('fake://down', new SecretSourceError('network down', 'transient'));
+    await failure(resolver.resolve('fake://down'));
+    expect(resolver.status('fake://down')).toMatchObject({ state: 'failing', kind: 'transient' });
+    await failure(resolver.resolve('no-scheme'));
+    expect(resolver.status('no-scheme')).toMatchObject({ state: 'failing', kind: 'invalid-ref' });
+
+    source.failures.clear();
+    source.values.set('fake://down', 'back');
+    clock.advance(61_000);
+    await resolver.resolve('fake://down');
+    expect(resolver.status('fake://down').kind).toBeUndefined();
   });
 });
 
