@@ -11,6 +11,15 @@ export function parsePort(value: string): number {
   return port;
 }
 
+/** Seconds a resolved secret may be reused: 1 to 3600 (an hour). */
+export function parseSecretTtl(value: string): number {
+  const seconds = Number(value);
+  if (!/^\d+$/.test(value.trim()) || seconds < 1 || seconds > 3600) {
+    throw new InvalidArgumentError('expected a whole number of seconds from 1 to 3600');
+  }
+  return seconds;
+}
+
 export function parseList(value: string): string[] {
   return value
     .split(',')

@@ -163,10 +163,16 @@ describe('keygate serve', () => {
         ['serve', '--port', '0', '--upstream-ca', join(home, 'missing-ca.pem')],
         ['serve', '--port', '0', '--connect-to', 'api.openai.com:443'],
         ['serve', '--port', '0', '--host', '0.0.0.0'],
+        ['serve', '--port', '0', '--secret-ttl', '0'],
+        ['serve', '--port', '0', '--secret-ttl', '1.5'],
       ],
       { home },
     );
-    expect(results.map((r) => r.status)).toEqual([2, 2, 2]);
+    expect(results.map((r) => r.status)).toEqual([2, 2, 2, 2, 2]);
+    for (const result of results.slice(3))
+      expect(result.stderr).toMatch(
+        /--secret-ttl .*expected a whole number of seconds from 1 to 3600/,
+      );
     // Loopback only (docs/security.md): another machine must not even reach the token check.
     expect(results[2]?.stderr).toMatch(/--host 0\.0\.0\.0: Keygate only listens on loopback/);
     expect(results[0]?.stderr).toMatch(/--upstream-ca \S+missing-ca\.pem: no such file/);

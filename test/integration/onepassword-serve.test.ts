@@ -17,6 +17,7 @@ import {
   type ServeHandle,
 } from '../helpers/keygate-process.js';
 import { createTestPki, type TestPki } from '../helpers/test-pki.js';
+import { startUiServe } from '../helpers/ui-serve.js';
 
 const run = promisify(execFile);
 const TOKEN = 'ops_serve-fake-token-CANARY-77';
@@ -187,6 +188,63 @@ describe('op:// mappings through keygate serve', () => {
     expect(stdout).toMatch(/x-keygate-error: keygate_secret_unavailable/i);
     expect(stdout).toMatch(/api\.anthropic\.com/);
     expect(stdout).not.toContain(ANTHROPIC_CANARY);
+    const logs = serve.stderr();
+    for (const canary of [OPENAI_CANARY, ANTHROPIC_CANARY, TOKEN])
+      expect(logs).not.toContain(canary);
+  });
+
+  it('an item deleted while serve runs: 502 once its cached value expires, and serve flags the mapping stale until it returns', async () => {
+    await serve?.stop();
+    serve = undefined;
+    const ui = await startUiServe(
+      home.home,
+      [
+        '--secret-ttl',
+        '1',
+        '--upstream-ca',
+        pki.caPath,
+        '--connect-to',
+        `:443:127.0.0.1:${upstream.port}`,
+      ],
+      env,
+    );
+    serve = ui;
+    const agentEnv = {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '',
+      ...agentEnvironment(home.home),
+    };
+    const curl = async (path: string) =>
+      (await run('curl', ['-sS', '-D', '-', `https://api.openai.com${path}`], { env: agentEnv }))
+        .stdout;
+    const openaiView = async () => {
+      const response = await fetch(`${ui.uiOrigin}/api/mappings.list`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ui.uiToken}`, 'content-type': 'application/json' },
+        body: '{}',
+      });
+      const { result } = (await response.json()) as { result: { host: string; stale?: string }[] };
+      return result.find((m) => m.host === 'api.openai.com');
+    };
+
+    expect(await curl('/v1/before')).toMatch(/\r\n\r\nHTTP\/1\.1 200/);
+    expect(upstream.received.at(-1)?.headers.authorization).toBe(`Bearer ${OPENAI_CANARY}`);
+
+    const openai = state.items.find((item) => item.title === 'OpenAI');
+    state.items = state.items.filter((item) => item !== openai);
+    writeState();
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    const deleted = await curl('/v1/deleted');
+    expect(deleted).toMatch(/^HTTP\/1\.1 502/m);
+    expect(deleted).toMatch(/x-keygate-error: keygate_secret_unavailable/i);
+    expect(deleted).toMatch(/op:\/\/AI\/OpenAI\/credential/);
+    expect((await openaiView())?.stale).toMatch(/itemNotFound|not found/i);
+
+    if (openai) state.items.push(openai);
+    writeState();
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    expect(await curl('/v1/restored')).toMatch(/\r\n\r\nHTTP\/1\.1 200/);
+    expect((await openaiView())?.stale).toBeUndefined();
     const logs = serve.stderr();
     for (const canary of [OPENAI_CANARY, ANTHROPIC_CANARY, TOKEN])
       expect(logs).not.toContain(canary);

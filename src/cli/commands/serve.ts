@@ -7,7 +7,7 @@ import { createLogger, parseLogLevel } from '../../engine/log/logger.js';
 import { removeRuntimeInfo, writeRuntimeInfo } from '../../engine/runtime-file.js';
 import { startUiServer, type UiServer } from '../../engine/ui/ui-server.js';
 import { openStore, resolveHome, type GlobalOptions } from '../cli-context.js';
-import { collect, parseLogLevelOption, parsePort } from '../parsers.js';
+import { collect, parseLogLevelOption, parsePort, parseSecretTtl } from '../parsers.js';
 
 interface ServeOptions extends GlobalOptions {
   host?: string;
@@ -18,7 +18,11 @@ interface ServeOptions extends GlobalOptions {
   logLevel?: string;
   ui?: boolean;
   uiPort?: number;
+  secretTtl?: number;
 }
+
+/** The resolver's own defaults: values 60 s, "not found" 30 s (secret-resolver.ts). */
+const NEGATIVE_TTL_MS = 30_000;
 
 /** The built settings UI, next to the CLI in dist/. */
 const RENDERER_DIR = fileURLToPath(new URL('../../renderer/', import.meta.url));
@@ -41,6 +45,11 @@ export function registerServe(program: Command): void {
       [],
     )
     .option('--deny-unmapped', 'answer 403 for hosts without a mapping instead of tunneling them')
+    .option(
+      '--secret-ttl <seconds>',
+      'reuse a resolved secret for this long (1-3600, default 60); shorter notices a rotated or deleted secret sooner, at more 1Password reads',
+      parseSecretTtl,
+    )
     .option(
       '--log-level <level>',
       'error | warn | info | debug (default: $KEYGATE_LOG or info)',
@@ -83,6 +92,15 @@ export function registerServe(program: Command): void {
         upstreamCaFiles: options.upstreamCa,
         connectTo: options.connectTo,
         denyUnmapped: options.denyUnmapped === true,
+        ...(options.secretTtl !== undefined
+          ? {
+              resolver: {
+                ttlMs: options.secretTtl * 1000,
+                // "Not found" is never remembered longer than a value would be.
+                negativeTtlMs: Math.min(NEGATIVE_TTL_MS, options.secretTtl * 1000),
+              },
+            }
+          : {}),
         logger,
       });
       const controller = new Controller({ store: engine.store, home: engine.paths.home, engine });
