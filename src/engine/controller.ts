@@ -9,6 +9,7 @@ import net from 'node:net';
 import type {
   AgentView,
   ApiHandlers,
+  ApiRequest,
   CaInfo,
   DoctorCheck,
   MappingInput,
@@ -126,6 +127,7 @@ export class Controller {
         });
       return this.#status();
     },
+    'proxy.configure': async (request) => this.#configure(request),
     'activity.recent': async ({ limit }) => this.#engine?.activity.recent(limit) ?? [],
     'ca.info': async () => this.#caInfo(),
     'doctor.run': async () => this.#doctor(),
@@ -333,6 +335,35 @@ export class Controller {
     });
   }
 
+  async #configure({ port, denyUnmapped }: ApiRequest<'proxy.configure'>): Promise<ProxyStatus> {
+    if (port !== undefined && (!Number.isInteger(port) || port < 1024 || port > 65535)) {
+      // Below 1024 needs root on Linux and macOS; 0 (any free port) cannot be told to agents.
+      throw new InvalidInputError(`port must be a whole number from 1024 to 65535 (got ${port})`);
+    }
+    if (denyUnmapped !== undefined && typeof denyUnmapped !== 'boolean') {
+      throw new InvalidInputError('denyUnmapped must be true or false');
+    }
+    const before = this.#store.get().proxy;
+    this.#store.update((draft) => {
+      if (port !== undefined) draft.proxy.port = port;
+      if (denyUnmapped !== undefined) draft.proxy.denyUnmapped = denyUnmapped;
+    });
+    if (this.#engine && port !== undefined && port !== before.port) {
+      try {
+        await this.#engine.listenerSettled();
+      } catch (err) {
+        // The engine went back to the old port; so does the setting, so they keep agreeing.
+        this.#store.update((draft) => {
+          draft.proxy.port = before.port;
+        });
+        throw new InvalidInputError(
+          `could not listen on port ${port}: ${err instanceof Error ? err.message : String(err)}`,
+        );
+      }
+    }
+    return this.#status();
+  }
+
   #status(): ProxyStatus {
     const settings = this.#store.get();
     const engine = this.#engine;
@@ -340,6 +371,7 @@ export class Controller {
     return {
       running: engine?.address !== undefined,
       ...(engine?.address ? { address: engine.address } : {}),
+      port: settings.proxy.port,
       denyUnmapped: engine?.policy.denyUnmapped ?? settings.proxy.denyUnmapped,
       mappings: settings.mappings.length,
       agents: settings.agents.length,
@@ -352,6 +384,7 @@ export class Controller {
     const ca = this.#engine?.ca ?? (await loadOrCreateCertificateAuthority(this.#paths.caDir));
     await writeCaBundle(this.#paths.caBundle, ca.certPem);
     return {
+      pem: ca.certPem,
       certPath: this.#paths.caCert,
       bundlePath: this.#paths.caBundle,
       fingerprint256: ca.fingerprint256,

@@ -64,6 +64,7 @@ export class KeygateEngine {
   #lastError: string | undefined;
   #unsubscribe: (() => void) | undefined;
   #listenerChange: Promise<void> = Promise.resolve();
+  readonly #listenerWatchers = new Set<(address: string | undefined) => void>();
   #tokenChangedAt: string | undefined;
 
   private constructor(
@@ -228,16 +229,53 @@ export class KeygateEngine {
     return this.proxy.address !== undefined;
   }
 
+  /** Called after the listener opened, closed or moved to another port. */
+  onListenerChange(listener: (address: string | undefined) => void): () => void {
+    this.#listenerWatchers.add(listener);
+    return () => this.#listenerWatchers.delete(listener);
+  }
+
+  /** Resolves once the listener matches the settings (or rejects with why it could not). */
+  listenerSettled(): Promise<void> {
+    return this.#listenerChange;
+  }
+
   #syncListener(settings: Settings): Promise<void> {
     // Serialised: a quick off/on/off must not interleave listen() and close().
-    this.#listenerChange = this.#listenerChange.then(async () => {
-      if (settings.proxy.enabled && !this.listening) await this.#listen(settings);
-      else if (!settings.proxy.enabled && this.listening) {
-        await this.proxy.close();
-        this.log.info('proxy disabled; listener closed');
-      }
-    });
+    this.#listenerChange = this.#listenerChange
+      .catch(() => undefined)
+      .then(async () => {
+        const before = this.address;
+        if (settings.proxy.enabled && !this.listening) await this.#listen(settings);
+        else if (!settings.proxy.enabled && this.listening) {
+          await this.proxy.close();
+          this.log.info('proxy disabled; listener closed');
+        } else if (settings.proxy.enabled && this.#portMoved(settings)) {
+          await this.#move(settings);
+        }
+        if (this.address !== before) {
+          for (const watcher of [...this.#listenerWatchers]) watcher(this.address);
+        }
+      });
     return this.#listenerChange;
+  }
+
+  /** The settings name another port than the one in use, and no --port flag pins it. */
+  #portMoved(settings: Settings): boolean {
+    return this.options.port === undefined && this.port !== settings.proxy.port;
+  }
+
+  /** Re-listens on the settings' port; if it cannot be had, goes back to the old one. */
+  async #move(settings: Settings): Promise<void> {
+    const host = this.options.host ?? settings.proxy.host;
+    const old = this.port ?? settings.proxy.port;
+    await this.proxy.close();
+    try {
+      await this.#listen(settings);
+    } catch (err) {
+      await this.proxy.listen(host, old);
+      throw err;
+    }
   }
 
   #apply(settings: Settings): void {

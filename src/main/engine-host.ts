@@ -206,7 +206,16 @@ export class EngineHost {
   #resubscribe(store: SettingsStore, engine: KeygateEngine | undefined): void {
     for (const unsubscribe of this.#unsubscribe) unsubscribe();
     this.#unsubscribe = [store.onChange(() => this.#emit())];
-    if (engine) this.#unsubscribe.push(engine.activity.subscribe(() => this.#emitSoon()));
+    if (engine) {
+      this.#unsubscribe.push(engine.activity.subscribe(() => this.#emitSoon()));
+      // The port moved (General settings): terminals' `keygate env` must learn the new one.
+      this.#unsubscribe.push(
+        engine.onListenerChange(() => {
+          this.#writeRuntimeInfo();
+          this.#emit();
+        }),
+      );
+    }
   }
 
   #writeRuntimeInfo(): void {

@@ -23,6 +23,7 @@ const OPERATIONS = [
   'agents.env',
   'proxy.status',
   'proxy.setEnabled',
+  'proxy.configure',
   'activity.recent',
   'ca.info',
   'doctor.run',

@@ -1,5 +1,5 @@
 /** Display helpers: times, durations, shell lines. Pure, no DOM. */
-import type { EnvVariable } from '../shared/api.js';
+import type { EnvVariable, ProxyStatus } from '../shared/api.js';
 
 export function timeOfDay(iso: string): string {
   const date = new Date(iso);
@@ -48,4 +48,23 @@ export function shLines(variables: readonly EnvVariable[]): string {
 
 export function plural(count: number, one: string, many = `${one}s`): string {
   return `${count} ${count === 1 ? one : many}`;
+}
+
+export function portOf(address: string | undefined): string {
+  if (!address) return '—';
+  try {
+    return new URL(address).port || '—';
+  } catch {
+    return '—';
+  }
+}
+
+/** Where the proxy listens, and why it may not be the saved port. */
+export function portDetail(status: ProxyStatus): string {
+  const listening = portOf(status.address);
+  if (!status.running) return `Saved port ${status.port}; the proxy is off`;
+  if (listening !== String(status.port)) {
+    return `Listening on ${listening}: keygate serve --port pins it while it runs`;
+  }
+  return `Listening on ${listening}`;
 }

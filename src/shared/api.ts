@@ -70,6 +70,8 @@ export interface AgentEnv {
 export interface ProxyStatus {
   running: boolean;
   address?: string;
+  /** The port in settings: the listener's, unless `keygate serve --port` pins another. */
+  port: number;
   denyUnmapped: boolean;
   mappings: number;
   agents: number;
@@ -78,6 +80,8 @@ export interface ProxyStatus {
 }
 
 export interface CaInfo {
+  /** The CA certificate (public), for "Export". */
+  pem: string;
   certPath: string;
   bundlePath: string;
   fingerprint256: string;
@@ -148,6 +152,11 @@ export interface ApiContract {
   'agents.env': { request: { name?: string }; response: AgentEnv };
   'proxy.status': { request: void; response: ProxyStatus };
   'proxy.setEnabled': { request: { enabled: boolean }; response: ProxyStatus };
+  /** Saves the port (1024-65535; the listener moves to it) and/or the unmapped-host policy. */
+  'proxy.configure': {
+    request: { port?: number; denyUnmapped?: boolean };
+    response: ProxyStatus;
+  };
   'activity.recent': { request: { limit?: number }; response: ActivityEvent[] };
   'ca.info': { request: void; response: CaInfo };
   'doctor.run': { request: void; response: DoctorCheck[] };
@@ -188,6 +197,7 @@ export const API_OPERATIONS = [
   'agents.env',
   'proxy.status',
   'proxy.setEnabled',
+  'proxy.configure',
   'activity.recent',
   'ca.info',
   'doctor.run',

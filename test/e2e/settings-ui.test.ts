@@ -17,6 +17,7 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
@@ -410,11 +411,29 @@ describe('settings window', () => {
     );
   });
 
+  it('exports the certificate as a download of ca.pem', async () => {
+    const body = page.locator('[data-section="certificate"]');
+    await body.getByRole('button', { name: 'Export…' }).click();
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      body.getByRole('button', { name: 'Save keygate-ca.pem…' }).click(),
+    ]);
+    expect(download.suggestedFilename()).toBe('keygate-ca.pem');
+    const saved = readFileSync(await download.path(), 'utf8');
+    expect(saved).toBe(readFileSync(join(home.home, 'ca', 'ca.pem'), 'utf8'));
+    expect(saved).not.toContain('PRIVATE KEY');
+  });
+
   it('shows the proxy’s port and mode, runs the checks; launch at login is app-only', async () => {
     await openSection('General');
     const body = page.locator('[data-section="general"]');
-    await poll(() => body.innerText()).toMatch(new RegExp(`Port\\s+${serve.port}`));
-    expect(await body.innerText()).toMatch(/Unmapped hosts\s+Tunneled untouched/);
+    // serve was started with --port 0: it pins the port, and the saved one (the default) waits.
+    await poll(() => body.innerText()).toMatch(
+      new RegExp(`Listening on ${serve.port}: keygate serve --port pins it`),
+    );
+    expect(await body.getByLabel('Port', { exact: true }).inputValue()).toBe('8790');
+    expect(await body.getByRole('switch', { name: 'Deny unmapped hosts' }).isChecked()).toBe(false);
+    expect(await body.innerText()).toMatch(/Hosts without a mapping are tunneled untouched/);
     expect(await body.getByRole('switch', { name: 'Proxy enabled' }).isChecked()).toBe(true);
     expect(await body.getByText('Launch at login').count()).toBe(0);
     await body.getByRole('button', { name: 'Run Checks' }).click();
@@ -427,6 +446,55 @@ describe('settings window', () => {
     expect(await body.locator('.check.failed').allInnerTexts()).toEqual([
       expect.stringContaining('KG_E2E_UNSET_TOKEN'),
     ]);
+  });
+
+  it('saves the port and the unmapped-host policy; the policy applies at once', async () => {
+    const body = page.locator('[data-section="general"]');
+    const settings = () =>
+      JSON.parse(readFileSync(join(home.home, 'settings.json'), 'utf8')) as {
+        proxy: { port: number; denyUnmapped: boolean };
+        agents: { token: string }[];
+      };
+    await body.getByLabel('Port', { exact: true }).fill('18790');
+    await body.getByRole('button', { name: 'Save Port' }).click();
+    await poll(() => body.locator('.section-message').innerText()).toMatch(/Port 18790 saved/);
+    expect(settings().proxy.port).toBe(18790);
+    await body.getByLabel('Port', { exact: true }).fill('80');
+    await body.getByRole('button', { name: 'Save Port' }).click();
+    await poll(() => body.locator('.section-message').innerText()).toMatch(
+      /port must be a whole number from 1024 to 65535/,
+    );
+    expect(settings().proxy.port).toBe(18790);
+
+    const unmappedConnect = async () => {
+      const token = settings().agents[0]?.token ?? '';
+      const auth = `Basic ${Buffer.from(`default:${token}`).toString('base64')}`;
+      const response = await new Promise<string>((resolve, reject) => {
+        const socket = connect(serve.port, '127.0.0.1', () =>
+          socket.write(
+            `CONNECT unmapped.example.test:443 HTTP/1.1\r\nHost: unmapped.example.test:443\r\nProxy-Authorization: ${auth}\r\n\r\n`,
+          ),
+        );
+        socket.once('data', (chunk: Buffer) => {
+          resolve(chunk.toString('latin1'));
+          socket.destroy();
+        });
+        socket.once('error', reject);
+      });
+      return response.split('\r\n')[0];
+    };
+    const deny = body.getByRole('switch', { name: 'Deny unmapped hosts' });
+    await deny.click();
+    await poll(() => body.innerText()).toMatch(/Hosts without a mapping get 403/);
+    expect(settings().proxy.denyUnmapped).toBe(true);
+    expect(await unmappedConnect()).toMatch(/^HTTP\/1\.1 403/);
+    await deny.click();
+    await poll(() => body.innerText()).toMatch(/Hosts without a mapping are tunneled untouched/);
+    expect(settings().proxy.denyUnmapped).toBe(false);
+    // Put the port back, so the screenshots below show the defaults.
+    await body.getByLabel('Port', { exact: true }).fill('8790');
+    await body.getByRole('button', { name: 'Save Port' }).click();
+    await poll(async () => settings().proxy.port).toBe(8790);
   });
 
   it('saves screenshots, light and dark', async () => {

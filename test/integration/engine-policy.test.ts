@@ -5,7 +5,12 @@
 import net from 'node:net';
 import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Controller } from '../../src/engine/controller.js';
+import { KeygateEngine } from '../../src/engine/keygate-engine.js';
+import { createLogger } from '../../src/engine/log/logger.js';
+import { SettingsStore } from '../../src/engine/settings/settings-store.js';
 import { startEngine, type EngineFixture } from '../helpers/engine-fixture.js';
+import { tempHome } from '../helpers/keygate-process.js';
 import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 import { exchange, openInterceptedSocket } from '../helpers/raw-tunnel.js';
 import { createTestPki, type TestPki } from '../helpers/test-pki.js';
@@ -230,5 +235,72 @@ describe('activity events', () => {
     expect(text).not.toContain('private=yes');
     for (const agent of fixture.engine.store.get().agents) expect(text).not.toContain(agent.token);
     expect(fixture.logLines.join('\n')).not.toContain(SECRET);
+  });
+});
+
+describe('proxy.configure', () => {
+  async function freePort(): Promise<number> {
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    return port;
+  }
+
+  const refused = (port: number) =>
+    new Promise((resolve, reject) =>
+      net.connect(port, '127.0.0.1').once('connect', resolve).once('error', reject),
+    );
+
+  it('moves the listener to a new port, refuses a taken or privileged one, and keeps settings in step', async () => {
+    const home = tempHome('keygate-configure-');
+    const first = await freePort();
+    const store = SettingsStore.open(home.home);
+    store.update((draft) => {
+      draft.proxy.port = first;
+    });
+    store.close();
+    // No `port` option: the settings decide, as in the app and a plain `keygate serve`.
+    const engine = await KeygateEngine.start({
+      home: home.home,
+      sources: [],
+      logger: createLogger({ level: 'error', sink: () => undefined }),
+    });
+    const controller = new Controller({ store: engine.store, home: home.home, engine });
+    const moves: (string | undefined)[] = [];
+    engine.onListenerChange((address) => moves.push(address));
+    const taken = net.createServer();
+    try {
+      expect(engine.port).toBe(first);
+      const second = await freePort();
+      const status = await controller.handlers['proxy.configure']({ port: second });
+      expect(status).toMatchObject({ running: true, port: second });
+      expect(engine.port).toBe(second);
+      expect(moves).toEqual([`http://127.0.0.1:${second}`]);
+      await expect(refused(first)).rejects.toThrow(/ECONNREFUSED/);
+
+      await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+      const takenPort = (taken.address() as net.AddressInfo).port;
+      await expect(controller.handlers['proxy.configure']({ port: takenPort })).rejects.toThrow(
+        new RegExp(`could not listen on port ${takenPort}: .*in use`),
+      );
+      expect(engine.port).toBe(second);
+      expect(engine.store.get().proxy.port).toBe(second);
+
+      for (const bad of [80, 0, 70_000, 8790.5]) {
+        await expect(controller.handlers['proxy.configure']({ port: bad })).rejects.toThrow(
+          /port must be a whole number from 1024 to 65535/,
+        );
+      }
+      expect(engine.store.get().proxy.port).toBe(second);
+
+      const denied = await controller.handlers['proxy.configure']({ denyUnmapped: true });
+      expect(denied.denyUnmapped).toBe(true);
+      expect(engine.policy.denyUnmapped).toBe(true);
+    } finally {
+      taken.close();
+      await engine.stop();
+      home.cleanup();
+    }
   });
 });

@@ -11,6 +11,7 @@ import {
 const listening: ProxyStatus = {
   running: true,
   address: 'http://127.0.0.1:8790',
+  port: 8790,
   denyUnmapped: false,
   mappings: 2,
   agents: 1,

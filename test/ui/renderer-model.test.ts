@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ApiClient } from '../../src/shared/api-client.js';
 import type { MappingInput, MappingView } from '../../src/shared/api.js';
-import { pathOnly, shLines, shQuote } from '../../src/renderer/format.js';
+import { pathOnly, portDetail, shLines, shQuote } from '../../src/renderer/format.js';
 import {
   draftFromView,
   fieldOfMessage,
@@ -138,5 +138,27 @@ describe('format', () => {
     expect(pathOnly('/v1/models?key=SECRET')).toBe('/v1/models');
     expect(pathOnly('/a#b')).toBe('/a');
     expect(pathOnly(undefined)).toBe('');
+  });
+});
+
+describe('General: where the proxy listens', () => {
+  const status = {
+    running: true,
+    address: 'http://127.0.0.1:8790',
+    port: 8790,
+    denyUnmapped: false,
+    mappings: 0,
+    agents: 1,
+    injectedToday: 0,
+  };
+
+  it('says the port it listens on, and why that may not be the saved one', () => {
+    expect(portDetail(status)).toBe('Listening on 8790');
+    expect(portDetail({ ...status, address: 'http://127.0.0.1:40123' })).toBe(
+      'Listening on 40123: keygate serve --port pins it while it runs',
+    );
+    expect(portDetail({ ...status, running: false, address: undefined, port: 9000 })).toBe(
+      'Saved port 9000; the proxy is off',
+    );
   });
 });

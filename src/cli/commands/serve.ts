@@ -120,10 +120,18 @@ export function registerServe(program: Command): void {
           throw err;
         }
       }
-      writeRuntimeInfo(engine.paths.home, {
-        pid: process.pid,
-        host: options.host ?? engine.store.get().proxy.host,
-        port: engine.port ?? 0,
+      const recordAddress = () =>
+        writeRuntimeInfo(engine.paths.home, {
+          pid: process.pid,
+          host: options.host ?? engine.store.get().proxy.host,
+          port: engine.port ?? 0,
+        });
+      recordAddress();
+      // The port moved (the settings UI): `keygate env` reads serve.json for the real one.
+      engine.onListenerChange((address) => {
+        if (address === undefined) return;
+        recordAddress();
+        logger.info('proxy moved', { address });
       });
       // The first line on stdout: scripts wait for it.
       process.stdout.write(`keygate listening on ${engine.address}\n`);

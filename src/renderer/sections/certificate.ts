@@ -15,6 +15,18 @@ export function trustCommand(certPath: string): string {
   return `security add-trusted-cert -r trustRoot -k ~/Library/Keychains/login.keychain-db ${shQuote(certPath)}`;
 }
 
+/** Saves the PEM through the browser's (or Electron's) download: a save dialog, no server route. */
+export function savePem(pem: string, filename = 'keygate-ca.pem'): void {
+  const url = URL.createObjectURL(new Blob([pem], { type: 'application/x-pem-file' }));
+  const link = h('a', { href: url, download: filename });
+  link.hidden = true;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  // The download has its bytes once click() returns; the URL is only kept a moment for safety.
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
 /** `AA:BB:…` that may wrap only between pairs. */
 function fingerprintCode(fingerprint: string): HTMLElement {
   const code = h('code', { class: 'fingerprint' });
@@ -44,6 +56,7 @@ export function createCertificateSection(ctx: SectionContext): Section {
 
   function showExplanation(kind: 'trust' | 'export'): void {
     if (!info) return;
+    const current = info;
     const close = button('Close', () => {
       explain.hidden = true;
       explain.replaceChildren();
@@ -70,7 +83,12 @@ export function createCertificateSection(ctx: SectionContext): Section {
         h(
           'p',
           { class: 'hint' },
-          'The certificate is a PEM file; copy it wherever a tool needs it. The bundle adds it to the public roots, for tools whose CA setting replaces the system store.',
+          'The certificate is a PEM file (public: it holds no key). Save a copy, or copy it from Terminal. The bundle adds it to the public roots, for tools whose CA setting replaces the system store.',
+        ),
+        h(
+          'div',
+          { class: 'button-row' },
+          button('Save keygate-ca.pem…', () => savePem(current.pem), 'primary'),
         ),
         exported.pre,
         h(

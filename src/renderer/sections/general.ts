@@ -1,21 +1,13 @@
 /**
- * General: the proxy's state (address, port, deny-unmapped), the Proxy Enabled switch, a doctor
- * run, and, in the app only, Launch at Login.
+ * General: the proxy's state, the Proxy Enabled switch, the port and the unmapped-host policy
+ * (both saved to settings), a doctor run, and, in the app only, Launch at Login.
  */
 import type { DoctorCheck, ProxyStatus } from '../../shared/api.js';
 import { callApp, unsupported } from '../app-ops.js';
 import { busy, button, group, h, present, row, showMessage } from '../dom.js';
 import { errorText } from '../errors.js';
+import { portDetail } from '../format.js';
 import type { Section, SectionContext } from '../section.js';
-
-export function portOf(address: string | undefined): string {
-  if (!address) return '—';
-  try {
-    return new URL(address).port || '—';
-  } catch {
-    return '—';
-  }
-}
 
 function toggle(name: string, label: string): HTMLInputElement {
   return h('input', {
@@ -46,6 +38,56 @@ export function createGeneralSection(ctx: SectionContext): Section {
       })
       .finally(() => {
         enabled.disabled = false;
+      });
+  });
+
+  const portInput = h('input', {
+    type: 'number',
+    name: 'proxy-port',
+    min: '1024',
+    max: '65535',
+    'aria-label': 'Port',
+    class: 'port-input',
+  });
+  const savePort = button('Save Port', () => {
+    const want = Number(portInput.value);
+    void busy(
+      savePort,
+      async () => {
+        const status = await ctx.api['proxy.configure']({ port: want });
+        render(status);
+        ctx.changed('proxy');
+        showMessage(
+          message,
+          'ok',
+          `Port ${want} saved. Agents set up earlier need their proxy URL again (keygate env).`,
+        );
+      },
+      (err) => showMessage(message, 'error', errorText(err)),
+    );
+  });
+  const denyUnmapped = toggle('deny-unmapped', 'Deny unmapped hosts');
+  denyUnmapped.addEventListener('change', () => {
+    const want = denyUnmapped.checked;
+    denyUnmapped.disabled = true;
+    ctx.api['proxy.configure']({ denyUnmapped: want })
+      .then((status) => {
+        render(status);
+        ctx.changed('proxy');
+        if (status.denyUnmapped !== want) {
+          showMessage(
+            message,
+            'error',
+            'Saved, but keygate serve --deny-unmapped keeps unmapped hosts denied while it runs.',
+          );
+        }
+      })
+      .catch((err: unknown) => {
+        denyUnmapped.checked = !want;
+        showMessage(message, 'error', errorText(err));
+      })
+      .finally(() => {
+        denyUnmapped.disabled = false;
       });
   });
 
@@ -93,6 +135,9 @@ export function createGeneralSection(ctx: SectionContext): Section {
 
   function render(status: ProxyStatus): void {
     enabled.checked = status.running;
+    denyUnmapped.checked = status.denyUnmapped;
+    // Not while the user is typing a new one.
+    if (document.activeElement !== portInput) portInput.value = String(status.port);
     proxyBox.replaceChildren(
       ...present(
         row(
@@ -104,14 +149,20 @@ export function createGeneralSection(ctx: SectionContext): Section {
             status.running ? `Listening on ${status.address ?? ''}` : 'Off: agents cannot connect',
           ),
         ),
-        row('Port', h('span', { class: 'port' }, portOf(status.address))),
         row(
-          'Unmapped hosts',
-          status.denyUnmapped ? h('span', {}, 'Denied (403)') : h('span', {}, 'Tunneled untouched'),
+          'Port',
+          h('span', { class: 'port-form' }, portInput, savePort),
+          h('span', { class: 'detail port' }, portDetail(status)),
+        ),
+        row(
+          'Deny unmapped hosts',
+          h('label', { class: 'switch-label' }, denyUnmapped),
           h(
             'span',
             { class: 'detail' },
-            'keygate serve --deny-unmapped, or proxy.denyUnmapped in settings',
+            status.denyUnmapped
+              ? 'Hosts without a mapping get 403'
+              : 'Hosts without a mapping are tunneled untouched',
           ),
         ),
         row('Injected today', String(status.injectedToday)),
