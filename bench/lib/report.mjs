@@ -174,6 +174,15 @@ export function judge(summary, scenarios, concurrencies) {
     '≤ 130 MB',
     sdk ? sdk.after <= 130 * MB : undefined,
   );
+  const malformed = sdk?.malformedTokenMs;
+  add(
+    'SDK createClient with a malformed token: time to the clean error, median',
+    malformed
+      ? `${fmt(malformed.median, 2)} ms (max ${fmt(malformed.max, 2)}; ${malformed.n} tries)`
+      : 'n/a',
+    '< 100 ms',
+    malformed ? malformed.median < 100 : undefined,
+  );
   return targets;
 }
 

@@ -518,6 +518,14 @@ export async function sdkRss() {
     readyTimeoutMs: 60_000,
   });
   await child.stop();
-  const { before, after, loadMs, loadedBefore, loadedAfter } = child.info;
-  return { before, after, growth: after - before, loadMs, loadedBefore, loadedAfter };
+  const { before, after, loadMs, loadedBefore, loadedAfter, malformedMs } = child.info;
+  return {
+    before,
+    after,
+    growth: after - before,
+    loadMs,
+    loadedBefore,
+    loadedAfter,
+    malformedTokenMs: stats(malformedMs),
+  };
 }
