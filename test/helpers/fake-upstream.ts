@@ -102,15 +102,18 @@ function handle(
       // and in the body, split into small chunks and optionally compressed.
       const secret = String(req.headers.authorization ?? req.headers['x-api-key'] ?? '');
       const body = Buffer.from(`{"error":"invalid key ${secret}","echo":"${secret}"}`);
+      // `enc` is a Content-Encoding list, applied in order ("gzip, br"); a coding this fake
+      // cannot produce (zstd) is only named, as an upstream ignoring Accept-Encoding would.
       const encoding = url.searchParams.get('enc') ?? '';
-      const encoded =
-        encoding === 'gzip'
-          ? zlib.gzipSync(body)
-          : encoding === 'br'
-            ? zlib.brotliCompressSync(body)
-            : encoding === 'deflate'
-              ? zlib.deflateSync(body)
-              : body;
+      const encoders: Record<string, (b: Buffer) => Buffer> = {
+        gzip: (b) => zlib.gzipSync(b),
+        br: (b) => zlib.brotliCompressSync(b),
+        deflate: (b) => zlib.deflateSync(b),
+      };
+      const encoded = encoding
+        .split(',')
+        .map((coding) => coding.trim())
+        .reduce<Buffer>((bytes, coding) => encoders[coding]?.(bytes) ?? bytes, body);
       res.writeHead(200, {
         'content-type': 'application/json',
         'x-echo-key': secret,

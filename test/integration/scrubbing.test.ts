@@ -75,6 +75,30 @@ describe('response scrubbing', () => {
     });
   }
 
+  it('undoes stacked codings in reverse order (gzip, then br over it)', async () => {
+    const { headers, body } = await fetchLeak('enc=gzip%2C%20br&chunk=4', 'gzip, br');
+    expect(headers['content-encoding']).toBeUndefined();
+    expect(body).toContain('invalid key Bearer keygate-placeholder');
+    expect(body).not.toContain(SECRET);
+  });
+
+  it('refuses (502) a body in a coding it cannot decode, rather than pass an unsearched body on', async () => {
+    const { status, headers, body } = await fetchLeak('enc=zstd', 'zstd');
+    expect(status).toBe(502);
+    expect(headers['x-keygate-error']).toBe('keygate_upstream_unreachable');
+    expect(JSON.parse(body).message).toBe(
+      'api.leaky.example: the upstream\'s content-encoding "zstd" cannot be decoded to scrub the response; not passed on',
+    );
+    expect(body + JSON.stringify(headers)).not.toContain(SECRET);
+    // zstd was never offered upstream: the agent's own offer was narrowed to nothing decodable.
+    expect(upstream.received.at(-1)?.headers['accept-encoding']).toBe('identity');
+  });
+
+  it('asks for identity when the agent sent no Accept-Encoding (any coding would be allowed)', async () => {
+    await fetchLeak('chunk=50');
+    expect(upstream.received.at(-1)?.headers['accept-encoding']).toBe('identity');
+  });
+
   it('scrubs WebSocket frames from the upstream', async () => {
     const agent = new HttpsProxyAgent(fixture.proxyUrl(), { ca: fixture.engine.ca.certPem });
     const socket = new WebSocket('wss://api.leaky.example/ws', {

@@ -567,8 +567,8 @@ export class ProxyServer {
       mapping.injector.apply(target, secrets);
       x.scrubber = this.#scrubberFor(secrets);
       // Only codecs the scrubber can decode: an echoed key inside a zstd body would slip through.
-      if (headers['accept-encoding'] !== undefined)
-        headers['accept-encoding'] = decodableEncodings(headers['accept-encoding']);
+      // Without the header any coding is acceptable (RFC 9110 §12.5.3), so it is always set.
+      headers['accept-encoding'] = decodableEncodings(headers['accept-encoding'] ?? '');
     } catch (err) {
       const reason = err instanceof Error ? err.message : 'invalid credential';
       this.#fail(
@@ -614,7 +614,19 @@ export class ProxyServer {
       if (x.scrubber) {
         const status = upstreamResponse.statusCode ?? 502;
         const hasBody = req.method !== 'HEAD' && status !== 204 && status !== 304;
-        stages.push(...scrubbingStages(x.scrubber, responseHeaders, hasBody));
+        try {
+          stages.push(...scrubbingStages(x.scrubber, responseHeaders, hasBody));
+        } catch (err) {
+          // Fail closed: a body that cannot be searched may carry the credential back.
+          upstreamResponse.destroy();
+          const reason = err instanceof Error ? err.message : String(err);
+          this.#fail(
+            res,
+            new UpstreamUnreachableError(`${x.host}: the upstream's ${reason}; not passed on`),
+            this.#where(x),
+          );
+          return;
+        }
       }
       res.writeHead(
         upstreamResponse.statusCode ?? 502,

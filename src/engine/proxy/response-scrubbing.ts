@@ -30,23 +30,43 @@ function scrubHeaderValues(headers: OutgoingHttpHeaders, scrubber: SecretScrubbe
   }
 }
 
-/** Mutates the response headers; returns the stream stages to put between upstream and agent. */
+/**
+ * The upstream used a content-coding Keygate cannot decode (it ignored the narrowed
+ * Accept-Encoding): the body cannot be searched for the credential, so it is not passed on.
+ */
+export class UnscrubbableEncodingError extends Error {
+  constructor(readonly coding: string) {
+    super(`content-encoding "${coding.slice(0, 40)}" cannot be decoded to scrub the response`);
+    this.name = 'UnscrubbableEncodingError';
+  }
+}
+
+/**
+ * Mutates the response headers; returns the stream stages to put between upstream and agent.
+ * Throws UnscrubbableEncodingError, before anything is changed, for a coding it cannot decode.
+ */
 export function scrubbingStages(
   scrubber: SecretScrubber,
   headers: OutgoingHttpHeaders,
   hasBody: boolean,
 ): NodeJS.ReadWriteStream[] {
+  // RFC 9110 §8.4: codings are listed in the order they were applied, so they are undone in
+  // reverse ("gzip, br" is br over gzip).
+  const codings = String(headers['content-encoding'] ?? '')
+    .split(',')
+    .map((coding) => coding.trim().toLowerCase())
+    .filter((coding) => coding !== '' && coding !== 'identity');
+  const decoders = hasBody
+    ? codings.reverse().map((coding) => {
+        const decoder = DECODERS[coding];
+        if (!decoder) throw new UnscrubbableEncodingError(coding);
+        return decoder;
+      })
+    : [];
   scrubHeaderValues(headers, scrubber);
   if (!hasBody) return [];
-  const stages: NodeJS.ReadWriteStream[] = [];
-  const encoding = String(headers['content-encoding'] ?? '')
-    .trim()
-    .toLowerCase();
-  const decoder = encoding ? DECODERS[encoding] : undefined;
-  if (decoder) {
-    stages.push(decoder());
-    delete headers['content-encoding'];
-  }
+  const stages: NodeJS.ReadWriteStream[] = decoders.map((decoder) => decoder());
+  if (codings.length > 0) delete headers['content-encoding'];
   delete headers['content-length'];
   stages.push(scrubber.stream());
   return stages;
