@@ -24,21 +24,28 @@ export function createGeneralSection(ctx: SectionContext): Section {
   message.hidden = true;
   const proxyBox = h('div', { class: 'group-box' });
   const enabled = toggle('proxy-enabled', 'Proxy enabled');
-  enabled.addEventListener('change', () => {
-    const want = enabled.checked;
-    enabled.disabled = true;
-    ctx.api['proxy.setEnabled']({ enabled: want })
-      .then((status) => {
-        render(status);
-        ctx.changed('proxy');
-      })
-      .catch((err: unknown) => {
-        enabled.checked = !want;
-        showMessage(message, 'error', errorText(err));
-      })
-      .finally(() => {
-        enabled.disabled = false;
-      });
+  /**
+   * A switch that saves on change: disabled while saving, flipped back (with the reason shown)
+   * when the save fails.
+   */
+  function onSwitch(input: HTMLInputElement, save: (want: boolean) => Promise<void>): void {
+    input.addEventListener('change', () => {
+      const want = input.checked;
+      input.disabled = true;
+      save(want)
+        .catch((err: unknown) => {
+          input.checked = !want;
+          showMessage(message, 'error', errorText(err));
+        })
+        .finally(() => {
+          input.disabled = false;
+        });
+    });
+  }
+
+  onSwitch(enabled, async (want) => {
+    render(await ctx.api['proxy.setEnabled']({ enabled: want }));
+    ctx.changed('proxy');
   });
 
   const portInput = h('input', {
@@ -67,46 +74,23 @@ export function createGeneralSection(ctx: SectionContext): Section {
     );
   });
   const denyUnmapped = toggle('deny-unmapped', 'Deny unmapped hosts');
-  denyUnmapped.addEventListener('change', () => {
-    const want = denyUnmapped.checked;
-    denyUnmapped.disabled = true;
-    ctx.api['proxy.configure']({ denyUnmapped: want })
-      .then((status) => {
-        render(status);
-        ctx.changed('proxy');
-        if (status.denyUnmapped !== want) {
-          showMessage(
-            message,
-            'error',
-            'Saved, but keygate serve --deny-unmapped keeps unmapped hosts denied while it runs.',
-          );
-        }
-      })
-      .catch((err: unknown) => {
-        denyUnmapped.checked = !want;
-        showMessage(message, 'error', errorText(err));
-      })
-      .finally(() => {
-        denyUnmapped.disabled = false;
-      });
+  onSwitch(denyUnmapped, async (want) => {
+    const status = await ctx.api['proxy.configure']({ denyUnmapped: want });
+    render(status);
+    ctx.changed('proxy');
+    if (status.denyUnmapped !== want) {
+      showMessage(
+        message,
+        'error',
+        'Saved, but keygate serve --deny-unmapped keeps unmapped hosts denied while it runs.',
+      );
+    }
   });
 
   const loginBox = h('div', { class: 'group-box' });
   const launchAtLogin = toggle('launch-at-login', 'Launch at login');
-  launchAtLogin.addEventListener('change', () => {
-    const want = launchAtLogin.checked;
-    launchAtLogin.disabled = true;
-    callApp('app.launchAtLogin', { enabled: want })
-      .then((state) => {
-        launchAtLogin.checked = state.enabled;
-      })
-      .catch((err: unknown) => {
-        launchAtLogin.checked = !want;
-        showMessage(message, 'error', errorText(err));
-      })
-      .finally(() => {
-        launchAtLogin.disabled = false;
-      });
+  onSwitch(launchAtLogin, async (want) => {
+    launchAtLogin.checked = (await callApp('app.launchAtLogin', { enabled: want })).enabled;
   });
   loginBox.append(row('Launch at login', h('label', { class: 'switch-label' }, launchAtLogin)));
 
