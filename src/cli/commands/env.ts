@@ -34,13 +34,22 @@ export function registerEnv(program: Command): void {
       const env = await withController(command.optsWithGlobals<GlobalOptions>(), (c) =>
         c.handlers['agents.env']({ name: options.agent }),
       );
+      // Listening before the spawn: the command may print, and be signalled by whoever reads its
+      // output, before the line after spawn() runs; with no listener yet, Node would die of the
+      // signal instead of passing it on (a race CI hit on a loaded machine).
+      const started: { child?: ReturnType<typeof spawn>; early?: NodeJS.Signals } = {};
+      const forward = (signal: NodeJS.Signals) => {
+        if (started.child) started.child.kill(signal);
+        else started.early = signal;
+      };
+      process.on('SIGINT', forward);
+      process.on('SIGTERM', forward);
       const child = spawn(file, args, {
         stdio: 'inherit',
         env: childEnvironment(process.env, env),
       });
-      const forward = (signal: NodeJS.Signals) => child.kill(signal);
-      process.on('SIGINT', forward);
-      process.on('SIGTERM', forward);
+      started.child = child;
+      if (started.early) child.kill(started.early);
       const code = await new Promise<number>((resolve) => {
         child.once('error', (err: NodeJS.ErrnoException) => {
           process.stderr.write(
