@@ -17,7 +17,7 @@ import { performance } from 'node:perf_hooks';
 import type { ErrorCallback, IContext } from 'http-mitm-proxy';
 import type { WebSocket } from 'ws';
 import type { ActivityOutcome } from '../../shared/activity.js';
-import type { ActivityLog } from '../activity/activity-log.js';
+import type { ActivityLog, NewActivity } from '../activity/activity-log.js';
 import {
   AgentAuthRequiredError,
   BadProxyRequestError,
@@ -935,19 +935,23 @@ export class ProxyServer {
   }
 
   #record(outcome: ActivityOutcome, fields: RecordFields): void {
-    this.#options.activity.record({
+    // Assigned field by field rather than spread: this runs once per proxied request.
+    const event: { -readonly [K in keyof NewActivity]: NewActivity[K] } = {
       outcome,
       host: fields.host,
       port: fields.port,
-      ...(fields.agent ? { agent: fields.agent.name } : {}),
-      ...(fields.method ? { method: fields.method } : {}),
-      // Never the query string: intercepted URLs may carry a query-injected credential.
-      ...(fields.path ? { path: stripQuery(fields.path) } : {}),
-      ...(fields.status !== undefined ? { status: fields.status } : {}),
-      ...(fields.mapping ? { mapping: fields.mapping } : {}),
-      ...(fields.error ? { error: fields.error } : {}),
       latencyMs: Math.round((performance.now() - fields.started) * 100) / 100,
-    });
+      // When the request arrived, not when it finished.
+      atMs: performance.timeOrigin + fields.started,
+    };
+    if (fields.agent) event.agent = fields.agent.name;
+    if (fields.method) event.method = fields.method;
+    // Never the query string: intercepted URLs may carry a query-injected credential.
+    if (fields.path) event.path = stripQuery(fields.path);
+    if (fields.status !== undefined) event.status = fields.status;
+    if (fields.mapping) event.mapping = fields.mapping;
+    if (fields.error) event.error = fields.error;
+    this.#options.activity.record(event);
   }
 }
 
