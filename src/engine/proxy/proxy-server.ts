@@ -860,13 +860,13 @@ export class ProxyServer {
         scrubber,
       });
     } catch (err) {
-      const where = `WebSocket to ${host}:${port}`;
+      const label = `WebSocket to ${host}:${port}`;
       // ws fails the handshake when none of the offered subprotocols was selected, as RFC 6455
       // §4.1 lets a client do and browsers do: the agent's own client would fail it too.
       const error =
         err instanceof Error && /subprotocol/.test(err.message)
-          ? new UpstreamUnreachableError(`${where}: ${err.message.toLowerCase()}`, { cause: err })
-          : classifyUpstreamError(err, where);
+          ? new UpstreamUnreachableError(`${label}: ${err.message.toLowerCase()}`, { cause: err })
+          : classifyUpstreamError(err, label);
       return refuse(error, host, port, agent);
     }
     if (dialled.kind === 'refused') {
