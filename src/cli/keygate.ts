@@ -12,6 +12,7 @@ import { registerEnv } from './commands/env.js';
 import { registerMap } from './commands/map.js';
 import { registerServe } from './commands/serve.js';
 import { registerToken } from './commands/token.js';
+import { ensureDirectNetwork } from '../engine/direct-network.js';
 import { VERSION } from '../engine/version.js';
 
 export const EXIT_OK = 0;
@@ -45,6 +46,9 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // Every command may reach 1Password (map add's live check, token set, serve): never via a proxy.
+  const network = ensureDirectNetwork();
+  if (network.warning) process.stderr.write(`keygate: ${network.warning}\n`);
   try {
     await buildProgram().parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT_OK;

@@ -11,6 +11,7 @@ import { safeStorage } from 'electron';
 import ElectronStore from 'electron-store';
 import { API_OPERATIONS, type ApiHandlers } from '../shared/api.js';
 import { Controller } from '../engine/controller.js';
+import { ensureDirectNetwork } from '../engine/direct-network.js';
 import { defaultHome } from '../engine/home.js';
 import { KeygateEngine, type EngineOptions } from '../engine/keygate-engine.js';
 import type { Logger } from '../engine/log/logger.js';
@@ -66,7 +67,11 @@ export class EngineHost {
 
   /** Starts the engine; a failure to start is recorded (startError), not thrown. */
   static async start(options: EngineHostOptions): Promise<EngineHost> {
-    dropInheritedProxySettings(options.logger);
+    // The app started from a shell that ran `keygate env` must not proxy its own traffic.
+    const network = ensureDirectNetwork();
+    for (const name of network.dropped)
+      options.logger.info('ignoring an inherited proxy variable', { name });
+    if (network.warning) options.logger.warn(network.warning);
     const host = new EngineHost(options);
     await host.#start();
     return host;
@@ -277,17 +282,4 @@ function appTokenStore(home: string): TokenStore {
     new SafeStorageTokenStore(safeStorage, ciphertexts),
     new FileTokenStore(home),
   ]);
-}
-
-/**
- * 1Password's SDK uses the global fetch: the app's own traffic must never go through a proxy,
- * least of all Keygate itself (an app started from a shell that ran `keygate env`).
- */
-function dropInheritedProxySettings(logger: Logger): void {
-  for (const name of Object.keys(process.env)) {
-    if (/^(https?|all)_proxy$/i.test(name)) {
-      delete process.env[name];
-      logger.info('ignoring an inherited proxy variable', { name });
-    }
-  }
 }

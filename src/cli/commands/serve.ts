@@ -63,7 +63,6 @@ export function registerServe(program: Command): void {
     )
     .action(async (options: ServeOptions, command: Command) => {
       const globals = command.optsWithGlobals<ServeOptions>();
-      dropInheritedProxySettings();
       const logger = createLogger({
         level: parseLogLevel(options.logLevel ?? process.env.KEYGATE_LOG),
       });
@@ -156,21 +155,4 @@ export function registerServe(program: Command): void {
         process.once('SIGTERM', stop);
       });
     });
-}
-
-/**
- * Keygate's own outbound traffic (1Password's SDK uses the global fetch) must never be routed
- * through a proxy, least of all through Keygate itself: a shell that ran `eval "$(keygate env)"`
- * and then `keygate serve` would otherwise hand serve its own proxy settings.
- */
-function dropInheritedProxySettings(): void {
-  for (const name of Object.keys(process.env)) {
-    if (/^(https?|all)_proxy$/i.test(name)) delete process.env[name];
-  }
-  if (process.env.NODE_USE_ENV_PROXY) {
-    // Read by Node at start-up (Node ≥ 22.21 / 24): too late to undo here.
-    process.stderr.write(
-      'keygate: NODE_USE_ENV_PROXY is set; start serve without it so 1Password traffic is never proxied\n',
-    );
-  }
 }
