@@ -132,14 +132,9 @@ export function registerServe(program: Command): void {
         recordAddress();
         logger.info('proxy moved', { address });
       });
-      // The first line on stdout: scripts wait for it.
-      process.stdout.write(`keygate listening on ${engine.address}\n`);
-      // SECRET: the UI token, printed once, in the fragment (never sent to a server or a Referer).
-      if (ui) process.stdout.write(`keygate settings at ${ui.launchUrl}\n`);
-      process.stderr.write(
-        `keygate: ${status.mappings} mapping(s), ${status.agents} agent(s); set up an agent with \`keygate env\` or \`keygate run -- CMD\`\n`,
-      );
-      await new Promise<void>((resolve) => {
+      // Listening for the signals before saying we listen: a script that reads the line below may
+      // signal at once, and a signal with no listener yet would kill serve uncleanly (CI hit it).
+      const stopped = new Promise<void>((resolve) => {
         const stop = (signal: NodeJS.Signals) => {
           logger.info('stopping', { signal });
           removeRuntimeInfo(engine.paths.home, process.pid);
@@ -154,5 +149,13 @@ export function registerServe(program: Command): void {
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
       });
+      // The first line on stdout: scripts wait for it.
+      process.stdout.write(`keygate listening on ${engine.address}\n`);
+      // SECRET: the UI token, printed once, in the fragment (never sent to a server or a Referer).
+      if (ui) process.stdout.write(`keygate settings at ${ui.launchUrl}\n`);
+      process.stderr.write(
+        `keygate: ${status.mappings} mapping(s), ${status.agents} agent(s); set up an agent with \`keygate env\` or \`keygate run -- CMD\`\n`,
+      );
+      await stopped;
     });
 }
