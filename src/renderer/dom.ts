@@ -163,6 +163,20 @@ export function button(
   return h('button', { type: 'button', class: cls, onclick: onClick }, label);
 }
 
+/** A section's title, its subtitle (text, maybe with nodes) and optional actions. */
+export function sectionHeader(
+  title: string,
+  subtitle: readonly Child[],
+  actions: readonly HTMLElement[] = [],
+): HTMLElement {
+  return h(
+    'header',
+    { class: 'section-header' },
+    h('div', {}, h('h1', {}, title), h('p', { class: 'subtitle' }, ...subtitle)),
+    ...(actions.length > 0 ? [h('div', { class: 'header-actions' }, ...actions)] : []),
+  );
+}
+
 /** A titled, rounded group of rows, like a macOS settings pane; a `.group-box` is used as is. */
 export function group(title: string | undefined, ...children: Child[]): HTMLElement {
   const only = children.length === 1 ? children[0] : undefined;

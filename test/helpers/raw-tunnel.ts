@@ -5,6 +5,22 @@
 import net from 'node:net';
 import tls from 'node:tls';
 
+/** Resolves once Keygate answered a CONNECT on `raw` with 200; rejects with any other answer. */
+export function connectEstablished(raw: net.Socket): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let head = '';
+    const onData = (chunk: Buffer) => {
+      head += chunk.toString('latin1');
+      if (!head.includes('\r\n\r\n')) return;
+      raw.off('data', onData);
+      if (head.startsWith('HTTP/1.1 200')) resolve();
+      else reject(new Error(head));
+    };
+    raw.on('data', onData);
+    raw.once('error', reject);
+  });
+}
+
 export async function openInterceptedSocket(
   proxyUrl: string,
   host: string,
@@ -18,18 +34,7 @@ export async function openInterceptedSocket(
   raw.write(
     `CONNECT ${host}:443 HTTP/1.1\r\nHost: ${host}:443\r\nProxy-Authorization: Basic ${auth}\r\n\r\n`,
   );
-  await new Promise<void>((resolve, reject) => {
-    let head = '';
-    const onData = (chunk: Buffer) => {
-      head += chunk.toString('latin1');
-      if (!head.includes('\r\n\r\n')) return;
-      raw.off('data', onData);
-      if (head.startsWith('HTTP/1.1 200')) resolve();
-      else reject(new Error(head));
-    };
-    raw.on('data', onData);
-    raw.once('error', reject);
-  });
+  await connectEstablished(raw);
   const secure = tls.connect({ socket: raw, servername: host, ca: caPem });
   await new Promise<void>((resolve, reject) =>
     secure.once('secureConnect', resolve).once('error', reject),

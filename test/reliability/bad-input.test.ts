@@ -37,6 +37,7 @@ import {
   requestOn,
   type RawResult,
 } from '../helpers/raw-http.js';
+import { connectEstablished } from '../helpers/raw-tunnel.js';
 import { createTestPki, type TestPki } from '../helpers/test-pki.js';
 
 const SECRET = 'sk-badinput-CANARY-5d1e77';
@@ -111,18 +112,7 @@ function expectNamedError(result: RawResult, status: number, code: string, messa
 async function connectRaw(target: string, proxyAuth = auth): Promise<net.Socket> {
   const raw = net.connect(port, '127.0.0.1');
   raw.write(connectHead(target, proxyAuth));
-  await new Promise<void>((resolve, reject) => {
-    let head = '';
-    const onData = (chunk: Buffer) => {
-      head += chunk.toString('latin1');
-      if (!head.includes('\r\n\r\n')) return;
-      raw.off('data', onData);
-      if (head.startsWith('HTTP/1.1 200')) resolve();
-      else reject(new Error(head));
-    };
-    raw.on('data', onData);
-    raw.once('error', reject);
-  });
+  await connectEstablished(raw);
   return raw;
 }
 

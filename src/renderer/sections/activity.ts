@@ -3,7 +3,7 @@
  * Events never hold a secret or a query string (the engine strips it; pathOnly makes sure).
  */
 import type { ActivityEvent } from '../../shared/activity.js';
-import { h, showMessage, hideMessage } from '../dom.js';
+import { h, showMessage, hideMessage, sectionHeader } from '../dom.js';
 import { errorText } from '../errors.js';
 import { latency, pathOnly, plural, timeOfDay } from '../format.js';
 import type { Section, SectionContext } from '../section.js';
@@ -107,21 +107,10 @@ export function createActivitySection(ctx: SectionContext): Section {
   const element = h(
     'div',
     { class: 'section-body' },
-    h(
-      'header',
-      { class: 'section-header' },
-      h(
-        'div',
-        {},
-        h('h1', {}, 'Activity'),
-        h(
-          'p',
-          { class: 'subtitle' },
-          live,
-          'Live: requests through Keygate, newest first. Never a key, never a query string.',
-        ),
-      ),
-    ),
+    sectionHeader('Activity', [
+      live,
+      'Live: requests through Keygate, newest first. Never a key, never a query string.',
+    ]),
     message,
     h('div', { class: 'group-box table-box scroll' }, table, empty),
     h('p', { class: 'footnote' }, count),

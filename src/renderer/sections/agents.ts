@@ -3,7 +3,16 @@
  * and copy an agent's setup: the `keygate env` lines for a POSIX shell.
  */
 import type { AgentView } from '../../shared/api.js';
-import { button, busy, confirmButton, field, h, hideMessage, showMessage } from '../dom.js';
+import {
+  button,
+  busy,
+  confirmButton,
+  field,
+  h,
+  hideMessage,
+  showMessage,
+  sectionHeader,
+} from '../dom.js';
 import { errorText } from '../errors.js';
 import { date, shLines } from '../format.js';
 import type { Section, SectionContext } from '../section.js';
@@ -262,20 +271,10 @@ export function createAgentsSection(ctx: SectionContext): Section {
   const element = h(
     'div',
     { class: 'section-body' },
-    h(
-      'header',
-      { class: 'section-header' },
-      h(
-        'div',
-        {},
-        h('h1', {}, 'Agents'),
-        h(
-          'p',
-          { class: 'subtitle' },
-          'Each agent gets its own proxy token; revoke one without touching the others.',
-        ),
-      ),
-      h('div', { class: 'header-actions' }, addButton),
+    sectionHeader(
+      'Agents',
+      ['Each agent gets its own proxy token; revoke one without touching the others.'],
+      [addButton],
     ),
     message,
     createForm,

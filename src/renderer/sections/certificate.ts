@@ -5,7 +5,7 @@
 import type { CaInfo } from '../../shared/api.js';
 import { callApp, unsupported } from '../app-ops.js';
 import { copyText } from '../clipboard.js';
-import { button, busy, group, h, present, row, showMessage } from '../dom.js';
+import { button, busy, group, h, present, row, showMessage, sectionHeader } from '../dom.js';
 import { errorText } from '../errors.js';
 import { date } from '../format.js';
 import { shQuote } from '../format.js';
@@ -184,20 +184,9 @@ export function createCertificateSection(ctx: SectionContext): Section {
   const element = h(
     'div',
     { class: 'section-body' },
-    h(
-      'header',
-      { class: 'section-header' },
-      h(
-        'div',
-        {},
-        h('h1', {}, 'Certificate'),
-        h(
-          'p',
-          { class: 'subtitle' },
-          'Keygate’s own certificate authority, created on this machine. Its key never leaves it.',
-        ),
-      ),
-    ),
+    sectionHeader('Certificate', [
+      'Keygate’s own certificate authority, created on this machine. Its key never leaves it.',
+    ]),
     message,
     group(undefined, infoBox),
     group('Trust', trustBox),

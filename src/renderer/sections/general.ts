@@ -4,7 +4,7 @@
  */
 import type { DoctorCheck, ProxyStatus } from '../../shared/api.js';
 import { callApp, unsupported } from '../app-ops.js';
-import { busy, button, group, h, present, row, showMessage } from '../dom.js';
+import { busy, button, group, h, present, row, showMessage, sectionHeader } from '../dom.js';
 import { errorText } from '../errors.js';
 import { portDetail } from '../format.js';
 import type { Section, SectionContext } from '../section.js';
@@ -184,16 +184,7 @@ export function createGeneralSection(ctx: SectionContext): Section {
   const element = h(
     'div',
     { class: 'section-body' },
-    h(
-      'header',
-      { class: 'section-header' },
-      h(
-        'div',
-        {},
-        h('h1', {}, 'General'),
-        h('p', { class: 'subtitle' }, 'The proxy agents connect to.'),
-      ),
-    ),
+    sectionHeader('General', ['The proxy agents connect to.']),
     message,
     group('Proxy', proxyBox),
     ctx.app ? group('App', loginBox) : null,

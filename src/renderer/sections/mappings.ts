@@ -4,7 +4,7 @@
  * the add/edit form, and "Import from 1Password".
  */
 import type { MappingTestResult, MappingView } from '../../shared/api.js';
-import { button, confirmButton, h, hideMessage, showMessage } from '../dom.js';
+import { button, confirmButton, h, hideMessage, showMessage, sectionHeader } from '../dom.js';
 import { errorText } from '../errors.js';
 import { plural } from '../format.js';
 import type { Section, SectionContext } from '../section.js';
@@ -83,20 +83,10 @@ export function createMappingsSection(ctx: SectionContext): Section {
   const element = h(
     'div',
     { class: 'section-body' },
-    h(
-      'header',
-      { class: 'section-header' },
-      h(
-        'div',
-        {},
-        h('h1', {}, 'Mappings'),
-        h(
-          'p',
-          { class: 'subtitle' },
-          'For these hosts, Keygate writes the real key into requests.',
-        ),
-      ),
-      h('div', { class: 'header-actions' }, importButton, addButton),
+    sectionHeader(
+      'Mappings',
+      ['For these hosts, Keygate writes the real key into requests.'],
+      [importButton, addButton],
     ),
     message,
     form.element,

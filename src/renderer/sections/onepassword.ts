@@ -4,7 +4,17 @@
  * The token input is cleared as soon as it is sent, and never shown back.
  */
 import type { OnePasswordAccountStatus, TokenStatus } from '../../shared/api.js';
-import { busy, confirmButton, field, group, h, hideMessage, row, showMessage } from '../dom.js';
+import {
+  busy,
+  confirmButton,
+  field,
+  group,
+  h,
+  hideMessage,
+  row,
+  showMessage,
+  sectionHeader,
+} from '../dom.js';
 import { errorText } from '../errors.js';
 import { dateTime, plural } from '../format.js';
 import type { Section, SectionContext } from '../section.js';
@@ -208,16 +218,7 @@ export function createOnePasswordSection(ctx: SectionContext): Section {
   const element = h(
     'div',
     { class: 'section-body' },
-    h(
-      'header',
-      { class: 'section-header' },
-      h(
-        'div',
-        {},
-        h('h1', {}, '1Password'),
-        h('p', { class: 'subtitle' }, 'Where Keygate reads op:// references from.'),
-      ),
-    ),
+    sectionHeader('1Password', ['Where Keygate reads op:// references from.']),
     message,
     h('section', { class: 'group' }, h('h2', { class: 'group-title' }, 'Status'), statusBox),
     group('Service account', tokenForm),
