@@ -4,7 +4,7 @@
  * `keygate serve` is shared: env and run must point agents at its live port.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -142,6 +142,35 @@ describe('keygate env', () => {
     expect(shell?.stderr).toMatch(/--shell zsh: expected sh or fish/);
     expect(agent?.stdout).toBe('');
     expect(shell?.stdout).toBe('');
+  });
+});
+
+describe('first use from several processes at once', () => {
+  it('every process agrees on one CA and one default agent', async () => {
+    // The app, serve and a shell's `keygate env` may all be the first to touch a home. Each used
+    // to create the CA or the settings over another's (about one round in five lost: a CA
+    // "incomplete" refusal, or a default-agent token that no longer matched settings.json).
+    for (let round = 0; round < 2; round += 1) {
+      const fresh = tempHome('keygate-cli-first-');
+      try {
+        const results = await keygateAll(
+          Array.from({ length: 6 }, () => ['env']),
+          { home: fresh.home },
+        );
+        for (const result of results) expect(result.status, result.stderr).toBe(0);
+        expect(new Set(results.map((result) => result.stdout)).size).toBe(1);
+        const agents = readSettings(fresh.home).agents;
+        expect(agents).toHaveLength(1);
+        expect(results[0]?.stdout).toContain(`default:${agents[0]?.token ?? 'none'}@`);
+        expect(readdirSync(join(fresh.home, 'ca')).sort()).toEqual([
+          'ca-bundle.pem',
+          'ca-key.pem',
+          'ca.pem',
+        ]);
+      } finally {
+        fresh.cleanup();
+      }
+    }
   });
 });
 

@@ -23,6 +23,7 @@ import {
   type Settings,
 } from '../../shared/settings-schema.js';
 import { SettingsError } from '../errors.js';
+import { withFileLockSync, type FileLockOptions } from '../file-lock.js';
 import { FileChangePoller } from './file-change-poller.js';
 import { migrate, schemaVersionOf } from './migrations.js';
 
@@ -82,38 +83,42 @@ export class SettingsStore {
     ensureHome(resolvedHome);
     const filePath = path.join(resolvedHome, `${CONFIG_NAME}.${FILE_EXTENSION}`);
 
-    const read = readSettingsFile(filePath);
-    let initial: Settings;
-    let mustWrite: boolean;
-    let recovered: { corruptPath: string; reason: string } | undefined;
-    switch (read.kind) {
-      case 'missing':
-        initial = defaultSettings();
-        mustWrite = true;
-        break;
-      case 'valid':
-        initial = read.settings;
-        mustWrite = read.migrated;
-        break;
-      case 'corrupt':
-        recovered = { corruptPath: keepAside(filePath, read.reason), reason: read.reason };
-        initial = defaultSettings();
-        mustWrite = true;
-        break;
-    }
+    // Under the lock: two processes starting on a fresh home must not both find the file missing
+    // and the later one write defaults over what the first has since saved (its default agent).
+    return withFileLockSync(`${filePath}.lock`, settingsLock(filePath), () => {
+      const read = readSettingsFile(filePath);
+      let initial: Settings;
+      let mustWrite: boolean;
+      let recovered: { corruptPath: string; reason: string } | undefined;
+      switch (read.kind) {
+        case 'missing':
+          initial = defaultSettings();
+          mustWrite = true;
+          break;
+        case 'valid':
+          initial = read.settings;
+          mustWrite = read.migrated;
+          break;
+        case 'corrupt':
+          recovered = { corruptPath: keepAside(filePath, read.reason), reason: read.reason };
+          initial = defaultSettings();
+          mustWrite = true;
+          break;
+      }
 
-    const store = new SettingsStore(filePath, initial, recovered?.corruptPath, options);
-    try {
-      if (mustWrite) store.#write(initial);
-      store.#ensureFileMode();
-      if (options.watch) store.#watch(resolvedHome);
-      if (recovered) options.onRecovered?.(recovered);
-    } catch (error) {
-      // The caller never gets the store, so nobody else could stop its watcher.
-      store.close();
-      throw error;
-    }
-    return store;
+      const store = new SettingsStore(filePath, initial, recovered?.corruptPath, options);
+      try {
+        if (mustWrite) store.#write(initial);
+        store.#ensureFileMode();
+        if (options.watch) store.#watch(resolvedHome);
+        if (recovered) options.onRecovered?.(recovered);
+      } catch (error) {
+        // The caller never gets the store, so nobody else could stop its watcher.
+        store.close();
+        throw error;
+      }
+      return store;
+    });
   }
 
   /** The last good settings: validated, defaults applied, deep-frozen. */
@@ -129,7 +134,7 @@ export class SettingsStore {
   update(fn: (draft: Settings) => Settings | void): Settings {
     // Under the file lock: two processes (two `keygate map add`, the CLI and the app) must not
     // both read the same file and each write it back without the other's change.
-    const next = withFileLock(this.path, () => {
+    const next = withFileLockSync(`${this.path}.lock`, settingsLock(this.path), () => {
       const draft = structuredClone(this.#readLatest());
       const returned = fn(draft);
       const parsed = parseSettings(returned === undefined ? draft : returned);
@@ -277,88 +282,24 @@ export class SettingsStore {
   };
 }
 
-/** A lock older than this is taken to be left by a process that hung or died. */
-const LOCK_STALE_MS = 10_000;
-/** How long `update` waits for another process's update to finish. */
-const LOCK_WAIT_MS = 5_000;
-
 /**
- * Runs `fn` holding `<file>.lock` (created with O_EXCL, holding the owner's pid). A lock whose
- * owner is gone (killed mid-update) or that is older than LOCK_STALE_MS is removed. Synchronous,
- * like the rest of the store: updates are short, and waiting happens only while another process
- * is in the middle of one.
+ * The settings lock: another process's update is waited for, briefly. Updates are short, so a
+ * wait longer than this means a hung process, and the error says which file to remove.
  */
-function withFileLock<T>(filePath: string, fn: () => T): T {
-  const lockPath = `${filePath}.lock`;
-  const deadline = Date.now() + LOCK_WAIT_MS;
-  for (;;) {
-    try {
-      const fd = fs.openSync(lockPath, 'wx', FILE_MODE);
-      try {
-        fs.writeSync(fd, String(process.pid));
-      } finally {
-        fs.closeSync(fd);
-      }
-      break;
-    } catch (error) {
-      if (errnoCode(error) !== 'EEXIST') {
-        throw new SettingsError(`Could not save settings to ${filePath}: ${describeError(error)}`, {
-          cause: error,
-        });
-      }
-      if (removeStaleLock(lockPath)) continue;
-      if (Date.now() > deadline) {
-        throw new SettingsError(
-          `Could not save settings to ${filePath}: another Keygate process holds ${lockPath}; ` +
-            'if none is running, delete that file',
-        );
-      }
-      sleepSync(5);
-    }
-  }
-  try {
-    return fn();
-  } finally {
-    fs.rmSync(lockPath, { force: true });
-  }
+function settingsLock(filePath: string): FileLockOptions {
+  return {
+    error: (reason, cause) =>
+      reason === 'held'
+        ? new SettingsError(
+            `Could not save settings to ${filePath}: another Keygate process holds ${filePath}.lock; ` +
+              'if none is running, delete that file',
+          )
+        : new SettingsError(`Could not save settings to ${filePath}: ${describeError(cause)}`, {
+            cause,
+          }),
+  };
 }
 
-/** True when the lock's owner is gone or it is too old; then it has been removed. */
-function removeStaleLock(lockPath: string): boolean {
-  let owner: number;
-  let age: number;
-  try {
-    owner = Number(fs.readFileSync(lockPath, 'utf8'));
-    age = Date.now() - fs.statSync(lockPath).mtimeMs;
-  } catch (error) {
-    // Released between our open and this read: try again at once.
-    return errnoCode(error) === 'ENOENT';
-  }
-  // A lock just created may not hold its pid yet.
-  if (!Number.isInteger(owner) || owner <= 0) {
-    if (age < LOCK_STALE_MS) return false;
-  } else if (age < LOCK_STALE_MS && processExists(owner)) {
-    return false;
-  }
-  fs.rmSync(lockPath, { force: true });
-  return true;
-}
-
-function processExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: it exists, owned by someone else.
-    return errnoCode(error) === 'EPERM';
-  }
-}
-
-function sleepSync(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
-/** conf's own format (its default `serialize`), so conf and electron-store read the file as before. */
 function serialize(settings: Settings): string {
   return JSON.stringify(settings, undefined, '\t');
 }

@@ -10,6 +10,7 @@ import { X509Certificate, createPrivateKey, randomBytes, type KeyObject } from '
 import { constants as fsConstants, promises as fsp } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
+import { withFileLock, type FileLockOptions } from '../file-lock.js';
 import {
   KEY_USAGE,
   authorityKeyIdentifier,
@@ -52,6 +53,8 @@ export class CertificateAuthorityError extends Error {
 
 const CA_CERT_FILE = 'ca.pem';
 const CA_KEY_FILE = 'ca-key.pem';
+/** Held while one process creates the CA (file-lock.ts). */
+const CA_LOCK_FILE = 'ca.lock';
 
 const CA_VALIDITY_YEARS = 10;
 /** ub-common-name (RFC 5280 Appendix A.1): a CN longer than 64 characters is malformed. */
@@ -70,18 +73,57 @@ export async function loadOrCreateCertificateAuthority(dir: string): Promise<Cer
   const certPath = join(root, CA_CERT_FILE);
   const keyPath = join(root, CA_KEY_FILE);
 
-  const [hasCert, hasKey] = await Promise.all([exists(certPath), exists(keyPath)]);
-  if (hasCert !== hasKey) {
-    const [present, missing] = hasCert ? [certPath, keyPath] : [keyPath, certPath];
-    throw new CertificateAuthorityError(
-      `Keygate CA is incomplete: ${present} exists but ${missing} does not. ` +
-        `Restore the missing file, or move ${present} aside to create a new CA ` +
-        `(clients will then need to trust the new ${CA_CERT_FILE}).`,
-    );
+  if ((await filesPresent(certPath, keyPath)) !== 'both') {
+    // Another Keygate process (the app and `serve`, or two first commands) may be creating the
+    // CA at this moment, and its key exists a moment before its certificate. Creation is
+    // serialised by a lock, and the files are looked at again while holding it.
+    await withFileLock(join(root, CA_LOCK_FILE), caLockOptions(root), async () => {
+      const present = await filesPresent(certPath, keyPath);
+      if (present === 'none') await createCertificateAuthority(certPath, keyPath);
+      else if (present !== 'both') throw incompleteError(present, certPath, keyPath);
+    });
   }
-  if (!hasCert) await createCertificateAuthority(certPath, keyPath);
   // A freshly created CA goes through the same load path: it proves the files round-trip.
   return loadCertificateAuthority(certPath, keyPath);
+}
+
+async function filesPresent(
+  certPath: string,
+  keyPath: string,
+): Promise<'both' | 'none' | 'cert' | 'key'> {
+  const [hasCert, hasKey] = await Promise.all([exists(certPath), exists(keyPath)]);
+  if (hasCert && hasKey) return 'both';
+  if (!hasCert && !hasKey) return 'none';
+  return hasCert ? 'cert' : 'key';
+}
+
+function incompleteError(
+  present: 'cert' | 'key',
+  certPath: string,
+  keyPath: string,
+): CertificateAuthorityError {
+  const [found, missing] = present === 'cert' ? [certPath, keyPath] : [keyPath, certPath];
+  return new CertificateAuthorityError(
+    `Keygate CA is incomplete: ${found} exists but ${missing} does not. ` +
+      `Restore the missing file, or move ${found} aside to create a new CA ` +
+      `(clients will then need to trust the new ${CA_CERT_FILE}).`,
+  );
+}
+
+/** Creating a CA takes milliseconds; a lock held far longer was left by a process that hung. */
+function caLockOptions(dir: string): FileLockOptions {
+  return {
+    staleMs: 30_000,
+    waitMs: 20_000,
+    pollMs: 20,
+    error: (reason, cause) =>
+      reason === 'held'
+        ? new CertificateAuthorityError(
+            `another Keygate process is creating the CA in ${dir} and has not finished; ` +
+              `if none is running, delete ${join(dir, CA_LOCK_FILE)}`,
+          )
+        : new CertificateAuthorityError(`cannot lock the CA directory ${dir}`, { cause }),
+  };
 }
 
 /** Creates `dir` 0700 if missing; refuses an existing one others can write to. */

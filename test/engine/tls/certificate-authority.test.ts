@@ -98,6 +98,17 @@ describe('loadOrCreateCertificateAuthority: creation', () => {
     expect(shown).not.toContain('PRIVATE KEY');
   });
 
+  it('creates one CA when several processes start at once on a fresh home', async () => {
+    // The app and `keygate serve` (or two first commands) racing: each used to see the other's
+    // key without its certificate yet and refuse the CA as incomplete (CI hit it).
+    const dir = tempDir();
+    const cas = await Promise.all(
+      Array.from({ length: 6 }, () => loadOrCreateCertificateAuthority(dir)),
+    );
+    expect(new Set(cas.map((ca) => ca.fingerprint256)).size).toBe(1);
+    expect(readdirSync(dir).sort()).toEqual(['ca-key.pem', 'ca.pem']);
+  });
+
   it('makes a different CA per install', async () => {
     const a = await loadOrCreateCertificateAuthority(tempDir());
     const b = await loadOrCreateCertificateAuthority(tempDir());

@@ -1,0 +1,113 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  withFileLock,
+  withFileLockSync,
+  type FileLockOptions,
+} from '../../src/engine/file-lock.js';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+function lockPath(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'keygate-lock-'));
+  dirs.push(dir);
+  return join(dir, 'thing.lock');
+}
+
+class HeldError extends Error {}
+const options = (extra: Partial<FileLockOptions> = {}): FileLockOptions => ({
+  waitMs: 300,
+  error: (reason, cause) =>
+    reason === 'held' ? new HeldError('held') : new Error('failed', { cause }),
+  ...extra,
+});
+
+/** The pid of a process that has exited: what a lock left by a killed Keygate holds. */
+function deadPid(): number {
+  const child = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']);
+  return Number(child.stdout.toString());
+}
+
+describe('withFileLock', () => {
+  it('runs one holder at a time: overlapping async sections never interleave', async () => {
+    const path = lockPath();
+    const events: string[] = [];
+    const section = (name: string) =>
+      withFileLock(path, options({ pollMs: 1 }), async () => {
+        events.push(`${name}:in`);
+        await sleep(15);
+        events.push(`${name}:out`);
+      });
+    await Promise.all(['a', 'b', 'c'].map(section));
+    for (let i = 0; i < events.length; i += 2)
+      expect(events[i + 1]).toBe(events[i]?.replace(':in', ':out'));
+    expect(existsSync(path)).toBe(false);
+  });
+
+  it('releases the lock when the section throws, and passes the error on', async () => {
+    const path = lockPath();
+    await expect(
+      withFileLock(path, options(), () => Promise.reject(new Error('boom'))),
+    ).rejects.toThrow('boom');
+    expect(existsSync(path)).toBe(false);
+    expect(() => withFileLockSync(path, options(), () => 'again')).not.toThrow();
+  });
+
+  it('takes over a lock whose owner died', async () => {
+    const path = lockPath();
+    writeFileSync(path, String(deadPid()));
+    expect(await withFileLock(path, options(), () => Promise.resolve('ran'))).toBe('ran');
+    writeFileSync(path, String(deadPid()));
+    expect(withFileLockSync(path, options(), () => 'ran too')).toBe('ran too');
+  });
+
+  it('waits for a live owner, then names the wait with the caller’s error', async () => {
+    const path = lockPath();
+    const owner = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)']);
+    try {
+      writeFileSync(path, String(owner.pid));
+      const started = Date.now();
+      await expect(withFileLock(path, options(), () => Promise.resolve())).rejects.toBeInstanceOf(
+        HeldError,
+      );
+      expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+      expect(() => withFileLockSync(path, options({ waitMs: 50 }), () => 1)).toThrow(HeldError);
+      expect(existsSync(path)).toBe(true); // not ours to remove
+    } finally {
+      owner.kill();
+    }
+  });
+
+  it('takes over a live owner’s lock once it is older than staleMs (a hung process)', async () => {
+    const path = lockPath();
+    writeFileSync(path, String(process.pid));
+    const old = new Date(Date.now() - 60_000);
+    utimesSync(path, old, old);
+    expect(await withFileLock(path, options({ staleMs: 1_000 }), () => Promise.resolve(2))).toBe(2);
+  });
+
+  it('does not take over a fresh lock that has no pid written yet', () => {
+    const path = lockPath();
+    writeFileSync(path, '');
+    expect(() => withFileLockSync(path, options({ waitMs: 50 }), () => 1)).toThrow(HeldError);
+  });
+
+  it('reports a lock file it cannot create with the caller’s error and the cause', () => {
+    const path = join(lockPath(), 'missing-dir', 'x.lock');
+    let thrown: unknown;
+    try {
+      withFileLockSync(path, options(), () => 1);
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(Error);
+    expect((thrown as Error).message).toBe('failed');
+    expect((thrown as Error).cause).toMatchObject({ code: 'ENOENT' });
+  });
+});
