@@ -83,6 +83,7 @@ export class KeygateEngine {
 
   static async start(options: EngineOptions): Promise<KeygateEngine> {
     const log = options.logger ?? silentLogger;
+    const { routes, extraCaPem } = await checkStartOptions(options);
     const paths = homePaths(options.home);
     const store = SettingsStore.open(options.home, {
       watch: true,
@@ -111,16 +112,6 @@ export class KeygateEngine {
         ...(options.sources ? { sources: options.sources } : {}),
         ...(options.resolver ? { resolver: options.resolver } : {}),
       });
-      const extraCaPem = await Promise.all(
-        (options.upstreamCaFiles ?? []).map((file) =>
-          readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
-            throw new InvalidInputError(
-              `--upstream-ca ${file}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`,
-            );
-          }),
-        ),
-      );
-      const routes = UpstreamRoutes.parse(options.connectTo ?? []);
       const upstream = createUpstreamAgents({ routes, extraCaPem });
       const settings = store.get();
       const activity = new ActivityLog(200);
@@ -191,13 +182,7 @@ export class KeygateEngine {
   async #listen(settings: Settings): Promise<void> {
     const host = this.options.host ?? settings.proxy.host;
     const port = this.options.port ?? settings.proxy.port;
-    if (!isLoopbackHost(host)) {
-      // Agents authenticate with a token, but the security model binds loopback so that no other
-      // machine can even try (docs/security.md).
-      throw new InvalidInputError(
-        `--host ${host}: Keygate only listens on loopback (127.0.0.1, ::1, localhost)`,
-      );
-    }
+    assertLoopback(host);
     try {
       await this.proxy.listen(host, port);
     } catch (err) {
@@ -356,4 +341,37 @@ function warmUpMinting(leaves: LeafCertificates, log: Logger): void {
       .secureContextFor('warm-up.keygate.invalid')
       .catch((err: unknown) => log.debug('certificate warm-up failed', { err }));
   });
+}
+
+/**
+ * Checks the options that come from a command line (`serve --host/--connect-to/--upstream-ca`).
+ * Exported so that `serve` can refuse bad ones before it opens, or creates, anything in the home.
+ */
+export async function checkStartOptions(
+  options: Pick<EngineOptions, 'host' | 'connectTo' | 'upstreamCaFiles'>,
+): Promise<{ routes: UpstreamRoutes; extraCaPem: string[] }> {
+  if (options.host !== undefined) assertLoopback(options.host);
+  const routes = UpstreamRoutes.parse(options.connectTo ?? []);
+  const extraCaPem = await Promise.all(
+    (options.upstreamCaFiles ?? []).map((file) =>
+      readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
+        throw new InvalidInputError(
+          `--upstream-ca ${file}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`,
+        );
+      }),
+    ),
+  );
+  return { routes, extraCaPem };
+}
+
+/**
+ * Agents authenticate with a token, but the security model binds loopback so that no other
+ * machine can even try (docs/security.md).
+ */
+function assertLoopback(host: string): void {
+  if (!isLoopbackHost(host)) {
+    throw new InvalidInputError(
+      `--host ${host}: Keygate only listens on loopback (127.0.0.1, ::1, localhost)`,
+    );
+  }
 }

@@ -180,7 +180,8 @@ describe('keygate serve', () => {
       /--connect-to api\.openai\.com:443: expected HOST1:PORT1:HOST2:PORT2/,
     );
     for (const result of results) expect(result.stdout).toBe('');
-    expect(existsSync(join(home, 'serve.json'))).toBe(false);
+    // Nothing in the home was created: no settings, no CA, no serve.json.
+    expect(readdirSync(home)).toEqual([]);
   });
 
   // CONNECT sockets leave Node's HTTP bookkeeping; shutdown must still end them.

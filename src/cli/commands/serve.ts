@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { Controller } from '../../engine/controller.js';
-import { KeygateEngine } from '../../engine/keygate-engine.js';
+import { checkStartOptions, KeygateEngine } from '../../engine/keygate-engine.js';
 import { createLogger, parseLogLevel } from '../../engine/log/logger.js';
 import { removeRuntimeInfo, writeRuntimeInfo } from '../../engine/runtime-file.js';
 import { startUiServer, type UiServer } from '../../engine/ui/ui-server.js';
@@ -73,6 +73,12 @@ export function registerServe(program: Command): void {
         process.exitCode = 1;
         return;
       }
+      // Bad options touch nothing: refused before the home is opened (or created).
+      await checkStartOptions({
+        ...(options.host !== undefined ? { host: options.host } : {}),
+        upstreamCaFiles: options.upstreamCa,
+        connectTo: options.connectTo,
+      });
       // Opened once here so a corrupt settings file is reported like every other command does,
       // on stderr whatever the log level, before the engine opens the file itself.
       const store = openStore(home);
