@@ -11,14 +11,19 @@ export function parsePort(value: string): number {
   return port;
 }
 
-/** Seconds a resolved secret may be reused: 1 to 3600 (an hour). */
-export function parseSecretTtl(value: string): number {
-  const seconds = Number(value);
-  if (!/^\d+$/.test(value.trim()) || seconds < 1 || seconds > 3600) {
-    throw new InvalidArgumentError('expected a whole number of seconds from 1 to 3600');
-  }
-  return seconds;
+/** A whole number of seconds in [min, max], for `--secret-ttl` and the timeouts. */
+export function secondsParser(min: number, max: number): (value: string) => number {
+  return (value) => {
+    const seconds = Number(value);
+    if (!/^\d+$/.test(value.trim()) || seconds < min || seconds > max) {
+      throw new InvalidArgumentError(`expected a whole number of seconds from ${min} to ${max}`);
+    }
+    return seconds;
+  };
 }
+
+/** Seconds a resolved secret may be reused: 1 to 3600 (an hour). */
+export const parseSecretTtl = secondsParser(1, 3600);
 
 export function parseList(value: string): string[] {
   return value

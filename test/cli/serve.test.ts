@@ -3,11 +3,15 @@
  * after closing its sockets; a default agent on first start; 0700 home and 0600 settings; a port
  * in use is a clear exit 1; bad options are exit 2.
  */
+import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
 import net from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tempHome } from '../helpers/keygate-process.js';
+import { agentEnvironment } from '../helpers/agent-env.js';
+import { keygate, startServe, tempHome } from '../helpers/keygate-process.js';
+import { createTestPki } from '../helpers/test-pki.js';
 import { isListening, keygateAll, readSettings, spawnKeygate } from './cli-helpers.js';
 
 const LISTENING = /^keygate listening on http:\/\/127\.0\.0\.1:(\d+)\n$/;
@@ -208,5 +212,86 @@ describe('keygate serve', () => {
         serve.child.kill('SIGKILL');
       await serve.exited();
     }
+  });
+
+  it('--connect-timeout and --idle-timeout bound a silent upstream (curl sees 504 in seconds, not minutes)', async () => {
+    const home = newRoot();
+    const pki = await createTestPki();
+    const leaf = await pki.issue(['hangs.example.com']);
+    // Answers TLS, then never answers the request: the idle timeout's case.
+    const hanging = https.createServer({ cert: leaf.certPem, key: leaf.keyPem }, () => undefined);
+    // Accepts TCP and never speaks TLS: the connect timeout's case.
+    const mute = net.createServer(() => undefined);
+    const sockets = new Set<net.Socket>();
+    for (const server of [hanging, mute]) {
+      server.on('connection', (socket: net.Socket) => sockets.add(socket));
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    }
+    const portOf = (server: net.Server) => (server.address() as net.AddressInfo).port;
+    for (const host of ['hangs.example.com', 'mute.example.com'])
+      expect(keygate(['map', 'add', host, 'env://TIMEOUT_KEY'], { home }).status).toBe(0);
+    const serve = await startServe(
+      home,
+      [
+        '--upstream-ca',
+        pki.caPath,
+        '--connect-to',
+        `hangs.example.com:443:127.0.0.1:${portOf(hanging)}`,
+        '--connect-to',
+        `mute.example.com:443:127.0.0.1:${portOf(mute)}`,
+        '--connect-timeout',
+        '1',
+        '--idle-timeout',
+        '1',
+      ],
+      { TIMEOUT_KEY: 'sk-timeout-test' },
+    );
+    const env = { PATH: process.env.PATH ?? '', ...agentEnvironment(home) };
+    const curl = async (url: string) => {
+      const started = performance.now();
+      const stdout = await new Promise<string>((resolve, reject) =>
+        execFile(
+          'curl',
+          ['-sS', '-o', '/dev/null', '-w', '%{http_code} %header{x-keygate-error}', url],
+          { env },
+          (err, out) => (err ? reject(err) : resolve(out)),
+        ),
+      );
+      return { stdout, seconds: (performance.now() - started) / 1000 };
+    };
+    try {
+      // The defaults are 600 s and 10 s: answers within a few seconds prove the flags took hold.
+      const idle = await curl('https://hangs.example.com/v1/slow');
+      expect(idle.stdout).toBe('504 keygate_upstream_timeout');
+      expect(idle.seconds).toBeGreaterThanOrEqual(0.9);
+      expect(idle.seconds).toBeLessThan(8);
+      const connect = await curl('https://mute.example.com/v1/x');
+      expect(connect.stdout).toBe('504 keygate_upstream_timeout');
+      expect(connect.seconds).toBeGreaterThanOrEqual(0.9);
+      expect(connect.seconds).toBeLessThan(8);
+    } finally {
+      await serve.stop();
+      sockets.forEach((socket) => socket.destroy());
+      await Promise.all(
+        [hanging, mute].map((server) => new Promise((resolve) => server.close(resolve))),
+      );
+    }
+  });
+
+  it('refuses a timeout outside its range (exit 2)', async () => {
+    const home = newRoot();
+    const results = await keygateAll(
+      [
+        ['serve', '--connect-timeout', '0'],
+        ['serve', '--connect-timeout', '301'],
+        ['serve', '--idle-timeout', '2m'],
+        ['serve', '--idle-timeout', '86401'],
+      ],
+      { home },
+    );
+    expect(results.map((r) => r.status)).toEqual([2, 2, 2, 2]);
+    expect(results[0]?.stderr).toMatch(/--connect-timeout .*from 1 to 300/);
+    expect(results[2]?.stderr).toMatch(/--idle-timeout .*from 1 to 86400/);
+    expect(readdirSync(home)).toEqual([]);
   });
 });

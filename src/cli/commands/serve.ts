@@ -7,7 +7,13 @@ import { createLogger, parseLogLevel } from '../../engine/log/logger.js';
 import { removeRuntimeInfo, writeRuntimeInfo } from '../../engine/runtime-file.js';
 import { startUiServer, type UiServer } from '../../engine/ui/ui-server.js';
 import { openStore, resolveHome, type GlobalOptions } from '../cli-context.js';
-import { collect, parseLogLevelOption, parsePort, parseSecretTtl } from '../parsers.js';
+import {
+  collect,
+  parseLogLevelOption,
+  parsePort,
+  parseSecretTtl,
+  secondsParser,
+} from '../parsers.js';
 
 interface ServeOptions extends GlobalOptions {
   host?: string;
@@ -19,6 +25,8 @@ interface ServeOptions extends GlobalOptions {
   ui?: boolean;
   uiPort?: number;
   secretTtl?: number;
+  connectTimeout?: number;
+  idleTimeout?: number;
 }
 
 /** The resolver's own defaults: values 60 s, "not found" 30 s (secret-resolver.ts). */
@@ -49,6 +57,16 @@ export function registerServe(program: Command): void {
       '--secret-ttl <seconds>',
       'reuse a resolved secret for this long (1-3600, default 60); shorter notices a rotated or deleted secret sooner, at more 1Password reads',
       parseSecretTtl,
+    )
+    .option(
+      '--connect-timeout <seconds>',
+      'give up dialling an upstream (TCP + TLS) after this long (1-300, default 10)',
+      secondsParser(1, 300),
+    )
+    .option(
+      '--idle-timeout <seconds>',
+      'cut an upstream silent this long before or during its response (1-86400, default 600: models think slowly)',
+      secondsParser(1, 86_400),
     )
     .option(
       '--log-level <level>',
@@ -97,6 +115,14 @@ export function registerServe(program: Command): void {
         upstreamCaFiles: options.upstreamCa,
         connectTo: options.connectTo,
         denyUnmapped: options.denyUnmapped === true,
+        timeouts: {
+          ...(options.connectTimeout !== undefined
+            ? { connectMs: options.connectTimeout * 1000 }
+            : {}),
+          ...(options.idleTimeout !== undefined
+            ? { upstreamIdleMs: options.idleTimeout * 1000 }
+            : {}),
+        },
         ...(options.secretTtl !== undefined
           ? {
               resolver: {
