@@ -101,7 +101,11 @@ function handle(
       // An upstream that echoes the credential it received, as some error pages do: in a header,
       // and in the body, split into small chunks and optionally compressed.
       const secret = String(req.headers.authorization ?? req.headers['x-api-key'] ?? '');
-      const body = Buffer.from(`{"error":"invalid key ${secret}","echo":"${secret}"}`);
+      // `pad=N` puts N bytes before the echo: a body too large to be scrubbed whole.
+      const pad = 'x'.repeat(Number(url.searchParams.get('pad') ?? 0));
+      const body = Buffer.from(
+        `{${pad ? `"pad":"${pad}",` : ''}"error":"invalid key ${secret}","echo":"${secret}"}`,
+      );
       // `enc` is a Content-Encoding list, applied in order ("gzip, br"); a coding this fake
       // cannot produce (zstd) is only named, as an upstream ignoring Accept-Encoding would.
       const encoding = url.searchParams.get('enc') ?? '';

@@ -29,7 +29,9 @@ export interface HostileUpstream {
  *  - `/reset-mid-body`: promises 100,000 bytes, sends 1,000, then resets the connection;
  *  - `/reset-mid-stream`: chunked SSE, three events, then a reset;
  *  - `/hang`: reads the request and never answers;
+ *  - `/reset-mid-small-body`: promises 1,000 bytes, sends 10, then resets the connection;
  *  - `/hang-mid-body`: promises 1,000 bytes, sends 10, then goes silent;
+ *  - `/hang-mid-large-body`: promises 100,000 bytes, sends 1,000, then goes silent;
  *  - `/close-without-response`: closes the connection without a byte;
  *  - `/echo-credential`: reflects Authorization / x-api-key in a header and in the body;
  *  - anything else: 200 `{"ok":true}` (never echoes what it received).
@@ -86,9 +88,17 @@ export async function startHostileUpstream(options: {
         return;
       case '/hang':
         return;
+      case '/reset-mid-small-body':
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': 1_000 });
+        res.write('0123456789', () => setTimeout(() => reset(req), 50));
+        return;
       case '/hang-mid-body':
         res.writeHead(200, { 'content-type': 'text/plain', 'content-length': 1_000 });
         res.write('0123456789');
+        return;
+      case '/hang-mid-large-body':
+        res.writeHead(200, { 'content-type': 'text/plain', 'content-length': 100_000 });
+        res.write(Buffer.alloc(1_000, 97));
         return;
       case '/close-without-response':
         req.socket.destroy();

@@ -58,6 +58,23 @@ describe('response scrubbing', () => {
       '{"error":"invalid key Bearer keygate-placeholder","echo":"Bearer keygate-placeholder"}',
     );
     expect(JSON.stringify(headers)).not.toContain(SECRET);
+    // Small and plain: scrubbed whole, so it keeps an exact length instead of going out chunked.
+    expect(headers['content-length']).toBe(String(Buffer.byteLength(body)));
+    expect(headers['transfer-encoding']).toBeUndefined();
+  });
+
+  it('streams a body over 64 KiB (chunked, no length), still catching a key split across chunks', async () => {
+    // The first echo starts after `{"pad":"<70,000 x>","error":"invalid key Bearer `: a chunk
+    // boundary 5 bytes into it splits the key between two writes.
+    const keyAt = '{"pad":"'.length + 70_000 + '","error":"invalid key Bearer '.length;
+    const { status, headers, body } = await fetchLeak(`pad=70000&chunk=${keyAt + 5}`);
+    expect(status).toBe(200);
+    expect(headers['content-length']).toBeUndefined();
+    expect(headers['transfer-encoding']).toBe('chunked');
+    expect(body).toBe(
+      `{"pad":"${'x'.repeat(70_000)}","error":"invalid key Bearer keygate-placeholder","echo":"Bearer keygate-placeholder"}`,
+    );
+    expect(body).not.toContain(SECRET);
   });
 
   for (const encoding of ['gzip', 'br', 'deflate']) {

@@ -242,8 +242,28 @@ describe('upstream faults', () => {
     expect(outcome.elapsedMs).toBeLessThan(IDLE_MS + 3_000);
   });
 
-  it('hangs mid-body → the agent sees a failed body after the idle timeout, not a hang', async () => {
+  it('hangs mid-way through a small body → a clean 504 after the idle timeout (nothing was sent yet)', async () => {
+    // Small bodies of a mapped host are scrubbed whole, so the agent has seen no byte of the
+    // response and can be told what happened instead of getting a truncated 200.
     const outcome = await call('https://api.openai.com/hang-mid-body');
+    expectAgentError(outcome, 504, 'upstream_timeout', /did not answer in time/);
+    expect(outcome.elapsedMs).toBeGreaterThanOrEqual(IDLE_MS - 50);
+    expect(outcome.elapsedMs).toBeLessThan(IDLE_MS + 3_000);
+  });
+
+  it('resets mid-way through a small body → a clean 502, not a truncated 200', async () => {
+    const outcome = await call('https://api.openai.com/reset-mid-small-body');
+    expectAgentError(
+      outcome,
+      502,
+      'upstream_unreachable',
+      /^mapping api\.openai\.com: the upstream broke off its response \(ECONNRESET: .*\); nothing was passed on$/,
+    );
+    expect(outcome.elapsedMs).toBeLessThan(5_000);
+  });
+
+  it('hangs mid-way through a large (streamed) body → a failed body after the idle timeout, not a hang', async () => {
+    const outcome = await call('https://api.openai.com/hang-mid-large-body');
     expect(outcome.status).toBe(200);
     expect(outcome.error).toBeDefined();
     expect(outcome.elapsedMs).toBeGreaterThanOrEqual(IDLE_MS - 50);

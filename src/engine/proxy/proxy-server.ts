@@ -46,7 +46,12 @@ import { terminateTls } from './tls-termination.js';
 import { CONNECTION_ESTABLISHED, openTunnel } from './tunnel.js';
 import { relay } from './relay.js';
 import { SecretScrubber } from './secret-scrubber.js';
-import { decodableEncodings, scrubbingStages } from './response-scrubbing.js';
+import {
+  decodableEncodings,
+  isScrubbableWhole,
+  scrubbingStages,
+  scrubHeaderValues,
+} from './response-scrubbing.js';
 import type { UpstreamAgents } from './upstream-agents.js';
 import { classifyUpstreamError, UpstreamTimeout } from './upstream-errors.js';
 import { dialUpstreamWebSocket, relayWebSocket, type UpstreamDial } from './websocket-relay.js';
@@ -592,7 +597,6 @@ export class ProxyServer {
       agent: x.secure ? this.#options.upstream.https : this.#options.upstream.http,
       setHost: headers.host === undefined,
     });
-    let answered = false;
     upstreamRequest.setTimeout(this.#timeouts.upstreamIdleMs, () =>
       upstreamRequest.destroy(new UpstreamTimeout('idle')),
     );
@@ -607,13 +611,19 @@ export class ProxyServer {
       socket.once(x.secure ? 'secureConnect' : 'connect', () => clearTimeout(timer));
       socket.once('close', () => clearTimeout(timer));
     });
+    let responded = false;
     upstreamRequest.on('response', (upstreamResponse) => {
-      answered = true;
+      responded = true;
       const responseHeaders = forwardableResponseHeaders(upstreamResponse.rawHeaders);
       const stages: NodeJS.ReadWriteStream[] = [];
       if (x.scrubber) {
         const status = upstreamResponse.statusCode ?? 502;
         const hasBody = req.method !== 'HEAD' && status !== 204 && status !== 304;
+        if (hasBody && isScrubbableWhole(responseHeaders)) {
+          scrubHeaderValues(responseHeaders, x.scrubber);
+          this.#sendScrubbedWhole(x, x.scrubber, upstreamResponse, responseHeaders);
+          return;
+        }
         try {
           stages.push(...scrubbingStages(x.scrubber, responseHeaders, hasBody));
         } catch (err) {
@@ -648,16 +658,8 @@ export class ProxyServer {
       });
     });
     upstreamRequest.on('error', (err) => {
-      if (answered) {
-        res.destroy();
-        return;
-      }
       req.unpipe(upstreamRequest);
-      this.#fail(
-        res,
-        classifyUpstreamError(err, x.mapping ? `mapping ${x.mapping.name}` : `${x.host}:${x.port}`),
-        this.#where(x),
-      );
+      this.#upstreamFailed(x, err, responded);
     });
     res.on('close', () => {
       if (!res.writableFinished) upstreamRequest.destroy();
@@ -675,6 +677,67 @@ export class ProxyServer {
     }
     req.pipe(upstreamRequest);
     req.resume();
+  }
+
+  /** The upstream request or its response failed; the agent hears of it as well as it still can. */
+  #upstreamFailed(x: Exchange, err: Error, responded: boolean): void {
+    const { res } = x;
+    if (res.headersSent) {
+      // Mid-body: the agent must see a broken response, not a short one that looks whole. An
+      // answer already complete (an error Keygate sent) is left to flush.
+      if (!res.writableEnded) res.destroy();
+      return;
+    }
+    const where = x.mapping ? `mapping ${x.mapping.name}` : `${x.host}:${x.port}`;
+    const code = (err as NodeJS.ErrnoException).code;
+    // Answered, then broken off before any of it reached the agent (a body scrubbed whole).
+    const error =
+      responded && !(err instanceof UpstreamTimeout)
+        ? new UpstreamUnreachableError(
+            `${where}: the upstream broke off its response (${code ? `${code}: ` : ''}${err.message}); nothing was passed on`,
+            { cause: err },
+          )
+        : classifyUpstreamError(err, where);
+    this.#fail(res, error, this.#where(x));
+  }
+
+  /**
+   * A small plain body (isScrubbableWhole): read whole, scrubbed, and sent with its exact length
+   * in one write. Nothing reaches the agent until the upstream's body is complete, so an upstream
+   * that breaks off mid-body still gets the agent a clean 502 rather than a truncated 200.
+   */
+  #sendScrubbedWhole(
+    x: Exchange,
+    scrubber: SecretScrubber,
+    upstreamResponse: http.IncomingMessage,
+    headers: http.OutgoingHttpHeaders,
+  ): void {
+    const { res } = x;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    upstreamResponse.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      size += chunk.length;
+    });
+    upstreamResponse.once('error', (err) => this.#upstreamFailed(x, err, true));
+    upstreamResponse.once('end', () => {
+      if (res.headersSent || res.destroyed) return;
+      const body = scrubber.scrub(
+        chunks.length === 1 && chunks[0] ? chunks[0] : Buffer.concat(chunks, size),
+      );
+      headers['content-length'] = String(body.length);
+      const status = upstreamResponse.statusCode ?? 502;
+      res.writeHead(status, upstreamResponse.statusMessage, headers);
+      let recorded = false;
+      const record = () => {
+        if (recorded) return;
+        recorded = true;
+        this.#record('injected', { ...this.#where(x), status, mapping: x.mapping?.name });
+      };
+      res.once('finish', record);
+      res.once('close', record);
+      res.end(body);
+    });
   }
 
   /** One scrubber per resolved secret (cached with it), not one per request. */
