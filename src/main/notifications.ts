@@ -1,15 +1,14 @@
 /**
- * Notifications for problems the user should act on (alerts.ts decides which): 1Password
+ * Notifications for problems the user should act on (shared/alerts.ts decides which): 1Password
  * sign-in failures, stale mappings, the port in use. macOS delivers them only for a signed app,
  * and Electron reports whether the system supports them at all; without support this does
  * nothing. Clicking one opens Settings.
  */
 import { Notification } from 'electron';
 import type { Logger } from '../engine/log/logger.js';
-import { coalesce, currentAlerts, newAlerts, type AlertState } from './alerts.js';
+import { ProblemWatcher } from '../engine/problem-watcher.js';
+import { coalesce, type AlertState } from '../shared/alerts.js';
 import type { EngineHost } from './engine-host.js';
-
-const RECHECK_MS = 30_000;
 
 export interface Notifier {
   /** A one-off message (e.g. "Agent setup copied"), when notifications are supported. */
@@ -54,31 +53,20 @@ export function setupNotifications(
     if (live.length > 10) live.shift();
   };
 
-  let active = new Set<string>();
-  let checking = false;
-  const check = async () => {
-    if (checking) return;
-    checking = true;
-    try {
-      const current = currentAlerts(await alertState(host));
-      const fresh = newAlerts(active, current);
-      active = new Set(current.map((alert) => alert.key));
-      for (const alert of coalesce(fresh)) show(alert.title, alert.body);
-    } catch (err) {
-      logger.warn('could not check for problems to notify', { err });
-    } finally {
-      checking = false;
-    }
-  };
-
-  const unsubscribe = host.onChange(() => void check());
-  const timer = setInterval(() => void check(), RECHECK_MS);
-  void check();
+  const problems = new ProblemWatcher({
+    read: () => alertState(host),
+    onAppear: (alerts) => {
+      for (const alert of coalesce(alerts)) show(alert.title, alert.body);
+    },
+    onError: (err) => logger.warn('could not check for problems to notify', { err }),
+  });
+  const unsubscribe = host.onChange(() => void problems.check());
+  void problems.check();
   return {
     notify: show,
     stop() {
       unsubscribe();
-      clearInterval(timer);
+      problems.stop();
     },
   };
 }

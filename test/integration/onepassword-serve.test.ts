@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { agentEnvironment } from '../helpers/agent-env.js';
 import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 import {
@@ -239,13 +239,25 @@ describe('op:// mappings through keygate serve', () => {
     expect(deleted).toMatch(/x-keygate-error: keygate_secret_unavailable/i);
     expect(deleted).toMatch(/op:\/\/AI\/OpenAI\/credential/);
     expect((await openaiView())?.stale).toMatch(/itemNotFound|not found/i);
+    // Headless, the problem the app would notify about is logged once, as a warning.
+    const staleLine =
+      /warn {2}A mapping has gone stale detail="api\.openai\.com: could not resolve op:\/\/AI\/OpenAI\/credential: .*not found/;
+    await vi.waitFor(() => expect(serve?.stderr()).toMatch(staleLine), { timeout: 5_000 });
 
     if (openai) state.items.push(openai);
     writeState();
     await new Promise((resolve) => setTimeout(resolve, 1_100));
     expect(await curl('/v1/restored')).toMatch(/\r\n\r\nHTTP\/1\.1 200/);
     expect((await openaiView())?.stale).toBeUndefined();
+    await vi.waitFor(
+      () =>
+        expect(serve?.stderr()).toMatch(
+          /info {2}resolved was="A mapping has gone stale" detail="api\.openai\.com: /,
+        ),
+      { timeout: 5_000 },
+    );
     const logs = serve.stderr();
+    expect(logs.match(/A mapping has gone stale detail="api\.openai\.com/g)).toHaveLength(1);
     for (const canary of [OPENAI_CANARY, ANTHROPIC_CANARY, TOKEN])
       expect(logs).not.toContain(canary);
   });

@@ -7,6 +7,7 @@ import { createLogger, parseLogLevel } from '../../engine/log/logger.js';
 import { removeRuntimeInfo, writeRuntimeInfo } from '../../engine/runtime-file.js';
 import { startUiServer, type UiServer } from '../../engine/ui/ui-server.js';
 import { openStore, resolveHome, type GlobalOptions } from '../cli-context.js';
+import { logProblems } from '../problem-log.js';
 import {
   collect,
   parseLogLevelOption,
@@ -158,6 +159,7 @@ export function registerServe(program: Command): void {
           port: engine.port ?? 0,
         });
       recordAddress();
+      const stopProblemLog = logProblems(engine, controller, logger);
       // The port moved (the settings UI): `keygate env` reads serve.json for the real one.
       engine.onListenerChange((address) => {
         if (address === undefined) return;
@@ -170,6 +172,7 @@ export function registerServe(program: Command): void {
         const stop = (signal: NodeJS.Signals) => {
           logger.info('stopping', { signal });
           removeRuntimeInfo(engine.paths.home, process.pid);
+          stopProblemLog();
           Promise.all([ui?.close(), engine.stop()]).then(
             () => resolve(),
             (err: unknown) => {

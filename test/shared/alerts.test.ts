@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { MappingView, OnePasswordAccountStatus } from '../../src/shared/api.js';
-import { coalesce, currentAlerts, newAlerts, type AlertState } from '../../src/main/alerts.js';
+import { coalesce, currentAlerts, newAlerts, type AlertState } from '../../src/shared/alerts.js';
 
 const calm: AlertState = { accounts: [], mappings: [] };
 

@@ -1,11 +1,12 @@
 /**
- * Which problems deserve a notification, as a pure function of state: a 1Password account that
+ * Which problems the user should act on, as a pure function of state: a 1Password account that
  * fails (bad or expired token, locked app), a mapping gone stale (item deleted, field renamed,
  * access revoked), and the proxy's port in use. Edge-triggered: `newAlerts` returns only what
  * was not already showing, so a problem that lasts notifies once, and again only after it
- * cleared and came back. notifications.ts shows them.
+ * cleared and came back. engine/problem-watcher.ts tracks them over time; the app shows them as
+ * notifications (src/main/notifications.ts), and `keygate serve` writes them to its log.
  */
-import type { MappingView, OnePasswordAccountStatus } from '../shared/api.js';
+import type { MappingView, OnePasswordAccountStatus } from './api.js';
 
 export interface AlertState {
   /** The engine could not start. */
