@@ -251,6 +251,31 @@ describe('upstream faults', () => {
     expect(outcome.elapsedMs).toBeLessThan(IDLE_MS + 3_000);
   });
 
+  it('the agent gives up while a small body is still arriving → Keygate records it and serves the next request', async () => {
+    const dispatcher = new ProxyAgent({
+      uri: fixture.proxyUrl(),
+      requestTls: { ca: fixture.engine.ca.certPem },
+    });
+    try {
+      const gaveUp = request('https://api.openai.com/hang-mid-body', {
+        dispatcher,
+        signal: AbortSignal.timeout(200),
+      });
+      await expect(gaveUp).rejects.toThrow();
+      await vi.waitFor(() =>
+        expect(fixture.engine.activity.recent().at(-1)).toMatchObject({
+          host: 'api.openai.com',
+          path: '/hang-mid-body',
+          outcome: 'error',
+        }),
+      );
+    } finally {
+      await dispatcher.destroy();
+    }
+    const next = await call('https://api.openai.com/v1/after');
+    expect(next.status).toBe(200);
+  });
+
   it('resets mid-way through a small body → a clean 502, not a truncated 200', async () => {
     const outcome = await call('https://api.openai.com/reset-mid-small-body');
     expectAgentError(
