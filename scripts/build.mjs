@@ -2,7 +2,7 @@
 // its static files), and the Electron shell (type-checked against the real electron.d.ts).
 // One entry point so `npm run build`, the test setup and CI build the same way.
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,6 +34,10 @@ const steps = {
     compile('tsconfig.preload.json');
   },
 };
+
+// A full build starts from an empty dist/: a module moved or deleted in src/ must not live on
+// there, where a test could still import it and pass (a local run once hid a CI failure so).
+if (only.length === 0) rmSync(join(root, 'dist'), { recursive: true, force: true });
 
 for (const [name, step] of Object.entries(steps)) {
   if (only.length === 0 || only.includes(name)) step();

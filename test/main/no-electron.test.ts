@@ -12,7 +12,6 @@ import { REPO_ROOT } from '../helpers/keygate-process.js';
 const PURE = [
   'agent-setup',
   'app-handlers',
-  'alerts',
   'app-paths',
   'csp',
   'ipc-table',
