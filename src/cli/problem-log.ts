@@ -9,16 +9,25 @@ import type { Logger } from '../engine/log/logger.js';
 import { ProblemWatcher } from '../engine/problem-watcher.js';
 import type { AlertState } from '../shared/alerts.js';
 
+/**
+ * Starts logging problems; returns the function that stops it. `onStaleChange` gets the stale
+ * mappings (name → reason) whenever a problem appears or clears, for serve.json.
+ */
 export function logProblems(
   engine: KeygateEngine,
   controller: Controller,
   logger: Logger,
+  onStaleChange: (stale: Record<string, string>) => void = () => undefined,
 ): () => void {
+  let stale: Record<string, string> = {};
   const read = async (): Promise<AlertState> => {
     const [status, mappings] = await Promise.all([
       controller.handlers['proxy.status'](),
       controller.handlers['mappings.list'](),
     ]);
+    stale = Object.fromEntries(
+      mappings.flatMap((m) => (m.stale ? [[m.name, m.stale] as const] : [])),
+    );
     return {
       ...(status.lastError ? { proxyLastError: status.lastError } : {}),
       accounts: engine.onePassword.source.status(),
@@ -29,9 +38,11 @@ export function logProblems(
     read,
     onAppear: (alerts) => {
       for (const alert of alerts) logger.warn(alert.title, { detail: alert.body });
+      onStaleChange(stale);
     },
     onClear: (alerts) => {
       for (const alert of alerts) logger.info('resolved', { was: alert.title, detail: alert.body });
+      onStaleChange(stale);
     },
     onError: (err) => logger.warn('could not check for problems', { err }),
   });

@@ -156,6 +156,9 @@ export class Controller {
 
   async #listMappings(): Promise<MappingView[]> {
     const { resolver } = await this.#setup();
+    // Without an engine here (a CLI command), this process has resolved nothing yet: the stale
+    // flags worth showing are those of the running serve, from serve.json.
+    const runningStale = this.#engine ? undefined : readRuntimeInfo(this.#paths.home)?.stale;
     return this.#store.get().mappings.map((mapping) => {
       const view = mappingView(mapping);
       // Stale is about the reference (item deleted, field renamed, access revoked), not about
@@ -165,7 +168,9 @@ export class Controller {
       const stale = refs
         .map((ref) => resolver.status(ref))
         .find((status) => status.state === 'failing' && isReferenceProblem(status.kind));
-      return stale ? { ...view, stale: stale.reason ?? 'does not resolve' } : view;
+      if (stale) return { ...view, stale: stale.reason ?? 'does not resolve' };
+      const seenByServe = runningStale?.[view.name];
+      return seenByServe ? { ...view, stale: seenByServe } : view;
     });
   }
 

@@ -1,20 +1,33 @@
 /**
  * `serve.json` in the home tells other commands where a running `keygate serve` listens, so
- * `keygate env` and `keygate run` point agents at the real port (even with `--port 0`).
+ * `keygate env` and `keygate run` point agents at the real port (even with `--port 0`), and which
+ * mappings it has found stale, so `keygate map list` in another terminal shows them too.
  */
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface RuntimeInfo {
   readonly pid: number;
   readonly host: string;
   readonly port: number;
+  /** Mapping name → why its reference does not resolve, as the running process last saw it. */
+  readonly stale?: Readonly<Record<string, string>>;
 }
 
 const FILE = 'serve.json';
 
+/** Write-then-rename: the file is rewritten while serve runs, and a reader must never see half. */
 export function writeRuntimeInfo(home: string, info: RuntimeInfo): void {
-  writeFileSync(join(home, FILE), `${JSON.stringify(info)}\n`, { mode: 0o600 });
+  const path = join(home, FILE);
+  const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    writeFileSync(temp, `${JSON.stringify(info)}\n`, { mode: 0o600, flag: 'wx' });
+    renameSync(temp, path);
+  } catch (err) {
+    rmSync(temp, { force: true });
+    throw new Error(`cannot write ${path}: ${(err as Error).message}`, { cause: err });
+  }
 }
 
 export function removeRuntimeInfo(home: string, pid: number): void {
@@ -47,8 +60,18 @@ export function readRuntimeInfo(home: string): RuntimeInfo | undefined {
       typeof info.host !== 'string'
     )
       return undefined;
-    return alive(info.pid) ? (info as RuntimeInfo) : undefined;
+    if (!alive(info.pid)) return undefined;
+    const stale = validStale(info.stale);
+    return { pid: info.pid, host: info.host, port: info.port, ...(stale ? { stale } : {}) };
   } catch {
     return undefined;
   }
+}
+
+function validStale(value: unknown): Record<string, string> | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const entries = Object.entries(value).filter(
+    (entry): entry is [string, string] => typeof entry[1] === 'string',
+  );
+  return entries.length > 0 ? Object.fromEntries(entries) : undefined;
 }

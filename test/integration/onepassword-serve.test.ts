@@ -243,6 +243,13 @@ describe('op:// mappings through keygate serve', () => {
     const staleLine =
       /warn {2}A mapping has gone stale detail="api\.openai\.com: could not resolve op:\/\/AI\/OpenAI\/credential: .*not found/;
     await vi.waitFor(() => expect(serve?.stderr()).toMatch(staleLine), { timeout: 5_000 });
+    // And `keygate map list` in another terminal shows serve's flag (through serve.json).
+    const listed = keygate(['map', 'list'], { home: home.home, env });
+    expect(listed.stdout).toMatch(
+      /^api\.openai\.com\top:\/\/AI\/OpenAI\/credential\t.*\tSTALE: could not resolve .*not found/m,
+    );
+    // The Anthropic item was deleted in the test above and never came back.
+    expect(listed.stdout).toMatch(/^api\.anthropic\.com\t.*\tSTALE: /m);
 
     if (openai) state.items.push(openai);
     writeState();
@@ -255,6 +262,9 @@ describe('op:// mappings through keygate serve', () => {
           /info {2}resolved was="A mapping has gone stale" detail="api\.openai\.com: /,
         ),
       { timeout: 5_000 },
+    );
+    expect(keygate(['map', 'list'], { home: home.home, env }).stdout).not.toMatch(
+      /^api\.openai\.com\t.*STALE/m,
     );
     const logs = serve.stderr();
     expect(logs.match(/A mapping has gone stale detail="api\.openai\.com/g)).toHaveLength(1);

@@ -78,8 +78,11 @@ export function registerMap(program: Command): void {
         process.stdout.write('no mappings (keygate map add HOST REF)\n');
         return;
       }
-      for (const view of views)
-        process.stdout.write(`${view.name}\t${view.ref}\t${view.explain}\n`);
+      // Stale flags come from a running serve (serve.json): a terminal has resolved nothing itself.
+      for (const view of views) {
+        const stale = view.stale ? `\tSTALE: ${view.stale}` : '';
+        process.stdout.write(`${view.name}\t${view.ref}\t${view.explain}${stale}\n`);
+      }
     });
 
   map

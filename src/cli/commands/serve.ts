@@ -152,14 +152,24 @@ export function registerServe(program: Command): void {
           throw err;
         }
       }
+      let stale: Record<string, string> = {};
       const recordAddress = () =>
         writeRuntimeInfo(engine.paths.home, {
           pid: process.pid,
           host: options.host ?? engine.store.get().proxy.host,
           port: engine.port ?? 0,
+          ...(Object.keys(stale).length > 0 ? { stale } : {}),
         });
       recordAddress();
-      const stopProblemLog = logProblems(engine, controller, logger);
+      const stopProblemLog = logProblems(engine, controller, logger, (next) => {
+        stale = next;
+        try {
+          recordAddress();
+        } catch (err) {
+          // serve keeps proxying; only `map list` elsewhere misses the flags.
+          logger.warn('could not record stale mappings in serve.json', { err });
+        }
+      });
       // The port moved (the settings UI): `keygate env` reads serve.json for the real one.
       engine.onListenerChange((address) => {
         if (address === undefined) return;
