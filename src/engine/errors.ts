@@ -62,6 +62,11 @@ export const UpstreamUnreachableError = defineError(
 );
 /** 504: the upstream did not answer in time. */
 export const UpstreamTimeoutError = defineError(504, 'upstream_timeout', 'UpstreamTimeoutError');
+/**
+ * 499 (nginx's "client closed request"): the agent left before Keygate could answer. Never sent,
+ * since nobody is there to read it; it names the outcome in the activity record.
+ */
+export const AgentClosedError = defineError(499, 'agent_closed', 'AgentClosedError');
 
 export type KeygateErrorClass = ReturnType<typeof defineError>;
 

@@ -251,7 +251,7 @@ describe('upstream faults', () => {
     expect(outcome.elapsedMs).toBeLessThan(IDLE_MS + 3_000);
   });
 
-  it('the agent gives up while a small body is still arriving → Keygate records it and serves the next request', async () => {
+  it('the agent gives up while a small body is still arriving → recorded as keygate_agent_closed; the next request is served', async () => {
     const dispatcher = new ProxyAgent({
       uri: fixture.proxyUrl(),
       requestTls: { ca: fixture.engine.ca.certPem },
@@ -267,6 +267,8 @@ describe('upstream faults', () => {
           host: 'api.openai.com',
           path: '/hang-mid-body',
           outcome: 'error',
+          status: 499,
+          error: 'keygate_agent_closed',
         }),
       );
     } finally {

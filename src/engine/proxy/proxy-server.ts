@@ -20,6 +20,7 @@ import type { ActivityOutcome } from '../../shared/activity.js';
 import type { ActivityLog, NewActivity } from '../activity/activity-log.js';
 import {
   AgentAuthRequiredError,
+  AgentClosedError,
   BadProxyRequestError,
   HostDeniedError,
   HostMismatchError,
@@ -686,6 +687,13 @@ export class ProxyServer {
       // Mid-body: the agent must see a broken response, not a short one that looks whole. An
       // answer already complete (an error Keygate sent) is left to flush.
       if (!res.writableEnded) res.destroy();
+      return;
+    }
+    if (res.destroyed) {
+      // The agent left first (its 'close' is what cut the upstream): record that, not an
+      // upstream failure that never happened.
+      const error = new AgentClosedError('the agent closed the connection before the answer');
+      this.#record('error', { ...this.#where(x), status: error.status, error: error.errorId });
       return;
     }
     const where = x.mapping ? `mapping ${x.mapping.name}` : `${x.host}:${x.port}`;
