@@ -262,14 +262,16 @@ describe('upstream faults', () => {
         signal: AbortSignal.timeout(200),
       });
       await expect(gaveUp).rejects.toThrow();
-      await vi.waitFor(() =>
-        expect(fixture.engine.activity.recent().at(-1)).toMatchObject({
-          host: 'api.openai.com',
-          path: '/hang-mid-body',
-          outcome: 'error',
-          status: 499,
-          error: 'keygate_agent_closed',
-        }),
+      await vi.waitFor(
+        () =>
+          expect(fixture.engine.activity.recent().at(-1)).toMatchObject({
+            host: 'api.openai.com',
+            path: '/hang-mid-body',
+            outcome: 'error',
+            status: 499,
+            error: 'keygate_agent_closed',
+          }),
+        { timeout: 5_000 },
       );
     } finally {
       await dispatcher.destroy();
