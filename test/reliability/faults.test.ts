@@ -257,10 +257,18 @@ describe('upstream faults', () => {
       requestTls: { ca: fixture.engine.ca.certPem },
     });
     try {
+      const before = good.received.length;
+      const giveUp = new AbortController();
       const gaveUp = request('https://api.openai.com/hang-mid-body', {
         dispatcher,
-        signal: AbortSignal.timeout(200),
+        signal: giveUp.signal,
       });
+      // Once the upstream has the request (and has sent part of its body), the agent leaves.
+      await vi.waitFor(
+        () => expect(good.received.slice(before).map((r) => r.url)).toContain('/hang-mid-body'),
+        { timeout: 5_000 },
+      );
+      giveUp.abort();
       await expect(gaveUp).rejects.toThrow();
       await vi.waitFor(
         () =>
