@@ -98,7 +98,7 @@ describe('loadOrCreateCertificateAuthority: creation', () => {
     expect(shown).not.toContain('PRIVATE KEY');
   });
 
-  it('creates one CA when several processes start at once on a fresh home', async () => {
+  it('creates one CA when several callers start at once on a fresh home (the lock file decides)', async () => {
     // The app and `keygate serve` (or two first commands) racing: each used to see the other's
     // key without its certificate yet and refuse the CA as incomplete (CI hit it).
     const dir = tempDir();
