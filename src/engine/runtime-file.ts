@@ -3,9 +3,9 @@
  * `keygate env` and `keygate run` point agents at the real port (even with `--port 0`), and which
  * mappings it has found stale, so `keygate map list` in another terminal shows them too.
  */
-import { randomBytes } from 'node:crypto';
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomicSync } from './atomic-write.js';
 
 export interface RuntimeInfo {
   readonly pid: number;
@@ -20,12 +20,9 @@ const FILE = 'serve.json';
 /** Write-then-rename: the file is rewritten while serve runs, and a reader must never see half. */
 export function writeRuntimeInfo(home: string, info: RuntimeInfo): void {
   const path = join(home, FILE);
-  const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   try {
-    writeFileSync(temp, `${JSON.stringify(info)}\n`, { mode: 0o600, flag: 'wx' });
-    renameSync(temp, path);
+    writeFileAtomicSync(path, `${JSON.stringify(info)}\n`, 0o600);
   } catch (err) {
-    rmSync(temp, { force: true });
     throw new Error(`cannot write ${path}: ${(err as Error).message}`, { cause: err });
   }
 }

@@ -11,7 +11,6 @@
  * invalid file in its change handler, so we could not report an invalid external write. The file
  * is therefore read and validated here, with zod.
  */
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
@@ -23,6 +22,7 @@ import {
   type Settings,
 } from '../../shared/settings-schema.js';
 import { SettingsError } from '../errors.js';
+import { writeFileAtomicSync } from '../atomic-write.js';
 import { withFileLockSync, type FileLockOptions } from '../file-lock.js';
 import { FileChangePoller } from './file-change-poller.js';
 import { migrate, schemaVersionOf } from './migrations.js';
@@ -321,26 +321,7 @@ function writeWholeFileAtomically(filePath: string, data: string, mode: number):
   } catch (error) {
     if (errnoCode(error) !== 'ENOENT') throw error;
   }
-  const temp = `${target}.tmp-${process.pid}-${randomBytes(8).toString('hex')}`;
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(temp, 'wx', mode);
-    fs.writeFileSync(fd, data);
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
-    fd = undefined;
-    fs.renameSync(temp, target);
-  } catch (error) {
-    if (fd !== undefined) {
-      try {
-        fs.closeSync(fd);
-      } catch {
-        // The write's error is the one worth reporting.
-      }
-    }
-    fs.rmSync(temp, { force: true });
-    throw error;
-  }
+  writeFileAtomicSync(target, data, mode);
 }
 
 function defaultSettings(): Settings {

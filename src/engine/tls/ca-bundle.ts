@@ -2,10 +2,10 @@
  * The trust bundle for clients whose CA variable *replaces* their trust store (SSL_CERT_FILE and
  * friends): every public root Node trusts, plus the Keygate CA. Rewritten only when it changes.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import tls from 'node:tls';
+import { writeFileAtomic } from '../atomic-write.js';
 
 export function caBundleContents(
   caPem: string,
@@ -22,9 +22,6 @@ export async function writeCaBundle(path: string, caPem: string): Promise<void> 
   });
   if (current === contents) return;
   await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-  // Unique per call: two writers in one process must not share (and truncate) one temp file.
-  const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   // Certificates are public, 0644 like ca.pem; the 0700 directory still limits who reaches it.
-  await writeFile(temp, contents, { mode: 0o644 });
-  await rename(temp, path);
+  await writeFileAtomic(path, contents, 0o644);
 }

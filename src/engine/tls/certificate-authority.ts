@@ -6,10 +6,11 @@
  * written with that mode from the first byte, and never silently replaced or "repaired".
  * Anything unexpected on disk is a CertificateAuthorityError that tells the user what to do.
  */
-import { X509Certificate, createPrivateKey, randomBytes, type KeyObject } from 'node:crypto';
+import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { constants as fsConstants, promises as fsp } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
+import { writeFileAtomic } from '../atomic-write.js';
 import { withFileLock, type FileLockOptions } from '../file-lock.js';
 import {
   KEY_USAGE,
@@ -198,8 +199,8 @@ async function createCertificateAuthority(certPath: string, keyPath: string): Pr
   const keyPem = keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
   // Key first: if we die in between, the next start reports "incomplete" instead of
   // finding a certificate whose key was never written.
-  await writeFileAtomic(keyPath, keyPem, 0o600);
-  await writeFileAtomic(certPath, toPem(certificate), 0o644);
+  await writeCaFile(keyPath, keyPem, 0o600);
+  await writeCaFile(certPath, toPem(certificate), 0o644);
 }
 
 /** `Keygate Local CA (<hostname> <yyyy-mm-dd>)`: tells one install's CA from another's in a trust store. */
@@ -210,26 +211,10 @@ function caCommonName(now: Date): string {
   return `Keygate Local CA (${host} ${date})`;
 }
 
-/**
- * Write-then-rename, so a crash never leaves a half-written PEM under the real name. The
- * temp file is opened with its final mode (`wx` + mode), so the key is never readable by
- * others, not even for an instant between a write and a chmod.
- */
-async function writeFileAtomic(path: string, data: string, mode: number): Promise<void> {
-  const temp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+async function writeCaFile(path: string, data: string, mode: number): Promise<void> {
   try {
-    const handle = await fsp.open(temp, 'wx', mode);
-    try {
-      await handle.writeFile(data, 'utf8');
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await fsp.rename(temp, path);
+    await writeFileAtomic(path, data, mode);
   } catch (error) {
-    await fsp.rm(temp, { force: true }).catch(() => {
-      // Best effort: the write already failed, and that is the error worth reporting.
-    });
     throw new CertificateAuthorityError(`cannot write ${path}`, { cause: error });
   }
 }

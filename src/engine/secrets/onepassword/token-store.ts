@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../../atomic-write.js';
 import { Secret } from '../secret.js';
 
 /**
@@ -263,21 +264,10 @@ async function ensureHome(home: string): Promise<void> {
   }
 }
 
-/** Write-then-rename; the temp file has its final mode from the first byte. */
 async function writeAtomic(path: string, data: Buffer): Promise<void> {
-  const temp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
   try {
-    const handle = await fsp.open(temp, 'wx', FILE_MODE);
-    try {
-      await handle.writeFile(data);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await fsp.chmod(temp, FILE_MODE); // in case the umask took bits away
-    await fsp.rename(temp, path);
+    await writeFileAtomic(path, data, FILE_MODE);
   } catch (err) {
-    await fsp.rm(temp, { force: true }).catch(() => undefined);
     throw new TokenStoreIoError(`could not write ${path}: ${describe(err)}`, { cause: err });
   }
 }
