@@ -1,23 +1,18 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   withFileLock,
   withFileLockSync,
   type FileLockOptions,
 } from '../../src/engine/file-lock.js';
+import { tempDirs } from '../helpers/temp-dirs.js';
 
-const dirs: string[] = [];
-afterEach(() => {
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
+const tempDir = tempDirs('keygate-lock-');
 function lockPath(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'keygate-lock-'));
-  dirs.push(dir);
-  return join(dir, 'thing.lock');
+  return join(tempDir(), 'thing.lock');
 }
 
 class HeldError extends Error {}

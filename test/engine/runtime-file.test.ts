@@ -1,21 +1,15 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   readRuntimeInfo,
   removeRuntimeInfo,
   writeRuntimeInfo,
 } from '../../src/engine/runtime-file.js';
+import { tempDirs } from '../helpers/temp-dirs.js';
 
-const homes: string[] = [];
-afterEach(() => homes.splice(0).forEach((home) => rmSync(home, { recursive: true, force: true })));
-function home(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'keygate-runtime-'));
-  homes.push(dir);
-  return dir;
-}
+const home = tempDirs('keygate-runtime-');
 
 describe('serve.json', () => {
   it('round-trips the address and the stale mappings, 0600, with no temporary file left', () => {

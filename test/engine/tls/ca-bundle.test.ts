@@ -1,18 +1,12 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import tls from 'node:tls';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { caBundleContents, writeCaBundle } from '../../../src/engine/tls/ca-bundle.js';
 import { loadOrCreateCertificateAuthority } from '../../../src/engine/tls/certificate-authority.js';
+import { tempDirs } from '../../helpers/temp-dirs.js';
 
-const dirs: string[] = [];
-afterEach(() => dirs.splice(0).forEach((dir) => rmSync(dir, { recursive: true, force: true })));
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'keygate-bundle-'));
-  dirs.push(dir);
-  return dir;
-}
+const tempDir = tempDirs('keygate-bundle-');
 
 describe('writeCaBundle', () => {
   it('holds every public root Node trusts, then the Keygate CA, readable by clients (0644)', async () => {
