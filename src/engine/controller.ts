@@ -23,7 +23,7 @@ import { buildAgentEnv, dialableHost } from './agent-env.js';
 import { AppOnlyOperationError, InvalidInputError } from './errors.js';
 import { homePaths, type HomePaths } from './home.js';
 import type { KeygateEngine } from './keygate-engine.js';
-import { CompiledMapping } from './rules/compiled-mapping.js';
+import { CompiledMapping, mappingRefs } from './rules/compiled-mapping.js';
 import { HostMatcher } from './rules/host-pattern.js';
 import { buildMapping } from './rules/mapping-input.js';
 import { Secret } from './secrets/secret.js';
@@ -163,8 +163,7 @@ export class Controller {
       const view = mappingView(mapping);
       // Stale is about the reference (item deleted, field renamed, access revoked), not about
       // reaching 1Password: an outage shows on the account's status, not on every mapping.
-      const refs =
-        mapping.injector.type === 'basic' ? [mapping.ref, mapping.injector.userRef] : [mapping.ref];
+      const refs = mappingRefs(mapping);
       const stale = refs
         .map((ref) => resolver.status(ref))
         .find((status) => status.state === 'failing' && isReferenceProblem(status.kind));
@@ -234,8 +233,7 @@ export class Controller {
     // Live check for op:// when an account is connected: a reference that does not resolve is
     // refused with 1Password's reason. An unreachable 1Password does not block saving.
     // (env:// is not checked here: it resolves in serve's environment, not this one.)
-    const refs =
-      mapping.injector.type === 'basic' ? [mapping.ref, mapping.injector.userRef] : [mapping.ref];
+    const refs = mappingRefs(mapping);
     for (const ref of refs.filter((r) => r.startsWith('op://'))) {
       if (!onePassword.connected) break;
       try {
@@ -285,8 +283,9 @@ export class Controller {
         const name = new CompiledMapping(mapping).name;
         try {
           const { resolver } = await this.#setup();
-          const secret = await resolver.resolve(mapping.ref);
-          if (mapping.injector.type === 'basic') await resolver.resolve(mapping.injector.userRef);
+          const [primary, ...others] = mappingRefs(mapping);
+          const secret = await resolver.resolve(primary ?? mapping.ref);
+          for (const ref of others) await resolver.resolve(ref);
           return { name, ok: true, fingerprint: secret.fingerprint(), length: secret.length };
         } catch (err) {
           return { name, ok: false, reason: err instanceof Error ? err.message : String(err) };
@@ -408,10 +407,8 @@ export class Controller {
       ),
     );
     checks.push(await this.#checkCa());
-    const usesOnePassword = settings.mappings.some(
-      (m) =>
-        m.ref.startsWith('op://') ||
-        (m.injector.type === 'basic' && m.injector.userRef.startsWith('op://')),
+    const usesOnePassword = settings.mappings.some((m) =>
+      mappingRefs(m).some((ref) => ref.startsWith('op://')),
     );
     if (usesOnePassword) checks.push(await this.#checkOnePassword());
     if (settings.mappings.length === 0) {
@@ -423,8 +420,7 @@ export class Controller {
     }
     for (const mapping of settings.mappings) {
       const name = `mapping ${mapping.host}${mapping.path ?? ''}`;
-      const refs =
-        mapping.injector.type === 'basic' ? [mapping.ref, mapping.injector.userRef] : [mapping.ref];
+      const refs = mappingRefs(mapping);
       for (const ref of refs) {
         const check = (await this.#setup()).resolver.validate(ref);
         if (!check.ok) {

@@ -13,7 +13,7 @@ import { AgentDirectory } from './proxy/agent-directory.js';
 import { UpstreamRoutes } from './proxy/connect-to.js';
 import { ProxyServer, type ProxyPolicy, type ProxyTimeouts } from './proxy/proxy-server.js';
 import { createUpstreamAgents, type UpstreamAgents } from './proxy/upstream-agents.js';
-import { CompiledMapping } from './rules/compiled-mapping.js';
+import { CompiledMapping, mappingRefs } from './rules/compiled-mapping.js';
 import { isLoopbackHost } from './rules/host-name.js';
 import { RuleTable } from './rules/rule-table.js';
 import type { OpClientFactory } from './secrets/onepassword/op-client.js';
@@ -291,8 +291,7 @@ export class KeygateEngine {
   #prefetch(settings: Settings): void {
     const refs = new Set<string>();
     for (const mapping of settings.mappings) {
-      refs.add(mapping.ref);
-      if (mapping.injector.type === 'basic') refs.add(mapping.injector.userRef);
+      for (const ref of mappingRefs(mapping)) refs.add(ref);
     }
     this.resolver.prefetch([...refs]).catch((err: unknown) => {
       this.#lastError = err instanceof Error ? err.message : String(err);

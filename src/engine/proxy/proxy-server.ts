@@ -33,7 +33,7 @@ import {
 import type { Logger } from '../log/logger.js';
 import type { CompiledMapping } from '../rules/compiled-mapping.js';
 import { canonicalHost, isLoopbackHost, parseAuthority } from '../rules/host-name.js';
-import type { InjectionSecrets } from '../rules/injector.js';
+import type { InjectionSecrets } from '../rules/injectors/types.js';
 import type { RuleTable } from '../rules/rule-table.js';
 import type { Secret } from '../secrets/secret.js';
 import type { SecretResolver } from '../secrets/secret-resolver.js';

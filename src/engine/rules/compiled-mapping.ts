@@ -10,11 +10,24 @@ import type { Mapping } from '../../shared/settings-schema.js';
 import { InvalidInputError } from '../errors.js';
 import { isLoopbackHost } from './host-name.js';
 import { HostMatcher } from './host-pattern.js';
-import { createInjector, type Injector } from './injector.js';
+import { createInjector, type Injector } from './injectors/index.js';
 import { PathMatcher } from './path-matcher.js';
 import { PortMatcher } from './port-matcher.js';
 
 export const DEFAULT_TLS_PORT = 443;
+
+/**
+ * The secret references a mapping needs, deduplicated: `[ref]`, or `[ref, userRef]` for basic
+ * auth. The one place that knows which fields of a mapping are references; prefetch, account
+ * lookup, stale flags, the live check and doctor all ask here (or `CompiledMapping.refs`).
+ */
+export function mappingRefs(mapping: Mapping): string[] {
+  const refs = [mapping.ref];
+  if (mapping.injector.type === 'basic' && mapping.injector.userRef !== mapping.ref) {
+    refs.push(mapping.injector.userRef);
+  }
+  return refs;
+}
 export const DEFAULT_PLAINTEXT_PORT = 80;
 
 export class CompiledMapping {
@@ -42,11 +55,7 @@ export class CompiledMapping {
     this.injector = createInjector(config.injector);
 
     if (config.ref.length === 0) throw new InvalidInputError('ref is empty');
-    const refs = [config.ref];
-    if (config.injector.type === 'basic' && config.injector.userRef !== config.ref) {
-      refs.push(config.injector.userRef);
-    }
-    this.refs = refs;
+    this.refs = mappingRefs(config);
 
     this.allowPlaintext = config.allowPlaintext === true;
     // Plaintext puts the secret on the wire in the clear; only a loopback hop keeps it local.

@@ -6,6 +6,7 @@
 import { pathToFileURL } from 'node:url';
 import type { Settings } from '../../shared/settings-schema.js';
 import { VERSION } from '../version.js';
+import { mappingRefs } from '../rules/compiled-mapping.js';
 import { EnvSecretSource } from './env-source.js';
 import type { OpClientFactory } from './onepassword/op-client.js';
 import { OnePasswordService } from './onepassword/onepassword-service.js';
@@ -52,9 +53,7 @@ export interface SecretSetupOptions {
 /** The account a reference is resolved with: the `account` of the mapping that uses it. */
 function accountOf(settings: Settings, ref: string): string | undefined {
   for (const mapping of settings.mappings) {
-    const refs =
-      mapping.injector.type === 'basic' ? [mapping.ref, mapping.injector.userRef] : [mapping.ref];
-    if (refs.includes(ref)) return mapping.account;
+    if (mappingRefs(mapping).includes(ref)) return mapping.account;
   }
   return undefined;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidInputError } from '../../../src/engine/errors.js';
-import { CompiledMapping } from '../../../src/engine/rules/compiled-mapping.js';
+import { CompiledMapping, mappingRefs } from '../../../src/engine/rules/compiled-mapping.js';
 import type { Mapping } from '../../../src/shared/settings-schema.js';
 
 function mapping(overrides: Partial<Mapping> = {}): Mapping {
@@ -16,7 +16,7 @@ describe('CompiledMapping', () => {
   it('compiles a plain mapping', () => {
     const m = new CompiledMapping(mapping());
     expect(m.name).toBe('api.openai.com');
-    expect(m.injector.type).toBe('bearer');
+    expect(m.config.injector.type).toBe('bearer');
     expect(m.hostMatcher.pattern).toBe('api.openai.com');
     expect(m.pathMatcher).toBeUndefined();
     expect(m.refs).toEqual(['env://OPENAI_API_KEY']);
@@ -90,6 +90,12 @@ describe('CompiledMapping', () => {
       mapping({ ref: 'env://PW', injector: { type: 'basic', userRef: 'env://PW' } }),
     );
     expect(same.refs).toEqual(['env://PW']);
+  });
+
+  it('derives refs from an uncompiled mapping the same way (mappingRefs)', () => {
+    const basic = mapping({ ref: 'env://PW', injector: { type: 'basic', userRef: 'env://USER' } });
+    expect(mappingRefs(basic)).toEqual(new CompiledMapping(basic).refs);
+    expect(mappingRefs(mapping())).toEqual(['env://OPENAI_API_KEY']);
   });
 
   it.each([

@@ -204,7 +204,9 @@ describe('buildMapping', () => {
       build({ host: '*.example.com:8443', basicUserRef: 'env://USER' }),
       build({ host: 'localhost:3000', allowPlaintext: true, query: 'key' }),
     ]);
-    expect(table.match('api.anthropic.com', 443, '/v1/messages')?.injector.type).toBe('api-key');
+    expect(table.match('api.anthropic.com', 443, '/v1/messages')?.config.injector.type).toBe(
+      'api-key',
+    );
     expect(table.match('x.example.com', 8443, '/')?.refs).toEqual(['env://KEY', 'env://USER']);
     expect(table.match('localhost', 3000, '/')?.allowPlaintext).toBe(true);
   });

@@ -2,17 +2,14 @@
  * `x-api-key` style: set the key header and remove `Authorization`. SDKs given a placeholder key
  * often also send `Authorization: Bearer <placeholder>`, and some APIs try that header first.
  */
-import type { InjectionSecrets, InjectionTarget, Injector } from '../injector.js';
+import type { InjectionSecrets, InjectionTarget, Injector } from './types.js';
 import { checkHeaderName, checkSecretValue, removeHeader, replaceHeader } from './header-rules.js';
 
 export class ApiKeyInjector implements Injector {
-  readonly type = 'api-key';
-  readonly headerNames: readonly string[];
   readonly name: string;
 
   constructor(name: string) {
     this.name = checkHeaderName(name);
-    this.headerNames = this.name === 'authorization' ? [this.name] : [this.name, 'authorization'];
   }
 
   apply(target: InjectionTarget, secrets: InjectionSecrets): void {

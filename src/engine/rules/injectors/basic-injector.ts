@@ -3,13 +3,10 @@
  * `userRef` names a second secret holding the user-id.
  */
 import { SecretUnavailableError } from '../../errors.js';
-import type { InjectionSecrets, InjectionTarget, Injector } from '../injector.js';
+import type { InjectionSecrets, InjectionTarget, Injector } from './types.js';
 import { checkSecretValue, replaceHeader } from './header-rules.js';
 
 export class BasicInjector implements Injector {
-  readonly type = 'basic';
-  readonly headerNames: readonly string[] = ['authorization'];
-
   constructor(readonly userRef: string) {}
 
   apply(target: InjectionTarget, secrets: InjectionSecrets): void {

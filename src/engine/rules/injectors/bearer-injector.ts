@@ -1,11 +1,8 @@
 /** `Authorization: Bearer <secret>` (RFC 6750 §2.1), replacing whatever the agent sent. */
-import type { InjectionSecrets, InjectionTarget, Injector } from '../injector.js';
+import type { InjectionSecrets, InjectionTarget, Injector } from './types.js';
 import { checkSecretValue, replaceHeader } from './header-rules.js';
 
 export class BearerInjector implements Injector {
-  readonly type = 'bearer';
-  readonly headerNames: readonly string[] = ['authorization'];
-
   apply(target: InjectionTarget, secrets: InjectionSecrets): void {
     const token = secrets.primary.reveal();
     // RFC 6750's b64token is stricter, but real tokens (JWTs, `sk-…`) all fit; refuse only what

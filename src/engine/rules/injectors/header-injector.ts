@@ -1,6 +1,6 @@
 /** Any header, rendered from a template such as `Token {secret}`. */
 import { InvalidInputError } from '../../errors.js';
-import type { InjectionSecrets, InjectionTarget, Injector } from '../injector.js';
+import type { InjectionSecrets, InjectionTarget, Injector } from './types.js';
 import {
   checkConfiguredValue,
   checkHeaderName,
@@ -11,8 +11,6 @@ import {
 const PLACEHOLDER = '{secret}';
 
 export class HeaderInjector implements Injector {
-  readonly type = 'header';
-  readonly headerNames: readonly string[];
   readonly name: string;
   // The format split around `{secret}` once, so applying is a join: no `String.replace`, whose
   // `$&`/`$'` patterns would rewrite a secret that happens to contain them.
@@ -27,7 +25,6 @@ export class HeaderInjector implements Injector {
       throw new InvalidInputError(`header format "${format}" must contain ${PLACEHOLDER}`);
     }
     checkConfiguredValue(`header format "${format}"`, format);
-    this.headerNames = [this.name];
     this.#parts = format.split(PLACEHOLDER);
   }
 

@@ -3,7 +3,7 @@
  * write, and how to replace a header the agent already sent.
  */
 import { InvalidInputError, SecretUnavailableError } from '../../errors.js';
-import type { InjectionTarget } from '../injector.js';
+import type { InjectionTarget } from './types.js';
 
 /** RFC 9110 §5.6.2: token = 1*tchar. */
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;

@@ -5,12 +5,10 @@
  * and order, since re-encoding them could break signed URLs.
  */
 import { InvalidInputError } from '../../errors.js';
-import type { InjectionSecrets, InjectionTarget, Injector } from '../injector.js';
+import type { InjectionSecrets, InjectionTarget, Injector } from './types.js';
 import { checkSecretValue } from './header-rules.js';
 
 export class QueryInjector implements Injector {
-  readonly type = 'query';
-  readonly headerNames: readonly string[] = [];
   /** `param=` form-encoded once (application/x-www-form-urlencoded, as URLSearchParams does). */
   readonly #encodedName: string;
 
