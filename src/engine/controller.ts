@@ -30,7 +30,7 @@ import { Secret } from './secrets/secret.js';
 import type { SecretResolutionKind } from './secrets/secret-resolver.js';
 import { SecretSourceError } from './secrets/secret-source.js';
 import { PairingError } from './secrets/onepassword/pairing.js';
-import { createSecretSetup, type SecretSetup } from './secrets/secret-sources.js';
+import { createSecretSetup, type SecretSetup } from './secrets/secret-setup.js';
 import {
   DEFAULT_AGENT,
   ensureDefaultAgent,

@@ -19,7 +19,7 @@ import { RuleTable } from './rules/rule-table.js';
 import type { OpClientFactory } from './secrets/onepassword/op-client.js';
 import type { OnePasswordService } from './secrets/onepassword/onepassword-service.js';
 import type { TokenStore } from './secrets/onepassword/token-store.js';
-import { createSecretSetup } from './secrets/secret-sources.js';
+import { createSecretSetup } from './secrets/secret-setup.js';
 import type { SecretSource } from './secrets/secret-source.js';
 import type { SecretResolver, SecretResolverOptions } from './secrets/secret-resolver.js';
 import { ensureDefaultAgent } from './settings/agents.js';

@@ -21,7 +21,7 @@ import {
   TokenStoreChain,
   type TokenStore,
 } from '../engine/secrets/onepassword/token-store.js';
-import { createSecretSetup, type SecretSetupOptions } from '../engine/secrets/secret-sources.js';
+import { createSecretSetup, type SecretSetupOptions } from '../engine/secrets/secret-setup.js';
 import { SettingsStore } from '../engine/settings/settings-store.js';
 import {
   SafeStorageTokenStore,
