@@ -13,7 +13,6 @@ const PURE = [
   'agent-setup',
   'app-handlers',
   'app-paths',
-  'csp',
   'ipc-table',
   'navigation',
   'permissions',
