@@ -53,6 +53,14 @@ export function trayActions(deps: TrayActionDeps): Record<TrayAction, () => Prom
     'toggle-launch-at-login': async () => {
       try {
         loginItem.set(!loginItem.enabled);
+        if (loginItem.needsApproval) {
+          await dialog.showMessageBox({
+            type: 'info',
+            message: 'Allow Keygate to launch at login',
+            detail:
+              'macOS asks you to allow it first: open System Settings › General › Login Items and switch Keygate on.',
+          });
+        }
       } catch (err) {
         logger.error('could not change the login item', { err });
         dialog.showErrorBox('Keygate could not change Launch at Login', message(err));

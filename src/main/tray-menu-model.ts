@@ -18,6 +18,8 @@ export interface TrayState {
   readonly hostError?: string;
   readonly trust: TrustState;
   readonly launchAtLogin: boolean;
+  /** macOS registered the login item but waits for the user to allow it (login-item.ts). */
+  readonly launchAtLoginNeedsApproval?: boolean;
 }
 
 /** Every action the menu can ask for; tray.ts maps each to a handler. */
@@ -131,7 +133,9 @@ export function buildTrayMenu(state: TrayState): TrayMenuItem[] {
     {
       type: 'checkbox',
       action: 'toggle-launch-at-login',
-      label: 'Launch at Login',
+      label: state.launchAtLoginNeedsApproval
+        ? 'Launch at Login (allow in System Settings › Login Items)'
+        : 'Launch at Login',
       checked: state.launchAtLogin,
       enabled: true,
     },
