@@ -21,7 +21,7 @@ import { setupSettingsWindow } from './settings-window.js';
 import { setupSingleInstance } from './single-instance.js';
 import { setupTray } from './tray.js';
 import { trayActions } from './tray-actions.js';
-import { setupTrust } from './trust.js';
+import { setupTrust } from '../engine/trust/certificate-trust.js';
 
 const logger = createLogger({ level: parseLogLevel(process.env.KEYGATE_LOG) });
 

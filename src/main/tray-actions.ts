@@ -9,7 +9,7 @@ import type { LoginItem } from './login-item.js';
 import type { Notifier } from './notifications.js';
 import type { SettingsWindow } from './settings-window.js';
 import type { TrayAction } from './tray-menu-model.js';
-import type { CertificateTrust } from './trust.js';
+import type { CertificateTrust } from '../engine/trust/certificate-trust.js';
 
 export interface TrayActionDeps {
   readonly host: EngineHost;

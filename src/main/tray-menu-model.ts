@@ -4,9 +4,10 @@
  * No electron import, at runtime or in types.
  */
 import type { ProxyStatus } from '../shared/api.js';
+import type { TrustState } from '../engine/trust/trust-command.js';
 
-/** What the login keychain says about the Keygate CA (see trust.ts). */
-export type TrustState = 'trusted' | 'not-trusted' | 'unknown' | 'unsupported';
+/** What the login keychain says about the Keygate CA (engine/trust/). */
+export type { TrustState };
 
 export interface TrayState {
   /** The proxy as the controller reports it; undefined while the engine is still starting. */

@@ -16,7 +16,7 @@ import {
   type TrayMenuItem,
   type TrayState,
 } from './tray-menu-model.js';
-import type { CertificateTrust } from './trust.js';
+import type { CertificateTrust } from '../engine/trust/certificate-trust.js';
 
 const REFRESH_MS = 60_000;
 

@@ -19,7 +19,6 @@ const PURE = [
   'renderer-files',
   'safe-storage-token-store',
   'tray-menu-model',
-  'trust-command',
   'window-options',
 ];
 
