@@ -7,6 +7,7 @@ import type { Controller } from '../engine/controller.js';
 import type { KeygateEngine } from '../engine/keygate-engine.js';
 import type { Logger } from '../engine/log/logger.js';
 import { ProblemWatcher } from '../engine/problem-watcher.js';
+import { readProblemState } from '../engine/supervisor/problem-state.js';
 import type { AlertState } from '../shared/alerts.js';
 
 /**
@@ -21,18 +22,12 @@ export function logProblems(
 ): () => void {
   let stale: Record<string, string> = {};
   const read = async (): Promise<AlertState> => {
-    const [status, mappings] = await Promise.all([
-      controller.handlers['proxy.status'](),
-      controller.handlers['mappings.list'](),
-    ]);
-    stale = Object.fromEntries(
-      mappings.flatMap((m) => (m.stale ? [[m.name, m.stale] as const] : [])),
-    );
-    return {
-      ...(status.lastError ? { proxyLastError: status.lastError } : {}),
-      accounts: engine.onePassword.source.status(),
-      mappings,
-    };
+    const state = await readProblemState({
+      handlers: controller.handlers,
+      accounts: () => engine.onePassword.source.status(),
+    });
+    stale = state.stale;
+    return state.alerts;
   };
   const problems = new ProblemWatcher({
     read,

@@ -5,6 +5,9 @@
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { app, dialog } from 'electron';
+import { chromiumProfileDir } from '../engine/desktop/chromium-profile.js';
+import { dropTestSwitches } from '../engine/desktop/test-switches.js';
+import { defaultHome } from '../engine/home.js';
 import { createLogger, parseLogLevel } from '../engine/log/logger.js';
 import { appPaths } from './app-paths.js';
 import { setupDock } from './dock.js';
@@ -18,11 +21,17 @@ import { setupSettingsWindow } from './settings-window.js';
 import { setupSingleInstance } from './single-instance.js';
 import { setupTray } from './tray.js';
 import { trayActions } from './tray-actions.js';
-import { setupTrust } from './trust.js';
+import { setupTrust } from '../engine/trust/certificate-trust.js';
 
 const logger = createLogger({ level: parseLogLevel(process.env.KEYGATE_LOG) });
 
 async function main(): Promise<void> {
+  // Before anything reads them: a packaged app honours no test seam (test-switches.ts).
+  for (const name of dropTestSwitches(process.env, app.isPackaged))
+    logger.warn('ignoring a test-only variable in the packaged app', { name });
+  // Before the single-instance lock and `ready`, which both use it: Chromium's files stay out of
+  // the 0700 home that holds the CA key and the token (chromium-profile.ts).
+  app.setPath('userData', chromiumProfileDir(app.getPath('appData'), defaultHome()));
   const instance = setupSingleInstance();
   if (!instance) return;
   await app.whenReady();
@@ -40,7 +49,7 @@ async function main(): Promise<void> {
   // The contract, with the three operations only the app can serve answered here.
   setupIpc({ ...host.handlers, ...appOnlyHandlers(loginItem, trust) }, paths.settingsUrl, logger);
   const settings = setupSettingsWindow(paths, logger);
-  instance.onSecondInstance(() => settings.show());
+  instance.onRelaunch(() => settings.show());
   const notifier = setupNotifications(host, () => settings.show(), logger);
   setupTray({
     paths,

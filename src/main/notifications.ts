@@ -7,6 +7,7 @@
 import { Notification } from 'electron';
 import type { Logger } from '../engine/log/logger.js';
 import { ProblemWatcher } from '../engine/problem-watcher.js';
+import { readProblemState } from '../engine/supervisor/problem-state.js';
 import { coalesce, type AlertState } from '../shared/alerts.js';
 import type { EngineHost } from './engine-host.js';
 
@@ -17,21 +18,13 @@ export interface Notifier {
 }
 
 async function alertState(host: EngineHost): Promise<AlertState> {
-  const [status, mappings] = await Promise.all([
-    host.handlers['proxy.status'](),
-    host.handlers['mappings.list'](),
-  ]);
-  const start = host.startError;
-  return {
-    ...(start ? { startError: { name: start.name, message: start.message } } : {}),
-    // The engine's own last error, or why the last attempt to enable the proxy failed.
-    ...(status.lastError || host.problem
-      ? { proxyLastError: status.lastError ?? host.problem }
-      : {}),
-    // Local state only: asking 1Password here would spend the hourly read budget.
-    accounts: host.running ? host.engine.onePassword.source.status() : [],
-    mappings,
-  };
+  const state = await readProblemState({
+    handlers: host.handlers,
+    accounts: () => (host.running ? host.engine.onePassword.source.status() : []),
+    startError: () => host.startError,
+    hostProblem: () => host.problem,
+  });
+  return state.alerts;
 }
 
 export function setupNotifications(

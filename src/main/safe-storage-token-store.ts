@@ -20,7 +20,9 @@ import {
 export type AsyncCipher = Pick<
   SafeStorage,
   'isAsyncEncryptionAvailable' | 'encryptStringAsync' | 'decryptStringAsync'
->;
+> &
+  // Linux only: Electron defines it there alone, so elsewhere it is absent.
+  Partial<Pick<SafeStorage, 'getSelectedStorageBackend'>>;
 
 /** The part of electron-store (or conf) this store uses. */
 export interface CiphertextStore {
@@ -42,6 +44,14 @@ export const TOKEN_STORE_NAME = 'app-token';
 
 export class EncryptionUnavailableError extends Error {
   override name = 'EncryptionUnavailableError';
+}
+
+/**
+ * Linux without a Secret Service or KWallet: Chromium's `basic_text` backend encrypts with a key
+ * written in its source code, so "encrypted" would mean readable by anyone with the file.
+ */
+export class InsecureKeyringError extends EncryptionUnavailableError {
+  override name = 'InsecureKeyringError';
 }
 
 export class SafeStorageTokenStore implements TokenStore {
@@ -127,6 +137,11 @@ export class SafeStorageTokenStore implements TokenStore {
     if (!(await this.#cipher.isAsyncEncryptionAvailable())) {
       throw new EncryptionUnavailableError(
         `cannot ${what}: the system keychain is not available to Keygate`,
+      );
+    }
+    if (this.#cipher.getSelectedStorageBackend?.() === 'basic_text') {
+      throw new InsecureKeyringError(
+        `cannot ${what}: no system keyring (GNOME Keyring, KWallet) is running, and Electron's fallback encrypts with a fixed, public key; start a keyring and try again, or use \`keygate serve\` with OP_SERVICE_ACCOUNT_TOKEN`,
       );
     }
   }

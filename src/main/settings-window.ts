@@ -11,7 +11,7 @@ import type { Logger } from '../engine/log/logger.js';
 import type { AppPaths } from './app-paths.js';
 import { isPermissionAllowed } from './permissions.js';
 import { navigationDecision } from './navigation.js';
-import { RENDERER_CSP } from './csp.js';
+import { RENDERER_CSP } from '../shared/csp.js';
 import { isAllowedRequest } from './renderer-files.js';
 import { SETTINGS_PARTITION, settingsWindowOptions, withDevTools } from './window-options.js';
 

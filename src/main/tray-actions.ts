@@ -9,7 +9,7 @@ import type { LoginItem } from './login-item.js';
 import type { Notifier } from './notifications.js';
 import type { SettingsWindow } from './settings-window.js';
 import type { TrayAction } from './tray-menu-model.js';
-import type { CertificateTrust } from './trust.js';
+import type { CertificateTrust } from '../engine/trust/certificate-trust.js';
 
 export interface TrayActionDeps {
   readonly host: EngineHost;
@@ -53,6 +53,14 @@ export function trayActions(deps: TrayActionDeps): Record<TrayAction, () => Prom
     'toggle-launch-at-login': async () => {
       try {
         loginItem.set(!loginItem.enabled);
+        if (loginItem.needsApproval) {
+          await dialog.showMessageBox({
+            type: 'info',
+            message: 'Allow Keygate to launch at login',
+            detail:
+              'macOS asks you to allow it first: open System Settings › General › Login Items and switch Keygate on.',
+          });
+        }
       } catch (err) {
         logger.error('could not change the login item', { err });
         dialog.showErrorBox('Keygate could not change Launch at Login', message(err));

@@ -4,9 +4,10 @@
  * No electron import, at runtime or in types.
  */
 import type { ProxyStatus } from '../shared/api.js';
+import type { TrustState } from '../engine/trust/trust-command.js';
 
-/** What the login keychain says about the Keygate CA (see trust.ts). */
-export type TrustState = 'trusted' | 'not-trusted' | 'unknown' | 'unsupported';
+/** What the login keychain says about the Keygate CA (engine/trust/). */
+export type { TrustState };
 
 export interface TrayState {
   /** The proxy as the controller reports it; undefined while the engine is still starting. */
@@ -18,6 +19,8 @@ export interface TrayState {
   readonly hostError?: string;
   readonly trust: TrustState;
   readonly launchAtLogin: boolean;
+  /** macOS registered the login item but waits for the user to allow it (login-item.ts). */
+  readonly launchAtLoginNeedsApproval?: boolean;
 }
 
 /** Every action the menu can ask for; tray.ts maps each to a handler. */
@@ -131,7 +134,9 @@ export function buildTrayMenu(state: TrayState): TrayMenuItem[] {
     {
       type: 'checkbox',
       action: 'toggle-launch-at-login',
-      label: 'Launch at Login',
+      label: state.launchAtLoginNeedsApproval
+        ? 'Launch at Login (allow in System Settings › Login Items)'
+        : 'Launch at Login',
       checked: state.launchAtLogin,
       enabled: true,
     },

@@ -16,7 +16,7 @@ import {
   type TrayMenuItem,
   type TrayState,
 } from './tray-menu-model.js';
-import type { CertificateTrust } from './trust.js';
+import type { CertificateTrust } from '../engine/trust/certificate-trust.js';
 
 const REFRESH_MS = 60_000;
 
@@ -79,6 +79,7 @@ export function setupTray(deps: TrayDeps): { destroy(): void } {
       ...(problem ? { hostError: problem } : {}),
       trust: trust.state,
       launchAtLogin: loginItem.enabled,
+      launchAtLoginNeedsApproval: loginItem.needsApproval,
     };
   };
 
@@ -97,9 +98,8 @@ export function setupTray(deps: TrayDeps): { destroy(): void } {
       tray.setImage(icon(current));
       tray.setToolTip(trayTooltip(current));
       const menu = Menu.buildFromTemplate(buildTrayMenu(current).map((i) => toElectron(i, run)));
-      // Each time the menu opens, check the keychain again (the user may have changed trust in
-      // Keychain Access); the answer shows the next time.
-      menu.on('menu-will-show', () => void trust.refresh().then(refresh));
+      // Trust is checked at start, after "Trust Certificate", and when Settings asks: not on
+      // every menu open, which would run /usr/bin/security each time (docs/macos.md).
       tray.setContextMenu(menu);
     });
   }

@@ -131,3 +131,18 @@ describe('keygate doctor with a mapping', () => {
     }
   });
 });
+
+describe('keygate ca trust (engine/trust/, the same checker as the app)', () => {
+  it('checks the login keychain on macOS, and says off macOS that there is none', () => {
+    const check = keygate(['ca', 'trust', '--check'], { home: home.home });
+    if (process.platform === 'darwin') {
+      expect(check.stdout).toMatch(/^(trusted|not-trusted|unknown)\n$/);
+      return;
+    }
+    expect(check.stdout).toBe('unsupported\n');
+    expect(check.status).toBe(1);
+    const trust = keygate(['ca', 'trust'], { home: home.home });
+    expect(trust.stderr).toContain('only possible on macOS');
+    expect(trust.status).toBe(1);
+  });
+});

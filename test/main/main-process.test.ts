@@ -353,3 +353,85 @@ function canConnect(port: number): Promise<boolean> {
     socket.once('error', () => resolve(false));
   });
 }
+
+describe('the app as macOS runs it (issue 10 §4)', () => {
+  it('keeps Chromium out of the home, and shows Settings when macOS re-activates it', async () => {
+    const appData = mkdtempSync(join(tmpdir(), 'keygate-appdata-'));
+    dirs.push(appData);
+    const { app } = start(0, { FAKE_ELECTRON_APP_DATA: appData });
+    const setPath = await app.waitFor((e) => e.event === 'set-path', 'userData moved');
+    expect(setPath).toMatchObject({ name: 'userData', path: join(appData, 'Keygate Chromium') });
+    await app.waitForMenu(listening, 'a listening menu');
+    expect(app.events.some((e) => e.event === 'window')).toBe(false);
+    // Finder, Spotlight or `open -a Keygate` while it runs: `activate`, not `second-instance`.
+    await app.send({ cmd: 'app-event', name: 'activate' });
+    await app.waitFor((e) => e.event === 'window', 'the settings window');
+    await app.send({ cmd: 'quit' });
+    await expect(app.exited).resolves.toBe(0);
+  }, 60_000);
+
+  it('says when macOS waits for the user to allow the login item', async () => {
+    const { app } = start(0, { FAKE_ELECTRON_LOGIN_STATUS: 'requires-approval' });
+    await app.waitForMenu(listening, 'a listening menu');
+    await app.click('Launch at Login');
+    const box = await app.waitFor((e) => e.event === 'message-box', 'the approval message');
+    expect(JSON.stringify(box.options)).toContain('System Settings › General › Login Items');
+    await app.waitForMenu(
+      (m) => item(m, 'Launch at Login (allow in System Settings')?.checked === false,
+      'the login item marked as waiting for approval',
+    );
+    await app.send({ cmd: 'quit' });
+    await expect(app.exited).resolves.toBe(0);
+  }, 60_000);
+
+  it('ignores KEYGATE_OP_CLIENT_MODULE when packaged: the real SDK judges the token', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'keygate-app-'));
+    const state = join(home, '..', `${home.split('/').at(-1)}-op-state.json`);
+    dirs.push(state);
+    writeFileSync(state, JSON.stringify({ token: TOKEN, vaults: [], items: [] }));
+    const fake = {
+      KEYGATE_OP_CLIENT_MODULE: join(REPO_ROOT, 'test', 'fixtures', 'fake-op-module.mjs'),
+      FAKE_OP_STATE: state,
+    };
+    const { app: dev } = start(0, fake, home);
+    await dev.waitForMenu(listening, 'a listening menu');
+    await expect(dev.invoke('token.set', { token: TOKEN })).resolves.toMatchObject({
+      result: { vaultCount: 0 },
+    });
+    await dev.invoke('token.clear');
+    await dev.send({ cmd: 'quit' });
+    await dev.exited;
+
+    const { app: packaged } = start(0, { ...fake, FAKE_ELECTRON_PACKAGED: '1' }, home);
+    await packaged.waitFor((e) => e.event === 'tray', 'the tray');
+    // The fake module would accept this token; the SDK refuses it as malformed.
+    const answer = (await packaged.invoke('token.set', { token: TOKEN })) as { error?: unknown };
+    expect(answer.error).toBeDefined();
+    expect(packaged.stderr.join('')).toContain('ignoring a test-only variable');
+    await packaged.send({ cmd: 'quit' });
+    await expect(packaged.exited).resolves.toBe(0);
+  }, 60_000);
+
+  it("refuses to keep the token under Linux's basic_text key", async () => {
+    const home = mkdtempSync(join(tmpdir(), 'keygate-app-'));
+    const state = join(home, '..', `${home.split('/').at(-1)}-op-state.json`);
+    dirs.push(state);
+    writeFileSync(state, JSON.stringify({ token: TOKEN, vaults: [], items: [] }));
+    const { app } = start(
+      0,
+      {
+        FAKE_ELECTRON_STORAGE_BACKEND: 'basic_text',
+        KEYGATE_OP_CLIENT_MODULE: join(REPO_ROOT, 'test', 'fixtures', 'fake-op-module.mjs'),
+        FAKE_OP_STATE: state,
+      },
+      home,
+    );
+    await app.waitForMenu(listening, 'a listening menu');
+    const answer = (await app.invoke('token.set', { token: TOKEN })) as {
+      error?: { message?: string };
+    };
+    expect(answer.error?.message).toMatch(/no system keyring/);
+    await app.send({ cmd: 'quit' });
+    await expect(app.exited).resolves.toBe(0);
+  }, 60_000);
+});

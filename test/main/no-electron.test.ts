@@ -13,14 +13,12 @@ const PURE = [
   'agent-setup',
   'app-handlers',
   'app-paths',
-  'csp',
   'ipc-table',
   'navigation',
   'permissions',
   'renderer-files',
   'safe-storage-token-store',
   'tray-menu-model',
-  'trust-command',
   'window-options',
 ];
 

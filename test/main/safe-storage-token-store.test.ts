@@ -16,6 +16,7 @@ import {
 } from '../../src/engine/secrets/onepassword/token-store.js';
 import {
   EncryptionUnavailableError,
+  InsecureKeyringError,
   SafeStorageTokenStore,
   TOKEN_KEY,
   TOKEN_STORE_NAME,
@@ -29,6 +30,9 @@ class FakeSafeStorage implements AsyncCipher {
   available = true;
   rotate = false;
   encryptCalls = 0;
+  /** Set to model Linux, where Electron reports its keyring backend. */
+  backend: ReturnType<NonNullable<AsyncCipher['getSelectedStorageBackend']>> | undefined;
+  getSelectedStorageBackend = () => this.backend ?? 'gnome_libsecret';
 
   async isAsyncEncryptionAvailable(): Promise<boolean> {
     return this.available;
@@ -123,6 +127,20 @@ describe('SafeStorageTokenStore', () => {
     await store.set(new Secret(TOKEN));
     cipher.available = false;
     await expect(store.get()).rejects.toBeInstanceOf(EncryptionUnavailableError);
+  });
+
+  it("refuses Linux's basic_text backend (a fixed key) with a message that says what to do", async () => {
+    const store = open();
+    cipher.backend = 'basic_text';
+    const failure = await store.set(new Secret(TOKEN)).catch((err: unknown) => err);
+    expect(failure).toBeInstanceOf(InsecureKeyringError);
+    expect((failure as Error).message).toMatch(/no system keyring.*fixed, public key/);
+    expect(filesText()).not.toContain(TOKEN);
+    expect(cipher.encryptCalls).toBe(0);
+    cipher.backend = 'kwallet5';
+    await store.set(new Secret(TOKEN));
+    cipher.backend = 'basic_text';
+    await expect(store.get()).rejects.toBeInstanceOf(InsecureKeyringError);
   });
 
   it('reports a token it cannot decrypt (Keychain key replaced) as tampered, without its text', async () => {

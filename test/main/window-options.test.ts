@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { RENDERER_CSP, rendererCsp } from '../../src/main/csp.js';
 import { isPermissionAllowed } from '../../src/main/permissions.js';
 import {
   SETTINGS_PARTITION,
@@ -44,34 +43,6 @@ describe('settingsWindowOptions', () => {
     const dev = withDevTools(options, false);
     expect(dev.webPreferences?.devTools).toBe(true);
     expect({ ...dev.webPreferences, devTools: false }).toEqual(web);
-  });
-});
-
-describe('renderer CSP', () => {
-  const directives = new Map(
-    RENDERER_CSP.split(';').map((d) => {
-      const [name, ...values] = d.trim().split(/\s+/);
-      return [name, values.join(' ')];
-    }),
-  );
-
-  it('allows only its own scripts and styles: no inline, no eval', () => {
-    expect(directives.get('default-src')).toBe("'none'");
-    expect(directives.get('script-src')).toBe("'self'");
-    expect(directives.get('style-src')).toBe("'self'");
-    expect(RENDERER_CSP).not.toMatch(/unsafe-inline|unsafe-eval|\*/);
-  });
-
-  it('gives the app renderer no network, and serve --ui only its own origin', () => {
-    expect(directives.get('connect-src')).toBe("'none'");
-    expect(rendererCsp({ transport: 'http' })).toContain("connect-src 'self'");
-  });
-
-  it('cannot be framed, and the meta form leaves out frame-ancestors', () => {
-    expect(directives.get('frame-ancestors')).toBe("'none'");
-    expect(directives.get('object-src')).toBe("'none'");
-    expect(directives.get('base-uri')).toBe("'none'");
-    expect(rendererCsp({ meta: true })).not.toContain('frame-ancestors');
   });
 });
 

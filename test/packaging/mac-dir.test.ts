@@ -11,7 +11,13 @@ import { extractFile, listPackage } from '@electron/asar';
 import { build } from 'electron-builder';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../helpers/keygate-process.js';
-import { HELPERS, writeElectronSkeleton } from './electron-skeleton.js';
+import {
+  DEFAULT_FUSES,
+  FUSE_FILE,
+  HELPERS,
+  readFuses,
+  writeElectronSkeleton,
+} from './electron-skeleton.js';
 
 const ELECTRON_VERSION = (
   JSON.parse(readFileSync(join(REPO_ROOT, 'node_modules/electron/package.json'), 'utf8')) as {
@@ -108,6 +114,18 @@ describe('Keygate.app (--mac dir, offline, from a skeleton)', () => {
         ),
     );
     expect(offenders).toEqual([]);
+  });
+
+  it('flips the fuses: no run-as-node, inspect or NODE_OPTIONS; code from the checked asar only', () => {
+    const fuses = readFuses(readFileSync(join(app, 'Contents', FUSE_FILE)));
+    expect(fuses).toEqual({
+      ...DEFAULT_FUSES,
+      runAsNode: '0',
+      enableNodeOptionsEnvironmentVariable: '0',
+      enableNodeCliInspectArguments: '0',
+      enableEmbeddedAsarIntegrityValidation: '1',
+      onlyLoadAppFromAsar: '1',
+    });
   });
 
   it('puts the tray template icons in Contents/Resources/tray', () => {

@@ -14,14 +14,13 @@ import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { API_OPERATIONS, type ApiHandlers, type ApiOperation } from '../../shared/api.js';
 import { errorBody, type ApiEnvelope, type ApiErrorBody } from '../../shared/api-client.js';
+import { HTTP_UI_CSP } from '../../shared/csp.js';
 import { InvalidInputError } from '../errors.js';
 import { silentLogger, type Logger } from '../log/logger.js';
 import { bearerMatches, hostAllowed, newUiToken, originAllowed } from './guards.js';
 import { findStaticFile, type StaticMount } from './static-files.js';
 
-export const UI_CSP =
-  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
-  "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+export const UI_CSP = HTTP_UI_CSP;
 
 /** Sent on every answer, API or file. Note what is absent: any Access-Control-Allow-* header. */
 const SECURITY_HEADERS: Readonly<Record<string, string>> = {

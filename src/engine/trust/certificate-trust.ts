@@ -1,11 +1,11 @@
 /**
  * Runs the `security` commands from trust-command.ts: reports whether the login keychain trusts
  * the Keygate CA, and trusts it on request (macOS asks for the user's password). Off macOS there
- * is no login keychain: the state is 'unsupported' and nothing runs.
+ * is no login keychain: the state is 'unsupported' and nothing runs. Host-neutral (no Electron):
+ * the app's menu and `keygate ca trust` both use it.
  */
 import { execFile } from 'node:child_process';
-import type { Logger } from '../engine/log/logger.js';
-import type { TrustState } from './tray-menu-model.js';
+import type { Logger } from '../log/logger.js';
 import {
   buildTrustCheckCommand,
   buildTrustCommand,
@@ -13,6 +13,7 @@ import {
   parseTrustCheck,
   type Command,
   type CommandResult,
+  type TrustState,
 } from './trust-command.js';
 
 /** The password prompt waits for the user; give up after this long. */

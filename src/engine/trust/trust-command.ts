@@ -1,12 +1,14 @@
 /**
  * The `security` command lines that trust the Keygate CA in the user's login keychain and check
- * whether it is trusted. Pure: trust.ts runs them. Keychain trust matters because some clients
+ * whether it is trusted. Pure: certificate-trust.ts runs them. Keychain trust matters because some clients
  * ignore every CA variable: Codex's Responses WebSocket and Go programs on macOS (gh) only trust
  * what the Keychain trusts (docs/macos.md).
  */
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import type { TrustState } from './tray-menu-model.js';
+
+/** What the login keychain says about the Keygate CA. */
+export type TrustState = 'trusted' | 'not-trusted' | 'unknown' | 'unsupported';
 
 export const SECURITY_TOOL = '/usr/bin/security';
 

@@ -5,7 +5,7 @@ import {
   describeTrustResult,
   loginKeychain,
   parseTrustCheck,
-} from '../../src/main/trust-command.js';
+} from '../../../src/engine/trust/trust-command.js';
 
 const CA = '/Users/ada/Library/Application Support/Keygate/ca/ca.pem';
 
