@@ -1,11 +1,17 @@
-import type { OnePasswordAccountStatus } from '../../../shared/api.js';
+import type { OnePasswordAccountStatus, OnePasswordProblem } from '../../../shared/api.js';
 import { performance } from 'node:perf_hooks';
 import { Secret } from '../secret.js';
 import type { Clock } from '../secret-resolver.js';
 import { SecretSourceError, type ReferenceCheck, type SecretSource } from '../secret-source.js';
 import { abortable, OpAbortError } from './abortable.js';
 import { OpClientPool } from './client-pool.js';
-import { mapResolveError, mapSdkError, OpAuthExpiredError } from './error-mapping.js';
+import {
+  mapResolveError,
+  mapSdkError,
+  OpAuthExpiredError,
+  problemOf,
+  UNREACHABLE_MESSAGE,
+} from './error-mapping.js';
 import type { OpAuth, OpClient, OpClientFactory } from './op-client.js';
 import { validateOpReference } from './reference.js';
 
@@ -55,6 +61,7 @@ const NO_ACCOUNT_MESSAGE =
 interface AccountState {
   lastSuccessAt: number | undefined;
   lastError: string | undefined;
+  problem: OnePasswordProblem | undefined;
   /** Reads per minute bucket (bucket index → count), for the sliding hour. */
   readonly reads: Map<number, number>;
 }
@@ -182,7 +189,10 @@ export class OnePasswordSecretSource implements SecretSource {
       if (state?.lastSuccessAt !== undefined) {
         status.lastSuccessAt = new Date(state.lastSuccessAt).toISOString();
       }
-      if (state?.lastError !== undefined) status.lastError = state.lastError;
+      if (state?.lastError !== undefined) {
+        status.lastError = state.lastError;
+        status.problem = state.problem ?? 'unavailable';
+      }
       return status;
     });
   }
@@ -295,7 +305,12 @@ export class OnePasswordSecretSource implements SecretSource {
   #stateOf(account: string): AccountState {
     let state = this.#state.get(account);
     if (state === undefined) {
-      state = { lastSuccessAt: undefined, lastError: undefined, reads: new Map() };
+      state = {
+        lastSuccessAt: undefined,
+        lastError: undefined,
+        problem: undefined,
+        reads: new Map(),
+      };
       this.#state.set(account, state);
     }
     return state;
@@ -305,12 +320,16 @@ export class OnePasswordSecretSource implements SecretSource {
     const state = this.#stateOf(account);
     state.lastSuccessAt = this.#wallClock();
     state.lastError = undefined;
+    state.problem = undefined;
   }
 
   /** Account-level failures only: a reference that does not resolve says nothing about the account. */
   #recordFailure(account: string, error: SecretSourceError): SecretSourceError {
-    if (error.kind === 'transient') this.#stateOf(account).lastError = error.message;
-    else this.#recordSuccess(account);
+    if (error.kind === 'transient') {
+      const state = this.#stateOf(account);
+      state.lastError = error.message;
+      state.problem = problemOf(error) ?? 'unavailable';
+    } else this.#recordSuccess(account);
     return error;
   }
 
@@ -322,7 +341,9 @@ export class OnePasswordSecretSource implements SecretSource {
   ): OpAbortError {
     const reason: unknown = signal?.reason;
     if (reason instanceof Error && reason.name === 'TimeoutError') {
-      this.#stateOf(account).lastError = `1Password did not answer in time (${reason.message})`;
+      const state = this.#stateOf(account);
+      state.lastError = `${UNREACHABLE_MESSAGE}: no answer in time (${reason.message})`;
+      state.problem = 'unreachable';
     }
     return error;
   }
