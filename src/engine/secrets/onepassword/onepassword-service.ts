@@ -137,9 +137,13 @@ export class OnePasswordService {
 
   async items(vaultId: string, account?: string): Promise<ItemView[]> {
     const signal = AbortSignal.timeout(DISCOVERY_TIMEOUT_MS);
+    // The client first, then both lists from it: starting `vaults()` before awaiting the client
+    // left it rejecting with nobody listening when 1Password was down (an unhandled rejection
+    // that ended serve).
+    const client = await this.source.client(account, signal);
     const [vaults, items] = await Promise.all([
-      this.vaults(account),
-      listItems(await this.source.client(account, signal), vaultId, { signal }),
+      listVaults(client, { signal }),
+      listItems(client, vaultId, { signal }),
     ]);
     const vault = vaults.find((v) => v.id === vaultId) ?? { id: vaultId, title: vaultId };
     return items.map((item) => ({

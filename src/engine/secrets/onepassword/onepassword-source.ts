@@ -272,7 +272,7 @@ export class OnePasswordSecretSource implements SecretSource {
     const scrub = account.auth.kind === 'service-account' ? [account.auth.token.reveal()] : [];
     let client: OpClient | undefined;
     try {
-      client = await abortable(this.#pool.get(account.name, account.auth), signal);
+      client = await abortable(this.#pool.get(account.name, account.auth, signal), signal);
       const result = await abortable(call(client), signal);
       this.#recordSuccess(account.name);
       return result;
@@ -281,7 +281,10 @@ export class OnePasswordSecretSource implements SecretSource {
       const mapped = mapSdkError(first, scrub);
       if (!(mapped instanceof OpAuthExpiredError)) throw this.#recordFailure(account.name, mapped);
       try {
-        client = await abortable(this.#pool.recreate(account.name, account.auth, client), signal);
+        client = await abortable(
+          this.#pool.recreate(account.name, account.auth, client, signal),
+          signal,
+        );
         const result = await abortable(call(client), signal);
         this.#recordSuccess(account.name);
         return result;

@@ -127,7 +127,13 @@ function run(
   args: string[],
   env: NodeJS.ProcessEnv,
   input = '',
-): Promise<{ code: number | null; stdout: string; stderr: string; ms: number; lastOutputMs: number }> {
+): Promise<{
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+  lastOutputMs: number;
+}> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
     let lastOutputMs = 0;
@@ -211,7 +217,10 @@ describe('the real SDK, recorded', () => {
       expect(classifySdkError(fake).category).toBe('invalid-token');
       const store = new FakeOnePassword();
       await expect(
-        store.factory({ kind: 'service-account', token: new Secret(TOKEN_SAMPLES[name] as string) }),
+        store.factory({
+          kind: 'service-account',
+          token: new Secret(TOKEN_SAMPLES[name] as string),
+        }),
       ).rejects.toThrow(real.message as string);
     },
   );
@@ -245,9 +254,9 @@ describe.each(SCENARIOS)('sign-in answered %s', (scenario) => {
         { name: 'default', auth: { kind: 'service-account', token: new Secret('ops_x') } },
       ],
     });
-    await expect(source.resolve('op://AI/OpenAI/credential', AbortSignal.timeout(5000))).rejects.toThrow(
-      mapped.message,
-    );
+    await expect(
+      source.resolve('op://AI/OpenAI/credential', AbortSignal.timeout(5000)),
+    ).rejects.toThrow(mapped.message);
     const [status] = source.status();
     expect(status).toMatchObject({ problem: expected.problem, lastError: mapped.message });
     const [alert] = currentAlerts({ accounts: source.status(), mappings: [] });
@@ -262,27 +271,23 @@ describe.each(SCENARIOS)('sign-in answered %s', (scenario) => {
     expect((pairing as PairingError).message).toMatch(expected.cli);
   });
 
-  it(
-    '`keygate token set` with the real SDK says so, stores nothing, and exits at once',
-    async () => {
-      const server = servers.get(scenario) as SignInServer;
-      const home = tempDir();
-      const out = await run(
-        [KEYGATE_BIN, '--home', home, 'token', 'set'],
-        { NODE_EXTRA_CA_CERTS: server.caPath, OP_SERVICE_ACCOUNT_TOKEN: '' },
-        `${wellFormedToken(server.address)}\n`,
-      );
-      expect(out.stderr).toMatch(expected.cli);
-      expect(out.stderr).not.toMatch(/ops_/);
-      expect(out.code).toBe(1);
-      const status = await run([KEYGATE_BIN, '--home', home, 'token', 'status'], {
-        OP_SERVICE_ACCOUNT_TOKEN: '',
-      });
-      expect(status.stdout).toMatch(/service-account token: none/);
-      // The SDK's abandoned fetch must not keep the process alive after the answer (it would,
-      // for up to 300 s, on a server that never answers).
-      expect(out.ms - out.lastOutputMs).toBeLessThan(3000);
-    },
-    60_000,
-  );
+  it('`keygate token set` with the real SDK says so, stores nothing, and exits at once', async () => {
+    const server = servers.get(scenario) as SignInServer;
+    const home = tempDir();
+    const out = await run(
+      [KEYGATE_BIN, '--home', home, 'token', 'set'],
+      { NODE_EXTRA_CA_CERTS: server.caPath, OP_SERVICE_ACCOUNT_TOKEN: '' },
+      `${wellFormedToken(server.address)}\n`,
+    );
+    expect(out.stderr).toMatch(expected.cli);
+    expect(out.stderr).not.toMatch(/ops_/);
+    expect(out.code).toBe(1);
+    const status = await run([KEYGATE_BIN, '--home', home, 'token', 'status'], {
+      OP_SERVICE_ACCOUNT_TOKEN: '',
+    });
+    expect(status.stdout).toMatch(/service-account token: none/);
+    // The SDK's abandoned fetch must not keep the process alive after the answer (it would,
+    // for up to 300 s, on a server that never answers).
+    expect(out.ms - out.lastOutputMs).toBeLessThan(3000);
+  }, 60_000);
 });
