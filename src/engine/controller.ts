@@ -413,7 +413,9 @@ export class Controller {
         m.ref.startsWith('op://') ||
         (m.injector.type === 'basic' && m.injector.userRef.startsWith('op://')),
     );
-    if (usesOnePassword) checks.push(await this.#checkOnePassword());
+    // An unreadable stored token is reported even before any op:// mapping exists.
+    if (usesOnePassword || (await this.#setup()).onePassword.tokenStoreError !== undefined)
+      checks.push(await this.#checkOnePassword());
     if (settings.mappings.length === 0) {
       checks.push({
         name: 'mappings',
@@ -455,6 +457,10 @@ export class Controller {
 
   async #checkOnePassword(): Promise<DoctorCheck> {
     const { onePassword } = await this.#setup();
+    const unreadable = onePassword.tokenStoreError;
+    if (unreadable !== undefined && !onePassword.connected) {
+      return { name: '1password', ok: false, detail: unreadable };
+    }
     if (!onePassword.connected) {
       return {
         name: '1password',

@@ -37,6 +37,8 @@ export interface OnePasswordSecretSourceOptions {
    * to one account.
    */
   accountFor?: (ref: string) => string | undefined;
+  /** Statuses of accounts that could not be set up at all (e.g. an unreadable token store). */
+  extraStatus?: () => readonly OpAccountStatus[];
   pool?: { max?: number; idleMs?: number };
   /** Monotonic clock for pool idle expiry and the hourly read window. Default `performance`. */
   clock?: Clock;
@@ -88,6 +90,7 @@ export class OnePasswordSecretSource implements SecretSource {
 
   readonly #accounts: () => readonly OpAccountConfig[];
   readonly #accountFor: ((ref: string) => string | undefined) | undefined;
+  readonly #extraStatus: (() => readonly OpAccountStatus[]) | undefined;
   readonly #pool: OpClientPool;
   readonly #clock: Clock;
   readonly #wallClock: () => number;
@@ -97,6 +100,7 @@ export class OnePasswordSecretSource implements SecretSource {
   constructor(options: OnePasswordSecretSourceOptions) {
     this.#accounts = options.accounts;
     this.#accountFor = options.accountFor;
+    this.#extraStatus = options.extraStatus;
     this.#clock = options.clock ?? performance;
     this.#wallClock = options.wallClock ?? Date.now;
     this.#defaultHourlyLimit = options.limits?.defaultHourlyLimit ?? DEFAULT_HOURLY_LIMIT;
@@ -177,7 +181,7 @@ export class OnePasswordSecretSource implements SecretSource {
 
   status(): OpAccountStatus[] {
     const now = this.#clock.now();
-    return this.#accounts().map((account) => {
+    const configured = this.#accounts().map((account) => {
       const state = this.#state.get(account.name);
       const status: OpAccountStatus = {
         account: account.name,
@@ -195,6 +199,7 @@ export class OnePasswordSecretSource implements SecretSource {
       }
       return status;
     });
+    return [...configured, ...(this.#extraStatus?.() ?? [])];
   }
 
   explain(): string {
