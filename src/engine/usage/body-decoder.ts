@@ -18,7 +18,7 @@ export const MAX_BACKLOG_BYTES = 4 * 1024 * 1024;
 export const MAX_DECODED_BYTES = 64 * 1024 * 1024;
 
 export interface DecodedSink {
-  write(bytes: Uint8Array): void;
+  write(bytes: Buffer): void;
   /** `reason` is set when the body could not be decoded whole. */
   end(reason?: string): void;
 }

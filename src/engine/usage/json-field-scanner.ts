@@ -10,7 +10,7 @@
  */
 
 /** Keys deeper than this are not named (their values are never wanted). */
-const MAX_NAMED_DEPTH = 6;
+const MAX_NAMED_DEPTH = 4;
 /** A key or captured string longer than this is cut (models are ~40 characters). */
 const MAX_TEXT = 128;
 
@@ -47,6 +47,8 @@ export type CapturePredicate = (path: string) => boolean;
 
 export class JsonFieldScanner {
   readonly #wanted: CapturePredicate;
+  /** Top-level keys under which deeper keys are worth naming (the rest are skipped unread). */
+  readonly #roots: ReadonlySet<string>;
   /** The values kept so far, by path. */
   readonly values = new Map<string, ScannedValue>();
   #state = State.Value;
@@ -59,8 +61,12 @@ export class JsonFieldScanner {
   /** The path of the string or number being read, when it is wanted. */
   #capturing: string | undefined;
 
-  constructor(wanted: CapturePredicate) {
+  /** Where the next backslash of the buffer being read is (-1: none), to skip strings fast. */
+  #nextBackslash = -1;
+
+  constructor(wanted: CapturePredicate, roots: Iterable<string>) {
     this.#wanted = wanted;
+    this.#roots = new Set(roots);
   }
 
   get failed(): boolean {
@@ -82,9 +88,10 @@ export class JsonFieldScanner {
     if (this.#state === State.Number) this.#finishNumber();
   }
 
-  write(buf: Uint8Array): void {
+  write(buf: Buffer): void {
     const n = buf.length;
     let i = 0;
+    this.#nextBackslash = buf.indexOf(BACKSLASH);
     while (i < n) {
       switch (this.#state) {
         case State.Done:
@@ -98,17 +105,19 @@ export class JsonFieldScanner {
             this.#escape = false;
             i++;
           }
-          while (i < n) {
-            const c = buf[i]!;
-            if (c === QUOTE || c === BACKSLASH) break;
-            i++;
-          }
-          if (this.#state === State.KeyString || this.#capturing !== undefined)
-            this.#appendText(buf, start, i);
+          // indexOf is native: strings (the generated text) are the bulk of every answer.
+          if (this.#nextBackslash !== -1 && this.#nextBackslash < i)
+            this.#nextBackslash = buf.indexOf(BACKSLASH, i);
+          const quote = buf.indexOf(QUOTE, i);
+          const stop = Math.min(
+            quote === -1 ? n : quote,
+            this.#nextBackslash === -1 ? n : this.#nextBackslash,
+          );
+          i = stop;
+          if (this.#naming()) this.#appendText(buf, start, i);
           if (i >= n) break;
           if (buf[i] === BACKSLASH) {
-            if (this.#state === State.KeyString || this.#capturing !== undefined)
-              this.#appendText(buf, i, i + 1);
+            if (this.#naming()) this.#appendText(buf, i, i + 1);
             this.#escape = true;
             i++;
             continue;
@@ -223,8 +232,18 @@ export class JsonFieldScanner {
     this.#afterValue();
   }
 
+  /** Whether the string being read is kept: a key worth naming, or a wanted value. */
+  #naming(): boolean {
+    if (this.#state !== State.KeyString) return this.#capturing !== undefined;
+    const depth = this.#keys.length;
+    return depth === 1 || (depth <= MAX_NAMED_DEPTH && this.#roots.has(this.#keys[0]!));
+  }
+
   #wantedPath(): string | undefined {
-    if (this.#keys.length > MAX_NAMED_DEPTH || this.#keys.includes('')) return undefined;
+    const depth = this.#keys.length;
+    if (depth > MAX_NAMED_DEPTH || (depth > 1 && !this.#roots.has(this.#keys[0]!)))
+      return undefined;
+    if (this.#keys.includes('')) return undefined;
     const path = this.#keys.join('.');
     return this.#wanted(path) ? path : undefined;
   }
@@ -234,13 +253,13 @@ export class JsonFieldScanner {
     this.#textCut = false;
   }
 
-  #appendText(buf: Uint8Array, start: number, end: number): void {
+  #appendText(buf: Buffer, start: number, end: number): void {
     if (end <= start || this.#textCut) return;
     if (this.#text.length + (end - start) > MAX_TEXT) {
       this.#textCut = true;
       end = start + Math.max(0, MAX_TEXT - this.#text.length);
     }
-    this.#text += Buffer.from(buf.buffer, buf.byteOffset + start, end - start).toString('latin1');
+    this.#text += buf.toString('latin1', start, end);
   }
 }
 

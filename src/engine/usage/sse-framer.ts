@@ -8,7 +8,7 @@
 
 export interface SseEventSink {
   /** A slice of the current event's data (LF between its `data:` lines). */
-  data(bytes: Uint8Array): void;
+  data(bytes: Buffer): void;
   /** A blank line ended an event that had data. */
   dispatch(eventName: string): void;
 }
@@ -17,7 +17,7 @@ const MAX_FIELD = 16;
 const MAX_EVENT_NAME = 64;
 const LF = 0x0a;
 const CR = 0x0d;
-const NEWLINE = new Uint8Array([LF]);
+const NEWLINE = Buffer.from([LF]);
 
 const enum Line {
   Start,
@@ -40,9 +40,11 @@ export class SseFramer {
     this.#sink = sink;
   }
 
-  write(buf: Uint8Array): void {
+  write(buf: Buffer): void {
     const n = buf.length;
     let i = 0;
+    // CR-only line ends are rare; its position is looked up once per buffer and when passed.
+    let nextCr = buf.indexOf(CR);
     while (i < n) {
       const c = buf[i]!;
       if (this.#afterCr) {
@@ -76,8 +78,9 @@ export class SseFramer {
           if (c === 0x20) i++;
           break;
         case Line.Value: {
-          let end = i;
-          while (end < n && buf[end] !== LF && buf[end] !== CR) end++;
+          if (nextCr !== -1 && nextCr < i) nextCr = buf.indexOf(CR, i);
+          const lf = buf.indexOf(LF, i);
+          const end = Math.min(lf === -1 ? n : lf, nextCr === -1 ? n : nextCr);
           this.#value(buf.subarray(i, end));
           i = end;
           break;
@@ -99,15 +102,15 @@ export class SseFramer {
     this.#hasData = true;
   }
 
-  #value(bytes: Uint8Array): void {
+  #value(bytes: Buffer): void {
     if (this.#fieldCut || bytes.length === 0) return;
     if (this.#field === 'data') this.#sink.data(bytes);
     else if (this.#field === 'event' && this.#eventName.length < MAX_EVENT_NAME)
-      this.#eventName += Buffer.from(
-        bytes.buffer,
-        bytes.byteOffset,
+      this.#eventName += bytes.toString(
+        'latin1',
+        0,
         Math.min(bytes.length, MAX_EVENT_NAME - this.#eventName.length),
-      ).toString('latin1');
+      );
   }
 
   #endOfLine(): void {

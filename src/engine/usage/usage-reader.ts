@@ -97,11 +97,11 @@ class Accumulator {
 
 /** One document at a time through the scanner, at most MAX_DOCUMENT_BYTES of it. */
 class DocumentReader {
-  readonly scanner = new JsonFieldScanner(wanted);
+  readonly scanner = new JsonFieldScanner(wanted, ['message', 'response', 'usage']);
   #bytes = 0;
   #overflow = false;
 
-  write(bytes: Uint8Array): void {
+  write(bytes: Buffer): void {
     if (this.#overflow) return;
     this.#bytes += bytes.length;
     if (this.#bytes > MAX_DOCUMENT_BYTES) {
@@ -150,7 +150,7 @@ export class ResponseUsageReader {
     }
   }
 
-  write(bytes: Uint8Array): void {
+  write(bytes: Buffer): void {
     if (this.#framer) this.#framer.write(bytes);
     else this.#document.write(bytes);
   }
@@ -175,7 +175,7 @@ export class WebSocketUsageReader {
   #answer = new Accumulator();
 
   /** Returns the usage when this message ended an answer. */
-  message(data: Uint8Array): ResponseUsage | undefined {
+  message(data: Buffer): ResponseUsage | undefined {
     this.#document.write(data);
     const type = this.#document.finish(this.#answer);
     if (type === undefined || !RESPONSE_DONE.has(type)) return undefined;
