@@ -12,6 +12,11 @@ export abstract class KeygateError extends Error {
     return `keygate_${this.code}`;
   }
 
+  /** Extra response headers this refusal carries (e.g. `Retry-After` on a 429). */
+  get headers(): Readonly<Record<string, string>> {
+    return {};
+  }
+
   toBody(): string {
     return JSON.stringify({ error: this.errorId, message: this.message });
   }

@@ -47,6 +47,21 @@ export const mappingSchema = z.object({
 });
 export type Mapping = z.infer<typeof mappingSchema>;
 
+/** Limits on what an agent may spend (issue 13); docs/agents.md, "Usage and budgets". */
+export const budgetLimitsSchema = z.object({
+  /** Requests admitted in any sliding hour. */
+  maxRequestsPerHour: z.number().int().min(1).max(1_000_000).optional(),
+  /** Input plus output tokens the upstream reported on one local day. */
+  maxTokensPerDay: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
+});
+export type BudgetLimits = z.infer<typeof budgetLimitsSchema>;
+
+export const agentBudgetSchema = budgetLimitsSchema.extend({
+  /** Limits for one mapping (by its name, `host[:port][path]`), on top of the agent's own. */
+  mappings: z.record(z.string().min(1), budgetLimitsSchema).optional(),
+});
+export type AgentBudget = z.infer<typeof agentBudgetSchema>;
+
 export const agentSchema = z.object({
   name: z
     .string()
@@ -55,6 +70,7 @@ export const agentSchema = z.object({
   token: z.string().min(32),
   /** Host patterns this agent may use; absent means every mapping. */
   hosts: z.array(z.string().min(1)).optional(),
+  budget: agentBudgetSchema.optional(),
   createdAt: z.string(),
 });
 export type Agent = z.infer<typeof agentSchema>;

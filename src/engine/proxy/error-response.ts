@@ -16,6 +16,7 @@ function headersFor(err: KeygateError, body: string): Record<string, string | nu
     'content-length': Buffer.byteLength(body),
     [KEYGATE_ERROR_HEADER]: err.errorId,
     'cache-control': 'no-store',
+    ...err.headers,
   };
   if (err.status === 407) headers['proxy-authenticate'] = PROXY_AUTHENTICATE;
   return headers;

@@ -1,0 +1,39 @@
+/**
+ * 429 `keygate_budget_exceeded`: the agent used up a budget (`agent add/set --max-requests N/h
+ * --max-tokens N/d`). `Retry-After` (RFC 9110 §10.2.3) says when the window frees, in seconds;
+ * both official SDKs honour it. Sent before any secret is resolved.
+ */
+import { KeygateError } from '../errors.js';
+
+export type BudgetKind = 'requests' | 'tokens';
+
+export interface BudgetHit {
+  readonly agent: string;
+  /** Set when the limit is one mapping's, not the agent's own. */
+  readonly mapping?: string;
+  readonly kind: BudgetKind;
+  readonly limit: number;
+  readonly used: number;
+  readonly retryAfterSeconds: number;
+}
+
+export function describeHit(hit: BudgetHit): string {
+  const scope = hit.mapping ? `agent "${hit.agent}" on ${hit.mapping}` : `agent "${hit.agent}"`;
+  return hit.kind === 'requests'
+    ? `${scope} made ${hit.used} of its ${hit.limit} requests per hour`
+    : `${scope} used ${hit.used} of its ${hit.limit} tokens today`;
+}
+
+export class BudgetExceededError extends KeygateError {
+  readonly status = 429;
+  readonly code = 'budget_exceeded';
+  override name = 'BudgetExceededError';
+
+  constructor(readonly hit: BudgetHit) {
+    super(`budget exceeded: ${describeHit(hit)}; retry in ${hit.retryAfterSeconds} s`);
+  }
+
+  override get headers(): Readonly<Record<string, string>> {
+    return { 'retry-after': String(this.hit.retryAfterSeconds) };
+  }
+}

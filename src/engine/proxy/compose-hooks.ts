@@ -1,0 +1,77 @@
+/**
+ * Several RequestHooks as one, for the proxy's single `hooks` option. `beforeSecret` runs each
+ * hook in order and stops at the first refusal (so budgets, listed first, refuse before an
+ * approval would ask the user). Observers fan out; one that throws is dropped and logged, so
+ * a bug in accounting can never cut or stall the relay.
+ */
+import type { Logger } from '../log/logger.js';
+import type {
+  AdmittedRequest,
+  RequestHooks,
+  ResponseObserver,
+  WebSocketObserver,
+} from './request-hooks.js';
+
+function guarded<T extends object>(
+  observers: T[],
+  log: Logger | undefined,
+  call: (observer: T) => void,
+): void {
+  for (let i = 0; i < observers.length; i++) {
+    try {
+      call(observers[i]!);
+    } catch (err) {
+      log?.error('a response observer failed; it is dropped for this request', { err });
+      observers.splice(i--, 1);
+    }
+  }
+}
+
+export function composeHooks(hooks: readonly RequestHooks[], log?: Logger): RequestHooks {
+  const before = hooks.filter((hook) => hook.beforeSecret);
+  const responses = hooks.filter((hook) => hook.onResponse);
+  const sockets = hooks.filter((hook) => hook.onWebSocket);
+  const composed: RequestHooks = {};
+  if (before.length > 0)
+    composed.beforeSecret = async (request: AdmittedRequest, signal: AbortSignal) => {
+      for (const hook of before) {
+        signal.throwIfAborted();
+        await hook.beforeSecret!(request, signal);
+      }
+    };
+  if (responses.length > 0)
+    composed.onResponse = (request, status, headers) => {
+      const observers: ResponseObserver[] = [];
+      for (const hook of responses) {
+        try {
+          const observer = hook.onResponse!(request, status, headers);
+          if (observer) observers.push(observer);
+        } catch (err) {
+          log?.error('a response hook failed; the response is relayed unobserved by it', { err });
+        }
+      }
+      if (observers.length === 0) return undefined;
+      return {
+        chunk: (data) => guarded(observers, log, (o) => o.chunk(data)),
+        end: (complete) => guarded(observers, log, (o) => o.end(complete)),
+      };
+    };
+  if (sockets.length > 0)
+    composed.onWebSocket = (request) => {
+      const observers: WebSocketObserver[] = [];
+      for (const hook of sockets) {
+        try {
+          const observer = hook.onWebSocket!(request);
+          if (observer) observers.push(observer);
+        } catch (err) {
+          log?.error('a WebSocket hook failed; the socket is relayed unobserved by it', { err });
+        }
+      }
+      if (observers.length === 0) return undefined;
+      return {
+        message: (data, isText) => guarded(observers, log, (o) => o.message(data, isText)),
+        close: () => guarded(observers, log, (o) => o.close()),
+      };
+    };
+  return composed;
+}

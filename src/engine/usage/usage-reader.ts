@@ -1,0 +1,186 @@
+/**
+ * What an API answer says it used: the `usage` numbers and the `model` of Anthropic's Messages
+ * API and OpenAI's Chat Completions and Responses APIs, read from a JSON body, an SSE stream or
+ * Responses WebSocket messages, through the bounded JsonFieldScanner (no body is ever held).
+ *
+ * Normalised so the two vendors add up: `inputTokens` is every prompt token the upstream
+ * processed, cached or not (Anthropic reports cache reads and writes apart from `input_tokens`;
+ * OpenAI counts them inside `prompt_tokens`/`input_tokens`), `cachedTokens` the part read from a
+ * prompt cache. Within one answer a later figure replaces an earlier one: Anthropic's
+ * `message_delta` usage is cumulative (docs.anthropic.com, "Streaming Messages"), so it is
+ * counted once, not added to `message_start`'s.
+ */
+import { JsonFieldScanner } from './json-field-scanner.js';
+import { SseFramer } from './sse-framer.js';
+
+export type UsageApi = 'anthropic-messages' | 'openai-chat' | 'openai-responses';
+
+export interface ResponseUsage {
+  model: string | undefined;
+  /** False when the answer carried no usage figures (an error, a cut stream, no include_usage). */
+  found: boolean;
+  inputTokens: number;
+  outputTokens: number;
+  cachedTokens: number;
+}
+
+/** Bytes of one JSON document (a body, an SSE event, a WebSocket message) read at most. */
+export const MAX_DOCUMENT_BYTES = 8 * 1024 * 1024;
+
+/** Which usage-bearing API a request is, by its path; a prefix (a gateway's) is allowed. */
+export function usageApiFor(method: string, path: string): UsageApi | undefined {
+  if (method !== 'POST' && method !== 'GET') return undefined;
+  if (method === 'POST' && path.endsWith('/v1/messages')) return 'anthropic-messages';
+  if (method === 'POST' && path.endsWith('/chat/completions')) return 'openai-chat';
+  // GET: the Responses WebSocket upgrade.
+  if (path.endsWith('/v1/responses')) return 'openai-responses';
+  return undefined;
+}
+
+const MODEL_PATHS = new Set(['model', 'message.model', 'response.model']);
+const USAGE_PATH = /^(?:(?:message|response)\.)?usage\.[a-z_]+(?:\.[a-z_]+)?$/;
+
+function wanted(path: string): boolean {
+  return path === 'type' || MODEL_PATHS.has(path) || USAGE_PATH.test(path);
+}
+
+/** Usage figures and model of one answer, merged event by event. */
+class Accumulator {
+  model: string | undefined;
+  readonly figures = new Map<string, number>();
+
+  take(scanner: JsonFieldScanner): void {
+    for (const [path, value] of scanner.values) {
+      if (MODEL_PATHS.has(path)) {
+        if (typeof value === 'string' && value !== '') this.model = value;
+        continue;
+      }
+      if (typeof value !== 'number' || value < 0) continue;
+      const dot = path.indexOf('usage.');
+      if (dot >= 0) this.figures.set(path.slice(dot + 'usage.'.length), value);
+    }
+  }
+
+  result(api: UsageApi): ResponseUsage {
+    const f = (name: string) => this.figures.get(name) ?? 0;
+    const found = this.figures.size > 0;
+    const model = this.model;
+    switch (api) {
+      case 'anthropic-messages':
+        return {
+          model,
+          found,
+          inputTokens:
+            f('input_tokens') + f('cache_creation_input_tokens') + f('cache_read_input_tokens'),
+          outputTokens: f('output_tokens'),
+          cachedTokens: f('cache_read_input_tokens'),
+        };
+      case 'openai-chat':
+        return {
+          model,
+          found,
+          inputTokens: f('prompt_tokens'),
+          outputTokens: f('completion_tokens'),
+          cachedTokens: f('prompt_tokens_details.cached_tokens'),
+        };
+      case 'openai-responses':
+        return {
+          model,
+          found,
+          inputTokens: f('input_tokens'),
+          outputTokens: f('output_tokens'),
+          cachedTokens: f('input_tokens_details.cached_tokens'),
+        };
+    }
+  }
+}
+
+/** One document at a time through the scanner, at most MAX_DOCUMENT_BYTES of it. */
+class DocumentReader {
+  readonly scanner = new JsonFieldScanner(wanted, ['message', 'response', 'usage']);
+  #bytes = 0;
+  #overflow = false;
+
+  write(bytes: Buffer): void {
+    if (this.#overflow) return;
+    this.#bytes += bytes.length;
+    if (this.#bytes > MAX_DOCUMENT_BYTES) {
+      // Past the cap the rest is not read; what was captured before it still counts.
+      this.#overflow = true;
+      return;
+    }
+    this.scanner.write(bytes);
+  }
+
+  finish(into: Accumulator): string | undefined {
+    this.scanner.end();
+    into.take(this.scanner);
+    const type = this.scanner.values.get('type');
+    this.scanner.reset();
+    this.#bytes = 0;
+    this.#overflow = false;
+    return typeof type === 'string' ? type : undefined;
+  }
+}
+
+export type BodyFormat = 'json' | 'sse';
+
+/** The body format a response's Content-Type names, if usage can be read from it. */
+export function bodyFormatFor(contentType: string | undefined): BodyFormat | undefined {
+  const type = (contentType ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+  if (type === 'text/event-stream') return 'sse';
+  if (type === 'application/json' || type.endsWith('+json')) return 'json';
+  return undefined;
+}
+
+/** Reads one HTTP response body (decoded bytes, in pieces); `end()` gives its usage. */
+export class ResponseUsageReader {
+  readonly #api: UsageApi;
+  readonly #document = new DocumentReader();
+  readonly #answer = new Accumulator();
+  readonly #framer: SseFramer | undefined;
+
+  constructor(api: UsageApi, format: BodyFormat) {
+    this.#api = api;
+    if (format === 'sse') {
+      this.#framer = new SseFramer({
+        data: (bytes) => this.#document.write(bytes),
+        dispatch: () => this.#document.finish(this.#answer),
+      });
+    }
+  }
+
+  write(bytes: Buffer): void {
+    if (this.#framer) this.#framer.write(bytes);
+    else this.#document.write(bytes);
+  }
+
+  end(): ResponseUsage {
+    if (this.#framer) this.#framer.end();
+    else this.#document.finish(this.#answer);
+    return this.#answer.result(this.#api);
+  }
+}
+
+/** Event types that end one answer on a Responses WebSocket (and carry its usage). */
+const RESPONSE_DONE = new Set(['response.completed', 'response.incomplete', 'response.failed']);
+
+/**
+ * The Responses API over WebSocket: each server message is one JSON event, as in the SSE
+ * stream, and one connection carries many answers; each ends with `response.completed` (or
+ * `.incomplete`/`.failed`), which carries that answer's usage.
+ */
+export class WebSocketUsageReader {
+  readonly #document = new DocumentReader();
+  #answer = new Accumulator();
+
+  /** Returns the usage when this message ended an answer. */
+  message(data: Buffer): ResponseUsage | undefined {
+    this.#document.write(data);
+    const type = this.#document.finish(this.#answer);
+    if (type === undefined || !RESPONSE_DONE.has(type)) return undefined;
+    const usage = this.#answer.result('openai-responses');
+    this.#answer = new Accumulator();
+    return usage;
+  }
+}
