@@ -6,7 +6,7 @@
  * (docs/security.md, "The packaged app"). Every KEYGATE_* variable that src/ reads is listed
  * here or in USER_SWITCHES; test/engine/desktop/test-switches.test.ts keeps it so.
  */
-import { OP_CLIENT_MODULE_ENV } from '../secrets/secret-sources.js';
+import { OP_CLIENT_MODULE_ENV } from '../secrets/secret-setup.js';
 
 /** Honoured only by `keygate` from a checkout and by the unpackaged app. */
 export const TEST_SWITCHES: readonly string[] = [OP_CLIENT_MODULE_ENV];
