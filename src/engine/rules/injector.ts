@@ -7,6 +7,7 @@ import { InvalidInputError } from '../errors.js';
 import type { Secret } from '../secrets/secret.js';
 import { ApiKeyInjector } from './injectors/api-key-injector.js';
 import { BasicInjector } from './injectors/basic-injector.js';
+import { BasicUserInjector } from './injectors/basic-user-injector.js';
 import { BearerInjector } from './injectors/bearer-injector.js';
 import { HeaderInjector } from './injectors/header-injector.js';
 import { QueryInjector } from './injectors/query-injector.js';
@@ -47,6 +48,8 @@ export function createInjector(config: InjectorConfig): Injector {
       return new ApiKeyInjector(config.name);
     case 'basic':
       return new BasicInjector(config.userRef);
+    case 'basic-user':
+      return new BasicUserInjector(config.user);
     case 'query':
       return new QueryInjector(config.param);
     default: {
