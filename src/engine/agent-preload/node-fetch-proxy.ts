@@ -13,13 +13,7 @@
  * `Symbol.for('keygate.agentPreload')`.
  */
 import { nodeProxyRoute } from './coverage.js';
-
-export const PRELOAD_HANDLE = Symbol.for('keygate.agentPreload');
-
-export interface PreloadHandle {
-  /** Puts back a direct (unproxied) global dispatcher. */
-  undo(): void;
-}
+import { PRELOAD_HANDLE, type PreloadHandle } from './handle.js';
 
 const env = process.env;
 const proxied = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'].some(
