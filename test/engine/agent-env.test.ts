@@ -6,6 +6,7 @@ import {
   secretVariables,
   withPreload,
 } from '../../src/engine/agent-env.js';
+import { nodeAgentsCheck } from '../../src/cli/commands/doctor.js';
 import type { Mapping } from '../../src/shared/settings-schema.js';
 
 const PRELOAD = 'file:///opt/keygate/dist/engine/agent-preload/node-fetch-proxy.js';
@@ -87,5 +88,27 @@ describe('env:// variables (serve’s secrets)', () => {
     expect(child.OPENAI_API_KEY).toBe('keygate-placeholder');
     expect(child.PATH).toBe('/bin');
     expect(withheld).toEqual(['OPENAI_KEY', 'git_pass']);
+  });
+});
+
+describe('keygate doctor: node agents', () => {
+  it.each([
+    ['v20.20.2', true, /goes through the Keygate preload\. Node agents: Node >= 22\.21/],
+    ['v22.12.0', true, /goes through the Keygate preload/],
+    ['v22.21.0', true, /honours the proxy itself/],
+    ['v24.22.3', true, /honours the proxy itself/],
+    ['v18.20.0', false, /too old: its fetch would bypass Keygate/],
+  ])('node %s on PATH', (version, ok, detail) => {
+    const check = nodeAgentsCheck(PRELOAD, version);
+    expect(check.ok).toBe(ok);
+    expect(check.detail).toMatch(detail);
+  });
+
+  it('fails when the preload is missing and the node on PATH needs it', () => {
+    expect(nodeAgentsCheck(undefined, 'v20.20.2')).toMatchObject({
+      ok: false,
+      detail: expect.stringMatching(/preload is missing/) as unknown,
+    });
+    expect(nodeAgentsCheck(undefined, 'v24.0.0').ok).toBe(true);
   });
 });
