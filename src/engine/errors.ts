@@ -1,11 +1,28 @@
 /**
- * Errors the agent sees. Each has one status and one code; the proxy renders them as
- * `{"error": "keygate_<code>", "message": "…"}` plus `X-Keygate-Error: keygate_<code>`.
+ * Errors the agent sees. Each has one status and one code, and is shaped so that the agent's own
+ * library can show it (docs/security.md, "Errors the agent sees"):
+ *  - JSON body `{"error": {"type": "keygate_error", "code": "keygate_<code>", "message": "…"},
+ *    "message": "…"}`: the nested object is what the OpenAI and Anthropic SDKs print, the
+ *    top-level `message` is for a person reading it raw;
+ *  - a text body for clients that did not ask for JSON (git shows only `text/plain` bodies);
+ *  - a reason phrase with a short cause (`502 Keygate: secret unavailable for api.openai.com`),
+ *    since that is all Python's libraries print;
+ *  - `x-should-retry: false` when a retry cannot help (both official SDKs and Claude Code honour
+ *    it), `true` plus `Retry-After` (when known) for transient failures;
+ *  - `X-Keygate-Error: keygate_<code>`.
  * Messages name the mapping and the cause, never a secret value.
  */
 export abstract class KeygateError extends Error {
   abstract readonly status: number;
   abstract readonly code: string;
+  /** Per class: the reason-phrase cause and whether a retry can help. */
+  protected abstract readonly traits: ErrorTraits;
+  readonly #retryAfterMs: number | undefined;
+
+  constructor(message: string, options?: KeygateErrorOptions) {
+    super(message, options);
+    this.#retryAfterMs = options?.retryAfterMs;
+  }
 
   /** The wire form of `code`. */
   get errorId(): string {
@@ -17,16 +34,78 @@ export abstract class KeygateError extends Error {
     return {};
   }
 
+  /** Whether sending the same request again could succeed (`x-should-retry`). */
+  get retryable(): boolean {
+    const { retryable } = this.traits;
+    return typeof retryable === 'function' ? retryable(this.cause) : retryable;
+  }
+
+  /** Whole seconds to wait before a retry, when Keygate knows (`Retry-After`, RFC 9110 §10.2.3). */
+  get retryAfterSeconds(): number | undefined {
+    if (!this.retryable) return undefined;
+    const ms = this.#retryAfterMs ?? retryAfterOf(this.cause);
+    return ms === undefined || ms <= 0 ? undefined : Math.ceil(ms / 1000);
+  }
+
+  /** A few words on the cause, for the reason phrase: `Keygate: secret unavailable for HOST`. */
+  summary(host?: string): string {
+    return `Keygate: ${this.traits.summary(host)}`;
+  }
+
   toBody(): string {
-    return JSON.stringify({ error: this.errorId, message: this.message });
+    return JSON.stringify({
+      error: { type: 'keygate_error', code: this.errorId, message: this.message },
+      message: this.message,
+    });
+  }
+
+  /** The body for clients that did not ask for JSON: one line a person can act on. */
+  toText(): string {
+    return `Keygate: ${this.message} (${this.errorId})\n`;
   }
 }
 
-function defineError(status: number, code: string, name: string) {
+export interface KeygateErrorOptions extends ErrorOptions {
+  /** How long the agent should wait before retrying, when known. */
+  retryAfterMs?: number;
+}
+
+export interface ErrorTraits {
+  /** The reason-phrase cause, with the host when known. */
+  summary(host?: string): string;
+  /** Whether a retry can help; a function decides from the error's cause. */
+  retryable: boolean | ((cause: unknown) => boolean);
+}
+
+/** `host` appended as `for HOST` when known. */
+function about(words: string): ErrorTraits['summary'] {
+  return (host) => (host ? `${words} for ${host}` : words);
+}
+
+const NEVER = false;
+const TRANSIENT = true;
+
+/**
+ * A secret that failed to resolve because its source was down, slow or rate-limited may resolve
+ * on a retry; one whose variable or item does not exist will not, until the user acts. Read
+ * from the resolver's error (`SecretResolutionError.kind`) without importing it.
+ */
+function transientSecretFailure(cause: unknown): boolean {
+  const kind = (cause as { kind?: unknown } | undefined)?.kind;
+  return kind === 'transient' || kind === 'timeout' || kind === 'cooldown';
+}
+
+function retryAfterOf(cause: unknown): number | undefined {
+  const ms = (cause as { retryAfterMs?: unknown } | undefined)?.retryAfterMs;
+  return typeof ms === 'number' && Number.isFinite(ms) ? ms : undefined;
+}
+
+function defineError(status: number, code: string, name: string, traits: ErrorTraits) {
   const cls = class extends KeygateError {
     readonly status = status;
     readonly code = code;
-    constructor(message: string, options?: ErrorOptions) {
+    protected readonly traits = traits;
+    constructor(message: string, options?: KeygateErrorOptions) {
       super(message, options);
       this.name = name;
     }
@@ -36,42 +115,84 @@ function defineError(status: number, code: string, name: string) {
 }
 
 /** 400: the request is not something a proxy can act on. */
-export const BadProxyRequestError = defineError(400, 'bad_request', 'BadProxyRequestError');
+export const BadProxyRequestError = defineError(400, 'bad_request', 'BadProxyRequestError', {
+  summary: () => 'bad proxy request',
+  retryable: NEVER,
+});
 /** 407: missing or invalid agent token. */
 export const AgentAuthRequiredError = defineError(
   407,
   'proxy_auth_required',
   'AgentAuthRequiredError',
+  { summary: () => 'agent token missing or invalid', retryable: NEVER },
 );
 /** 403: `--deny-unmapped` refused an unmapped host. */
-export const HostDeniedError = defineError(403, 'host_denied', 'HostDeniedError');
+export const HostDeniedError = defineError(403, 'host_denied', 'HostDeniedError', {
+  summary: (host) => (host ? `${host} is not mapped (deny-unmapped)` : 'unmapped host refused'),
+  retryable: NEVER,
+});
 /** 403: the agent is limited to other hosts (`agent add --hosts`). */
-export const HostNotGrantedError = defineError(403, 'host_not_granted', 'HostNotGrantedError');
+export const HostNotGrantedError = defineError(403, 'host_not_granted', 'HostNotGrantedError', {
+  summary: (host) => `agent not granted ${host ?? 'this host'}`,
+  retryable: NEVER,
+});
 /** 403: a mapped host asked for over plaintext HTTP; the secret would travel in the clear. */
-export const PlaintextRefusedError = defineError(403, 'plaintext_refused', 'PlaintextRefusedError');
+export const PlaintextRefusedError = defineError(
+  403,
+  'plaintext_refused',
+  'PlaintextRefusedError',
+  {
+    summary: about('plaintext refused'),
+    retryable: NEVER,
+  },
+);
 /** 421: the Host header names another host than the CONNECT target (RFC 9110 §15.5.20). */
-export const HostMismatchError = defineError(421, 'host_mismatch', 'HostMismatchError');
+export const HostMismatchError = defineError(421, 'host_mismatch', 'HostMismatchError', {
+  summary: () => 'Host differs from the CONNECT target',
+  retryable: NEVER,
+});
 /** 502: the mapped secret could not be resolved. */
 export const SecretUnavailableError = defineError(
   502,
   'secret_unavailable',
   'SecretUnavailableError',
+  { summary: about('secret unavailable'), retryable: transientSecretFailure },
 );
 /** 502: the upstream's certificate did not verify; nothing was sent. */
-export const UpstreamTlsError = defineError(502, 'upstream_tls', 'UpstreamTlsError');
+export const UpstreamTlsError = defineError(502, 'upstream_tls', 'UpstreamTlsError', {
+  summary: (host) => `certificate of ${host ?? 'the upstream'} not trusted`,
+  retryable: NEVER,
+});
 /** 502: the upstream refused, reset, or could not be found. */
 export const UpstreamUnreachableError = defineError(
   502,
   'upstream_unreachable',
   'UpstreamUnreachableError',
+  { summary: (host) => `${host ?? 'upstream'} unreachable`, retryable: TRANSIENT },
 );
 /** 504: the upstream did not answer in time. */
-export const UpstreamTimeoutError = defineError(504, 'upstream_timeout', 'UpstreamTimeoutError');
+export const UpstreamTimeoutError = defineError(504, 'upstream_timeout', 'UpstreamTimeoutError', {
+  summary: (host) => `${host ?? 'upstream'} did not answer in time`,
+  retryable: TRANSIENT,
+});
 /**
  * 499 (nginx's "client closed request"): the agent left before Keygate could answer. Never sent,
  * since nobody is there to read it; it names the outcome in the activity record.
  */
-export const AgentClosedError = defineError(499, 'agent_closed', 'AgentClosedError');
+export const AgentClosedError = defineError(499, 'agent_closed', 'AgentClosedError', {
+  summary: () => 'agent closed the connection',
+  retryable: NEVER,
+});
+/** 403: the user denied this request when asked to approve it. */
+export const ApprovalDeniedError = defineError(403, 'approval_denied', 'ApprovalDeniedError', {
+  summary: about('approval denied'),
+  retryable: NEVER,
+});
+/** 403: nobody approved this request in time. */
+export const ApprovalTimeoutError = defineError(403, 'approval_timeout', 'ApprovalTimeoutError', {
+  summary: about('approval timed out'),
+  retryable: NEVER,
+});
 
 export type KeygateErrorClass = ReturnType<typeof defineError>;
 

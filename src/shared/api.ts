@@ -65,6 +65,11 @@ export interface AgentEnv {
   variables: EnvVariable[];
   /** Every variable name Keygate manages, both cases; `keygate run` strips inherited copies. */
   managed: string[];
+  /**
+   * The variables `env://` mappings read (serve's secrets): `keygate run` never passes them to
+   * the agent, so it cannot hold the real key.
+   */
+  secretVariables?: string[];
 }
 
 export interface ProxyStatus {

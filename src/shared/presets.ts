@@ -38,6 +38,15 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
     placeholderEnv: ['GITHUB_TOKEN', 'GH_TOKEN'],
     docs: 'https://docs.github.com/en/rest/authentication/authenticating-to-the-rest-api',
   },
+  'github-git': {
+    name: 'github-git',
+    host: 'github.com',
+    // git over smart HTTP takes Basic auth, not Bearer: `x-access-token:<token>` works for
+    // personal access tokens and app installation tokens alike.
+    injector: { type: 'basic-user', user: 'x-access-token' },
+    placeholderEnv: [],
+    docs: 'https://docs.github.com/en/apps/creating-github-apps/authenticating-with-a-github-app/authenticating-as-a-github-app-installation#about-authentication-as-a-github-app-installation',
+  },
   'google-ai': {
     name: 'google-ai',
     host: 'generativelanguage.googleapis.com',

@@ -24,6 +24,8 @@ export const injectorSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('api-key'), name: z.string().min(1) }),
   /** `Authorization: Basic base64(user:password)`; the mapping's ref is the password. */
   z.object({ type: z.literal('basic'), userRef: z.string().min(1) }),
+  /** The same with a fixed, non-secret user-id (`x-access-token` for GitHub's git endpoints). */
+  z.object({ type: z.literal('basic-user'), user: z.string().min(1) }),
   /** A query parameter. */
   z.object({ type: z.literal('query'), param: z.string().min(1) }),
 ]);

@@ -4,8 +4,9 @@
  * `keygate serve` is shared: env and run must point agents at its live port.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   KEYGATE_BIN,
@@ -35,6 +36,8 @@ const INHERITED: Record<string, string> = {
   NODE_EXTRA_CA_CERTS: '/evil/node-extra.pem',
   CODEX_CA_CERTIFICATE: '/evil/codex.pem',
   NODE_USE_ENV_PROXY: '0',
+  // The user's own Node flags stay; Keygate's preload is added after them (issue 11 §1).
+  NODE_OPTIONS: '--no-deprecation',
   OPENAI_API_KEY: 'sk-leaked-real-key',
   openai_api_key: 'sk-leaked-real-key-lower',
   KEYGATE_TEST_KEEP: 'kept as is',
@@ -76,6 +79,11 @@ function expectAgentEnv(env: Record<string, string>, port: number): void {
     expect(env[name], name).toBe(bundlePath);
   expect(env.NODE_USE_ENV_PROXY).toBe('1');
   expect(env.OPENAI_API_KEY).toBe(PLACEHOLDER);
+  const preload = /(?:^| )--import=(file:\S+\/agent-preload\/node-fetch-proxy\.js)$/.exec(
+    env.NODE_OPTIONS ?? '',
+  );
+  expect(preload, env.NODE_OPTIONS).not.toBeNull();
+  expect(existsSync(fileURLToPath(preload?.[1] ?? 'file:///none'))).toBe(true);
 }
 
 beforeAll(() => {
@@ -191,7 +199,9 @@ describe('with keygate serve running', () => {
       env: { ...INHERITED, KG_T_ENV_OPENAI: 'sk-real' },
     });
     expect(env?.status, env?.stderr).toBe(0);
-    expectAgentEnv(evalInSh(env?.stdout ?? ''), serve.port);
+    const evaluated = evalInSh(env?.stdout ?? '');
+    expectAgentEnv(evaluated, serve.port);
+    expect(evaluated.NODE_OPTIONS).toMatch(/^--no-deprecation --import=file:/);
 
     expect(run?.status, run?.stderr).toBe(0);
     const child = parseEnv(run?.stdout ?? '');
@@ -204,6 +214,13 @@ describe('with keygate serve running', () => {
       if (name.toUpperCase() === 'NO_PROXY') expect(value).not.toBe('*');
     }
     expect(child.KEYGATE_TEST_KEEP).toBe('kept as is');
+    expect(child.NODE_OPTIONS).toMatch(/^--no-deprecation --import=file:\S+$/);
+    // The variable an env:// mapping reads is serve's secret: never the agent's, and run says so.
+    expect(child.KG_T_ENV_OPENAI).toBeUndefined();
+    expect(run?.stderr).toContain(
+      'keygate run: not passing KG_T_ENV_OPENAI to env: env:// mappings read it, and the agent must hold only the placeholder',
+    );
+    expect(run?.stderr).not.toContain('sk-real');
 
     expect(doctor?.status, doctor?.stdout).toBe(0);
     expect(doctor?.stdout).toContain(`ok   port: Keygate is listening on 127.0.0.1:${serve.port}`);

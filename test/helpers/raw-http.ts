@@ -5,6 +5,7 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
+import { parseAgentError, type AgentError } from './agent-error.js';
 
 export interface RawResponse {
   readonly status: number;
@@ -145,17 +146,8 @@ export function connectHead(target: string, auth: string | null, extra = ''): st
 }
 
 /** The JSON body of a Keygate error, or undefined when the body is something else. */
-export function keygateBody(
-  response: RawResponse | undefined,
-): { error: string; message: string } | undefined {
-  try {
-    const parsed = JSON.parse(response?.body ?? '') as { error?: unknown; message?: unknown };
-    return typeof parsed.error === 'string' && typeof parsed.message === 'string'
-      ? { error: parsed.error, message: parsed.message }
-      : undefined;
-  } catch {
-    return undefined;
-  }
+export function keygateBody(response: RawResponse | undefined): AgentError | undefined {
+  return parseAgentError(response?.body);
 }
 
 /** The first flight a real TLS client sends (a ClientHello for `servername`), captured. */

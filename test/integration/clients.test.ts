@@ -15,6 +15,7 @@ import OpenAI from 'openai';
 import { fetch as undiciFetch, ProxyAgent, request } from 'undici';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseAgentError } from '../helpers/agent-error.js';
 import { agentEnvironment } from '../helpers/agent-env.js';
 import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 import {
@@ -340,7 +341,9 @@ describe('policy', () => {
       expect(reply.status).toBe(407);
       expect(reply.headers).toMatch(/proxy-authenticate: Basic realm="keygate"/i);
       expect(reply.headers).toMatch(/x-keygate-error: keygate_proxy_auth_required/i);
-      expect(JSON.parse(reply.body).error).toBe('keygate_proxy_auth_required');
+      expect(parseAgentError(reply.body)?.error).toBe('keygate_proxy_auth_required');
+      expect(reply.headers).toMatch(/^HTTP\/1\.1 407 Keygate: agent token missing or invalid\r\n/);
+      expect(reply.headers).toMatch(/x-should-retry: false/i);
     }
   });
 
@@ -407,7 +410,7 @@ describe('policy', () => {
     const response = await request('https://expired.example.com/v1/x', { dispatcher });
     expect(response.statusCode).toBe(502);
     expect(response.headers['x-keygate-error']).toBe('keygate_upstream_tls');
-    const body = (await response.body.json()) as { error: string; message: string };
+    const body = parseAgentError(await response.body.text()) ?? { error: '', message: '' };
     expect(body.error).toBe('keygate_upstream_tls');
     expect(body.message).toMatch(/CERT_HAS_EXPIRED/);
     expect(body.message).not.toContain(OPENAI_SECRET);

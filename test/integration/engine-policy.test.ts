@@ -14,6 +14,7 @@ import { tempHome } from '../helpers/keygate-process.js';
 import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 import { exchange, openInterceptedSocket } from '../helpers/raw-tunnel.js';
 import { createTestPki, type TestPki } from '../helpers/test-pki.js';
+import { parseAgentError } from '../helpers/agent-error.js';
 
 const SECRET = 'sk-policy-CANARY-0b1c2d3e';
 const USER = 'svc-user';
@@ -111,7 +112,7 @@ describe('agent-facing errors', () => {
     const response = await get('https://missing.example.com/v1/x');
     expect(response.status).toBe(502);
     expect(response.headers['x-keygate-error']).toBe('keygate_secret_unavailable');
-    const body = JSON.parse(response.text) as { error: string; message: string };
+    const body = parseAgentError(response.text) ?? { error: '', message: '' };
     expect(body.error).toBe('keygate_secret_unavailable');
     expect(body.message).toMatch(/missing\.example\.com/);
     expect(body.message).toMatch(/NOT_SET is not set/);

@@ -10,6 +10,7 @@ import { startEngine, type EngineFixture } from '../helpers/engine-fixture.js';
 import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 import { FakeOnePassword, fakeToken, type FakeItem } from '../helpers/fake-op-client.js';
 import { createTestPki, type TestPki } from '../helpers/test-pki.js';
+import { parseAgentError } from '../helpers/agent-error.js';
 
 const OPENAI_CANARY = 'sk-op-CANARY-OPENAI-5e6f7a8b';
 const ANTHROPIC_CANARY = 'sk-op-CANARY-ANTHROPIC-1a2b3c4d';
@@ -165,7 +166,7 @@ describe('op:// mappings', () => {
     const gone = await call('https://api.openai.com/v1/models');
     expect(gone.status).toBe(502);
     expect(gone.headers['x-keygate-error']).toBe('keygate_secret_unavailable');
-    expect(JSON.parse(gone.text).message).toMatch(/api\.openai\.com.*item/i);
+    expect(parseAgentError(gone.text)?.message).toMatch(/api\.openai\.com.*item/i);
     const stale = (await fixture.controller.handlers['mappings.list']()).find(
       (m) => m.host === 'api.openai.com',
     );
@@ -193,7 +194,7 @@ describe('op:// mappings', () => {
       const response = await call('https://slow.example.com/v1/x');
       expect(response.status).toBe(502);
       expect(response.headers['x-keygate-error']).toBe('keygate_secret_unavailable');
-      expect(JSON.parse(response.text).message).toMatch(/did not answer|timed out|within/i);
+      expect(parseAgentError(response.text)?.message).toMatch(/did not answer|timed out|within/i);
       expect(performance.now() - started).toBeLessThan(5_000);
     } finally {
       onePassword.hang = false;

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEngine, type EngineFixture } from '../helpers/engine-fixture.js';
 import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 import { createTestPki } from '../helpers/test-pki.js';
+import { parseAgentError } from '../helpers/agent-error.js';
 
 const SECRET = 'sk-echoed-CANARY-abcdef0123456789';
 let upstream: FakeUpstream;
@@ -103,7 +104,7 @@ describe('response scrubbing', () => {
     const { status, headers, body } = await fetchLeak('enc=zstd', 'zstd');
     expect(status).toBe(502);
     expect(headers['x-keygate-error']).toBe('keygate_upstream_unreachable');
-    expect(JSON.parse(body).message).toBe(
+    expect(parseAgentError(body)?.message).toBe(
       'api.leaky.example: the upstream\'s content-encoding "zstd" cannot be decoded to scrub the response; not passed on',
     );
     expect(body + JSON.stringify(headers)).not.toContain(SECRET);

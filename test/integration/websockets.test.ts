@@ -11,6 +11,7 @@ import WebSocket, { WebSocketServer } from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startEngine, type EngineFixture } from '../helpers/engine-fixture.js';
 import { createTestPki } from '../helpers/test-pki.js';
+import { parseAgentError } from '../helpers/agent-error.js';
 
 const SECRET = 'sk-ws-CANARY-0f1e2d3c4b5a';
 const HOST = 'ws.example.test';
@@ -130,7 +131,7 @@ describe('WebSockets through an intercepted host', () => {
     const { socket, agent } = connect('/none', ['unknown-protocol']);
     const refusal = await refusedWith(socket);
     expect(refusal.status).toBe(502);
-    expect(JSON.parse(refusal.body)).toEqual({
+    expect(parseAgentError(refusal.body)).toEqual({
       error: 'keygate_upstream_unreachable',
       message: 'WebSocket to ws.example.test:443: server sent no subprotocol',
     });
@@ -162,7 +163,7 @@ describe('WebSockets through an intercepted host', () => {
     const { socket, agent } = connect('/x', [], 'down.example.test');
     const refusal = await refusedWith(socket);
     expect(refusal.status).toBe(502);
-    expect(JSON.parse(refusal.body)).toMatchObject({
+    expect(parseAgentError(refusal.body)).toMatchObject({
       error: 'keygate_upstream_unreachable',
       message: expect.stringMatching(/^WebSocket to down\.example\.test:443: .*ECONNREFUSED/),
     });

@@ -45,6 +45,7 @@ import {
 } from '../helpers/keygate-process.js';
 import { basicAuth, connectHead, keygateBody, rawExchange } from '../helpers/raw-http.js';
 import { createTestPki, type TestPki } from '../helpers/test-pki.js';
+import { parseAgentError } from '../helpers/agent-error.js';
 
 const SECRET = 'sk-faults-CANARY-3c9d01';
 const OP_SECRET = 'sk-op-faults-CANARY-77e2aa';
@@ -170,7 +171,7 @@ function expectAgentError(outcome: Outcome, status: number, code: string, messag
   const context = JSON.stringify({ ...outcome, error: outcome.error?.message });
   expect(outcome.status, context).toBe(status);
   expect(outcome.headers?.['x-keygate-error'], context).toBe(`keygate_${code}`);
-  const body = JSON.parse(outcome.body ?? '{}') as { error?: string; message?: string };
+  const body = parseAgentError(outcome.body) ?? { error: undefined, message: undefined };
   expect(body.error).toBe(`keygate_${code}`);
   expect(body.message).toMatch(message);
   expect(body.message).not.toContain(SECRET);
@@ -337,7 +338,7 @@ describe('upstream faults', () => {
   ])('%s → 502 keygate_upstream_tls, and nothing was sent', async (_name, host, server, reason) => {
     const outcome = await call(`https://${host}.example.com/v1/x`);
     expectAgentError(outcome, 502, 'upstream_tls', reason);
-    expect(JSON.parse(outcome.body ?? '{}').message).toMatch(/nothing was sent/);
+    expect(parseAgentError(outcome.body)?.message).toMatch(/nothing was sent/);
     expect(server().received).toEqual([]);
   });
 

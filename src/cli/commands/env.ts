@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import type { Command } from 'commander';
 import { childEnvironment, renderEnv } from '../../engine/agent-env.js';
+import { NODE_COVERAGE } from '../../engine/agent-preload/coverage.js';
 import { InvalidInputError } from '../../engine/errors.js';
 import { withController, type GlobalOptions } from '../cli-context.js';
 
@@ -9,6 +10,7 @@ export function registerEnv(program: Command): void {
   program
     .command('env')
     .description('print the environment an agent needs (eval "$(keygate env)")')
+    .addHelpText('after', `\n${NODE_COVERAGE}.`)
     .option('--agent <name>', 'agent identity', 'default')
     .option('--shell <shell>', 'sh or fish', 'sh')
     .action(async (options: { agent: string; shell: string }, command: Command) => {
@@ -19,12 +21,17 @@ export function registerEnv(program: Command): void {
       const env = await withController(command.optsWithGlobals<GlobalOptions>(), (c) =>
         c.handlers['agents.env']({ name: options.agent }),
       );
-      process.stdout.write(`${renderEnv(env, shell)}\n`);
+      // The shell's own NODE_OPTIONS (inherited by this process) is kept, with the preload added.
+      process.stdout.write(`${renderEnv(env, shell, process.env)}\n`);
     });
 
   program
     .command('run')
     .description('run a command with the agent environment, passing its exit code through')
+    .addHelpText(
+      'after',
+      `\nThe command never gets the variables that env:// mappings read (serve's secrets).\n${NODE_COVERAGE}.`,
+    )
     .option('--agent <name>', 'agent identity', 'default')
     .argument('<command...>', 'the command and its arguments (after --)')
     .action(async (argv: string[], options: { agent: string }, command: Command) => {
@@ -44,10 +51,12 @@ export function registerEnv(program: Command): void {
       };
       process.on('SIGINT', forward);
       process.on('SIGTERM', forward);
-      const child = spawn(file, args, {
-        stdio: 'inherit',
-        env: childEnvironment(process.env, env),
-      });
+      const { env: childEnv, withheld } = childEnvironment(process.env, env);
+      if (withheld.length > 0)
+        process.stderr.write(
+          `keygate run: not passing ${withheld.join(', ')} to ${file}: env:// mappings read ${withheld.length === 1 ? 'it' : 'them'}, and the agent must hold only the placeholder\n`,
+        );
+      const child = spawn(file, args, { stdio: 'inherit', env: childEnv });
       started.child = child;
       if (started.early) child.kill(started.early);
       const code = await new Promise<number>((resolve) => {

@@ -32,8 +32,8 @@ export function registerMap(program: Command): void {
     .option('--format <template>', 'with --header: value template containing {secret}')
     .option('--api-key-header <name>', 'set this header and remove Authorization (x-api-key style)')
     .option(
-      '--basic <userRef>',
-      'Authorization: Basic, with this reference as the user and REF as the password',
+      '--basic <user>',
+      'Authorization: Basic with REF as the password; the user is this reference (env://, op://) or, without a scheme, this literal user-id (x-access-token)',
     )
     .option('--query <param>', 'set this query parameter')
     .option('--path <glob>', 'only inject for paths matching this glob (/v1/**)')

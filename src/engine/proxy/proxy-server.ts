@@ -44,7 +44,7 @@ import { sendError, writeRawError } from './error-response.js';
 import { forwardableRequestHeaders, forwardableResponseHeaders } from './hop-by-hop.js';
 import { KeygateMitmProxy, type VerifyResult } from './keygate-mitm-proxy.js';
 import { terminateTls } from './tls-termination.js';
-import { CONNECTION_ESTABLISHED, openTunnel } from './tunnel.js';
+import { CONNECTION_ESTABLISHED, logTunnelFailure, openTunnel } from './tunnel.js';
 import { relay } from './relay.js';
 import { SecretScrubber } from './secret-scrubber.js';
 import {
@@ -261,7 +261,7 @@ export class ProxyServer {
     started: number,
     agent?: AuthenticatedAgent,
   ): void {
-    writeRawError(socket, err);
+    writeRawError(socket, err, { host });
     this.#record(err.status >= 500 ? 'error' : 'denied', {
       host,
       port,
@@ -287,6 +287,7 @@ export class ProxyServer {
         }),
       onFailure: (err) => {
         const error = classifyUpstreamError(err, `tunnel to ${conn.host}:${conn.port}`);
+        logTunnelFailure(this.#log, conn, error);
         this.#refuseConnect(socket, error, conn.host, conn.port, started, conn.agent);
       },
     });

@@ -4,6 +4,8 @@
  */
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { KeygateError } from '../errors.js';
+import type { Logger } from '../log/logger.js';
 import type { Destination } from './connect-to.js';
 
 export interface TunnelHandlers {
@@ -11,6 +13,23 @@ export interface TunnelHandlers {
   onOpen(): void;
   /** Called when the upstream could not be reached; the client has not been answered yet. */
   onFailure(err: Error): void;
+}
+
+/**
+ * A tunnel that could not be opened is logged like a failed intercepted request ("request
+ * failed"), so an unreachable unmapped host is not silent in `serve`'s log (issue 11 §4).
+ */
+export function logTunnelFailure(
+  log: Logger,
+  target: { host: string; port: number; agent?: { name: string } },
+  error: KeygateError,
+): void {
+  log.info('tunnel failed', {
+    code: error.errorId,
+    host: `${target.host}:${target.port}`,
+    agent: target.agent?.name,
+    reason: error.message,
+  });
 }
 
 export const CONNECTION_ESTABLISHED = 'HTTP/1.1 200 Connection Established\r\n\r\n';

@@ -9,6 +9,7 @@ import { mappingSchema, type InjectorConfig, type Mapping } from '../../shared/s
 import { InvalidInputError } from '../errors.js';
 import { CompiledMapping } from './compiled-mapping.js';
 import { HostMatcher } from './host-pattern.js';
+import { checkLiteralUser } from './injectors/basic-user-injector.js';
 
 export type { MappingInput };
 
@@ -212,6 +213,12 @@ function chooseInjector(
     return { injector: { type: 'api-key', name: input.apiKeyHeader } };
   }
   if (input.basicUserRef !== undefined) {
+    // A reference (`env://USER`, `op://…`) names a secret user-id; anything else is the user-id
+    // itself, such as GitHub's `x-access-token` (basic-user-injector.ts checks it).
+    if (input.basicUserRef !== '' && !input.basicUserRef.includes('://')) {
+      checkLiteralUser(input.basicUserRef);
+      return { injector: { type: 'basic-user', user: input.basicUserRef } };
+    }
     checkRef('basic user ref', input.basicUserRef, validateRef);
     return { injector: { type: 'basic', userRef: input.basicUserRef } };
   }

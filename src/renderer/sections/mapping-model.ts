@@ -55,7 +55,9 @@ export function draftFromView(view: MappingView): MappingDraft {
             ? { kind: 'api-key', name: view.injector.name }
             : view.injector.type === 'basic'
               ? { kind: 'basic', userRef: view.injector.userRef }
-              : { kind: 'query', param: view.injector.param };
+              : view.injector.type === 'basic-user'
+                ? { kind: 'basic', userRef: view.injector.user } // a literal user, kept as typed
+                : { kind: 'query', param: view.injector.param };
   return {
     host: hostText(view),
     ref: view.ref,

@@ -270,7 +270,7 @@ function describe(view: MappingView): string {
         ? `${injector.name}: ${injector.format}`
         : injector.type === 'api-key'
           ? `${injector.name} header`
-          : injector.type === 'basic'
+          : injector.type === 'basic' || injector.type === 'basic-user'
             ? 'Basic auth'
             : `?${injector.param}=`;
   return how;

@@ -66,6 +66,8 @@ describe('buildMapping', () => {
     ],
     [{ apiKeyHeader: 'x-api-key' }, { type: 'api-key', name: 'x-api-key' }],
     [{ basicUserRef: 'env://USER' }, { type: 'basic', userRef: 'env://USER' }],
+    // Without a scheme, the user is literal: GitHub's git endpoints take `x-access-token:<token>`.
+    [{ basicUserRef: 'x-access-token' }, { type: 'basic-user', user: 'x-access-token' }],
     [{ query: 'key' }, { type: 'query', param: 'key' }],
   ] satisfies [Partial<MappingInput>, unknown][])('builds %j', (input, injector) => {
     expect(build(input).injector).toEqual(injector);
@@ -173,8 +175,15 @@ describe('buildMapping', () => {
     ['empty basic user ref', { basicUserRef: '' }, /basic user ref is empty/],
     [
       'invalid basic user ref',
-      { basicUserRef: 'alice' },
-      /^basic user ref \(not shown[^)]*\): must start/,
+      { basicUserRef: 'vault://alice' },
+      /^basic user ref .*must start with env:\/\/ or op:\/\//,
+    ],
+    ['a literal user with ":"', { basicUserRef: 'a:b' }, /may not contain ":"/],
+    ['a literal user with a space', { basicUserRef: 'a b' }, /only visible ASCII/],
+    [
+      'a pasted key as the literal user (never echoed)',
+      { basicUserRef: 'ghp_0123456789abcdefghij' },
+      /^that basic-auth user looks like a secret.*pass a reference instead[^0-9]*$/,
     ],
     ['empty query param', { query: '' }, /query parameter name is empty/],
     ['relative path', { path: 'v1/**' }, /must start with "\/"/],

@@ -6,6 +6,7 @@ import type { InjectorConfig } from '../../../shared/settings-schema.js';
 import { InvalidInputError } from '../../errors.js';
 import { ApiKeyInjector } from './api-key-injector.js';
 import { BasicInjector } from './basic-injector.js';
+import { BasicUserInjector } from './basic-user-injector.js';
 import { BearerInjector } from './bearer-injector.js';
 import { HeaderInjector } from './header-injector.js';
 import { QueryInjector } from './query-injector.js';
@@ -24,6 +25,8 @@ export function createInjector(config: InjectorConfig): Injector {
       return new ApiKeyInjector(config.name);
     case 'basic':
       return new BasicInjector(config.userRef);
+    case 'basic-user':
+      return new BasicUserInjector(config.user);
     case 'query':
       return new QueryInjector(config.param);
     default: {
