@@ -94,9 +94,12 @@ export class ApprovalQueue {
     this.#now = options.now ?? Date.now;
   }
 
-  /** For the proxy's `hooks` option (composed after budgets; see keygate-engine.ts). */
+  /**
+   * For the proxy's `hooks` option, composed after the budgets' (docs/agents.md, Approvals).
+   * Always a promise: a refusal is a rejection, never a throw the caller did not expect.
+   */
   readonly hooks: RequestHooks = {
-    beforeSecret: (request, signal) => this.check(request, signal),
+    beforeSecret: async (request, signal) => this.check(request, signal),
   };
 
   /** Resolves when the request may go on; rejects with a named Keygate error when it may not. */
