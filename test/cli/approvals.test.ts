@@ -86,6 +86,16 @@ describe('approvals against a real keygate serve', () => {
     expect(page).toBe(404);
   });
 
+  it('refuses an approval timeout out of range before starting', async () => {
+    for (const value of ['0', '3601', '2m']) {
+      const result = await keygateAsync(['serve', '--port', '0', '--approval-timeout', value], {
+        home: home.home,
+      });
+      expect(result.status).toBe(2);
+      expect(result.stderr).toContain('--approval-timeout');
+    }
+  });
+
   it('lists nothing while nothing waits; unknown ids are usage errors', async () => {
     const json = await keygateAsync(['approvals', '--json'], { home: home.home });
     expect(json).toMatchObject({ status: 0, stdout: '[]\n' });
@@ -121,7 +131,7 @@ describe('answering held requests from the CLI', () => {
   let ui: UiServer;
 
   beforeAll(async () => {
-    fixture = await startEngine({ secrets: {} });
+    fixture = await startEngine({ secrets: {}, extra: { approvalTimeoutMs: 90_000 } });
     fixture.engine.store.update((draft) => {
       draft.agents.push({
         name: 'claude',
@@ -185,6 +195,9 @@ describe('answering held requests from the CLI', () => {
       path: '/v1/messages',
       since: expect.stringMatching(/^\d{4}-\d\d-\d\dT.*Z$/),
     });
+    // The engine holds it for its approval timeout (serve --approval-timeout).
+    const [view] = fixture.engine.approvals.list();
+    expect(Date.parse(view!.expiresAt) - Date.parse(view!.since)).toBe(90_000);
     const text = await keygateAsync(['approvals'], { home: fixture.home });
     expect(text.stdout).toContain(`${String(row!.id)}\tclaude\tapi.anthropic.com\t`);
 
