@@ -6,6 +6,7 @@
 import { Command, CommanderError } from 'commander';
 import { InvalidInputError, SettingsError } from '../engine/errors.js';
 import { registerAgent } from './commands/agent.js';
+import { registerApprovals } from './commands/approvals.js';
 import { registerCa } from './commands/ca.js';
 import { registerDoctor } from './commands/doctor.js';
 import { registerEnv } from './commands/env.js';
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
     registerServe,
     registerMap,
     registerAgent,
+    registerApprovals,
     registerEnv,
     registerCa,
     registerDoctor,

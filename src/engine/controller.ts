@@ -71,6 +71,7 @@ function agentView(agent: Agent): AgentView {
   return {
     name: agent.name,
     ...(agent.hosts ? { hosts: [...agent.hosts] } : {}),
+    ...(agent.ask ? { ask: true } : {}),
     createdAt: agent.createdAt,
   };
 }
@@ -115,7 +116,8 @@ export class Controller {
     'mappings.remove': async ({ host, path }) => this.#remove(host, path),
     'mappings.test': async ({ host }) => this.#test(host),
     'agents.list': async () => this.#store.get().agents.map(agentView),
-    'agents.add': async ({ name, hosts }) => this.#addAgent(name, hosts),
+    'agents.add': async ({ name, hosts, ask }) => this.#addAgent(name, hosts, ask),
+    'agents.set': async ({ name, ask }) => this.#setAgent(name, ask),
     'agents.remove': async ({ name }) => this.#removeAgent(name),
     'agents.env': async ({ name }) => this.#env(name ?? DEFAULT_AGENT),
     'proxy.status': async () => this.#status(),
@@ -129,6 +131,18 @@ export class Controller {
     },
     'proxy.configure': async (request) => this.#configure(request),
     'activity.recent': async ({ limit }) => this.#engine?.activity.recent(limit) ?? [],
+    'approvals.list': async () => this.#approvals().list(),
+    'approvals.decide': async ({ id, decision, forSeconds }) => {
+      if (typeof id !== 'string' || !['allow', 'always', 'deny'].includes(decision))
+        throw new InvalidInputError('approvals.decide needs an id and allow, always or deny');
+      if (forSeconds !== undefined && typeof forSeconds !== 'number')
+        throw new InvalidInputError('forSeconds must be a number');
+      return this.#approvals().decide(
+        id,
+        decision,
+        forSeconds === undefined ? undefined : forSeconds * 1000,
+      );
+    },
     'ca.info': async () => this.#caInfo(),
     'doctor.run': async () => this.#doctor(),
     'token.set': async ({ token }) => this.#setToken(token),
@@ -294,11 +308,36 @@ export class Controller {
     );
   }
 
+  #approvals() {
+    if (!this.#engine)
+      throw new InvalidInputError('approvals live in the running Keygate (keygate serve, the app)');
+    return this.#engine.approvals;
+  }
+
+  #setAgent(name: string, ask: boolean | undefined): AgentView {
+    validateAgentName(name);
+    if (ask !== undefined && typeof ask !== 'boolean')
+      throw new InvalidInputError('ask must be true or false');
+    let found: Agent | undefined;
+    this.#store.update((draft) => {
+      const agent = draft.agents.find((a) => a.name === name);
+      if (!agent) throw new InvalidInputError(`no agent named "${name}" (keygate agent list)`);
+      if (ask === true) agent.ask = true;
+      // Turning asking off keeps the "Always" grants, so turning it on again asks only anew.
+      else if (ask === false) delete agent.ask;
+      found = agent;
+    });
+    return agentView(found!);
+  }
+
   #addAgent(
     name: string,
     hosts: readonly string[] | undefined,
+    ask: boolean | undefined,
   ): { agent: AgentView; token: string } {
-    const agent = newAgent(name, hosts);
+    if (ask !== undefined && typeof ask !== 'boolean')
+      throw new InvalidInputError('ask must be true or false');
+    const agent = { ...newAgent(name, hosts), ...(ask ? { ask: true } : {}) };
     this.#store.update((draft) => {
       if (draft.agents.some((a) => a.name === name)) {
         throw new InvalidInputError(

@@ -176,6 +176,18 @@ export const UpstreamTimeoutError = defineError(504, 'upstream_timeout', 'Upstre
   retryable: TRANSIENT,
 });
 /**
+ * 403: the user denied this agent the mapping's secret (approvals, docs/agents.md). Never
+ * retryable: the same request asks again only after the denial is forgotten (30 s).
+ */
+export const ApprovalDeniedError = defineError(403, 'approval_denied', 'ApprovalDeniedError');
+/** 403: nobody answered the approval in time (`serve --approval-timeout`). Never retryable. */
+export const ApprovalTimeoutError = defineError(403, 'approval_timeout', 'ApprovalTimeoutError');
+/**
+ * 429: too many requests already wait for the user's answer (per agent or in all). Retryable:
+ * once the user answers the pending ones, the same request goes through or asks.
+ */
+export const ApprovalBusyError = defineError(429, 'approval_busy', 'ApprovalBusyError');
+/**
  * 499 (nginx's "client closed request"): the agent left before Keygate could answer. Never sent,
  * since nobody is there to read it; it names the outcome in the activity record.
  */

@@ -6,6 +6,8 @@
 import { readFile } from 'node:fs/promises';
 import type { Settings } from '../shared/settings-schema.js';
 import { ActivityLog } from './activity/activity-log.js';
+import { settingsApprovalPolicy } from './approvals/approval-policy.js';
+import { ApprovalQueue } from './approvals/approval-queue.js';
 import { InvalidInputError, SettingsError } from './errors.js';
 import { homePaths, type HomePaths } from './home.js';
 import { silentLogger, type Logger } from './log/logger.js';
@@ -53,6 +55,8 @@ export interface EngineOptions {
   readonly timeouts?: Partial<ProxyTimeouts>;
   readonly connectionsCheckingIntervalMs?: number;
   readonly headersTimeoutMs?: number;
+  /** How long a request waits for the user's approval (`serve --approval-timeout`); 120 s. */
+  readonly approvalTimeoutMs?: number;
 }
 
 export class PortInUseError extends Error {
@@ -77,6 +81,8 @@ export class KeygateEngine {
     private readonly upstream: UpstreamAgents,
     private readonly proxy: ProxyServer,
     private readonly log: Logger,
+    /** Held requests of agents that ask (docs/agents.md, Approvals); its `hooks` go to the proxy. */
+    readonly approvals: ApprovalQueue,
   ) {
     this.paths = homePaths(options.home);
   }
@@ -115,6 +121,10 @@ export class KeygateEngine {
       const upstream = createUpstreamAgents({ routes, extraCaPem });
       const settings = store.get();
       const activity = new ActivityLog(200);
+      const approvals = new ApprovalQueue({
+        policy: settingsApprovalPolicy(store),
+        ...(options.approvalTimeoutMs ? { timeoutMs: options.approvalTimeoutMs } : {}),
+      });
       const proxy = new ProxyServer({
         logger: log,
         activity,
@@ -139,6 +149,7 @@ export class KeygateEngine {
         upstream,
         proxy,
         log,
+        approvals,
       );
       if (settings.proxy.enabled) await engine.#listen(settings);
       else
@@ -174,6 +185,7 @@ export class KeygateEngine {
 
   async stop(): Promise<void> {
     this.#unsubscribe?.();
+    this.approvals.close();
     await this.proxy.close();
     this.upstream.destroy();
     this.store.close();

@@ -1,7 +1,9 @@
 /**
  * `serve.json` in the home tells other commands where a running `keygate serve` listens, so
  * `keygate env` and `keygate run` point agents at the real port (even with `--port 0`), and which
- * mappings it has found stale, so `keygate map list` in another terminal shows them too.
+ * mappings it has found stale, so `keygate map list` in another terminal shows them too. It also
+ * holds the control endpoint `keygate approvals/approve/deny` call: the file is 0600, so only
+ * this user (and root) can read its token (docs/security.md, "Approvals").
  */
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,6 +15,15 @@ export interface RuntimeInfo {
   readonly port: number;
   /** Mapping name → why its reference does not resolve, as the running process last saw it. */
   readonly stale?: Readonly<Record<string, string>>;
+  /** serve's API for the approvals (ui-server.ts CONTROL_OPERATIONS). */
+  readonly control?: RuntimeControl;
+}
+
+export interface RuntimeControl {
+  /** `http://127.0.0.1:PORT/`. */
+  readonly url: string;
+  // SECRET: never log. Answers only the approvals operations.
+  readonly token: string;
 }
 
 const FILE = 'serve.json';
@@ -59,7 +70,14 @@ export function readRuntimeInfo(home: string): RuntimeInfo | undefined {
       return undefined;
     if (!alive(info.pid)) return undefined;
     const stale = validStale(info.stale);
-    return { pid: info.pid, host: info.host, port: info.port, ...(stale ? { stale } : {}) };
+    const control = validControl(info.control);
+    return {
+      pid: info.pid,
+      host: info.host,
+      port: info.port,
+      ...(stale ? { stale } : {}),
+      ...(control ? { control } : {}),
+    };
   } catch {
     return undefined;
   }
@@ -71,4 +89,10 @@ function validStale(value: unknown): Record<string, string> | undefined {
     (entry): entry is [string, string] => typeof entry[1] === 'string',
   );
   return entries.length > 0 ? Object.fromEntries(entries) : undefined;
+}
+
+function validControl(value: unknown): RuntimeControl | undefined {
+  const control = value as Partial<RuntimeControl> | undefined;
+  if (typeof control?.url !== 'string' || typeof control.token !== 'string') return undefined;
+  return { url: control.url, token: control.token };
 }

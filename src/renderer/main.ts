@@ -9,6 +9,7 @@ import { errorText } from './errors.js';
 import { createNotice } from './notice.js';
 import type { Section, SectionContext } from './section.js';
 import { createActivitySection } from './sections/activity.js';
+import { createApprovalsPanel } from './sections/approvals.js';
 import { createAgentsSection } from './sections/agents.js';
 import { createCertificateSection } from './sections/certificate.js';
 import { createGeneralSection } from './sections/general.js';
@@ -99,10 +100,15 @@ function start(): void {
     statusTimer = setTimeout(() => void pollStatus(), STATUS_POLL_MS);
   }
 
-  root.replaceChildren(sidebar.element, h('div', { class: 'pane' }, notice.element, content));
+  const approvals = createApprovalsPanel(ctx);
+  root.replaceChildren(
+    sidebar.element,
+    h('div', { class: 'pane' }, notice.element, approvals.element, content),
+  );
   const initial = location.hash.slice(1);
   show(sections.has(initial) ? initial : 'mappings');
   void pollStatus();
+  approvals.start();
 }
 
 start();

@@ -52,6 +52,8 @@ export interface MappingTestResult {
 export interface AgentView {
   name: string;
   hosts?: string[];
+  /** Asks the user before its first use of each mapping's secret. */
+  ask?: boolean;
   createdAt: string;
 }
 
@@ -159,6 +161,38 @@ export interface DoctorCheck {
   detail: string;
 }
 
+/** A request held until the user answers (docs/agents.md, Approvals). Never a query string. */
+export interface PendingApprovalView {
+  id: string;
+  agent: string;
+  mapping: string;
+  /** The mapping's preset (`anthropic`, `openai`), for a friendlier label. */
+  preset?: string;
+  host: string;
+  port: number;
+  method: string;
+  /** Origin-form path of the first request that asked, without the query. */
+  path: string;
+  /** When the first request started waiting (ISO 8601). */
+  since: string;
+  /** When it times out, answered with 403 keygate_approval_timeout. */
+  expiresAt: string;
+  /** Requests waiting on this answer (concurrent ones join the first). */
+  waiting: number;
+}
+
+export type ApprovalDecision = 'allow' | 'always' | 'deny';
+
+export interface ApprovalOutcomeView {
+  id: string;
+  agent: string;
+  mapping: string;
+  host: string;
+  decision: ApprovalDecision;
+  /** For `allow`: when the grant ends. */
+  until?: string;
+}
+
 export interface ApiContract {
   'mappings.list': { request: void; response: MappingView[] };
   'mappings.upsert': { request: MappingInput; response: MappingView };
@@ -166,9 +200,10 @@ export interface ApiContract {
   'mappings.test': { request: { host: string }; response: MappingTestResult[] };
   'agents.list': { request: void; response: AgentView[] };
   'agents.add': {
-    request: { name: string; hosts?: string[] };
+    request: { name: string; hosts?: string[]; ask?: boolean };
     response: { agent: AgentView; token: string };
   };
+  'agents.set': { request: { name: string; ask?: boolean }; response: AgentView };
   'agents.remove': { request: { name: string }; response: { removed: boolean } };
   'agents.env': { request: { name?: string }; response: AgentEnv };
   'proxy.status': { request: void; response: ProxyStatus };
@@ -179,6 +214,13 @@ export interface ApiContract {
     response: ProxyStatus;
   };
   'activity.recent': { request: { limit?: number }; response: ActivityEvent[] };
+  /** Needs the running engine (serve, the app): pending approvals live in its memory. */
+  'approvals.list': { request: void; response: PendingApprovalView[] };
+  /** `forSeconds` only with `allow` (default 8 hours). */
+  'approvals.decide': {
+    request: { id: string; decision: ApprovalDecision; forSeconds?: number };
+    response: ApprovalOutcomeView;
+  };
   'ca.info': { request: void; response: CaInfo };
   'doctor.run': { request: void; response: DoctorCheck[] };
   // SECRET: never log. The request carries the service-account token.
@@ -214,12 +256,15 @@ export const API_OPERATIONS = [
   'mappings.test',
   'agents.list',
   'agents.add',
+  'agents.set',
   'agents.remove',
   'agents.env',
   'proxy.status',
   'proxy.setEnabled',
   'proxy.configure',
   'activity.recent',
+  'approvals.list',
+  'approvals.decide',
   'ca.info',
   'doctor.run',
   'token.set',

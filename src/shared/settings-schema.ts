@@ -74,6 +74,12 @@ export const agentSchema = z.object({
   hosts: z.array(z.string().min(1)).optional(),
   budget: agentBudgetSchema.optional(),
   createdAt: z.string(),
+  /** Ask the user before this agent first uses each mapping's secret (docs/agents.md, Approvals). */
+  ask: z.boolean().optional(),
+  /** "Always" answers: this agent may use the mapping's secret for this exact host. */
+  grants: z
+    .array(z.object({ mapping: z.string().min(1), host: z.string().min(1), at: z.string() }))
+    .optional(),
 });
 export type Agent = z.infer<typeof agentSchema>;
 

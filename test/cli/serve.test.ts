@@ -85,6 +85,11 @@ describe('keygate serve', () => {
       pid: serve.child.pid,
       host: '127.0.0.1',
       port,
+      // For `keygate approvals/approve/deny` (test/cli/approvals.test.ts).
+      control: {
+        url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/$/),
+        token: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/),
+      },
     });
     const agents = readSettings(home).agents;
     expect(agents.map((a) => a.name)).toEqual(['default']);

@@ -15,17 +15,39 @@ export function registerAgent(program: Command): void {
       'comma-separated host patterns this agent may use (default: every mapping)',
       parseList,
     )
-    .action(async (name: string, options: { hosts?: string[] }, command: Command) => {
-      // `--hosts "$EMPTY"` must not quietly become "every mapping": fail closed.
-      if (options.hosts?.length === 0)
-        throw new InvalidInputError('--hosts needs at least one host pattern (a.com,*.b.com)');
-      const { token } = await withController(command.optsWithGlobals<GlobalOptions>(), (c) =>
-        c.handlers['agents.add']({ name, ...(options.hosts ? { hosts: options.hosts } : {}) }),
+    .option('--ask', 'ask before its first use of each key (keygate approvals; docs/agents.md)')
+    .action(
+      async (name: string, options: { hosts?: string[]; ask?: boolean }, command: Command) => {
+        // `--hosts "$EMPTY"` must not quietly become "every mapping": fail closed.
+        if (options.hosts?.length === 0)
+          throw new InvalidInputError('--hosts needs at least one host pattern (a.com,*.b.com)');
+        const { token } = await withController(command.optsWithGlobals<GlobalOptions>(), (c) =>
+          c.handlers['agents.add']({
+            name,
+            ...(options.hosts ? { hosts: options.hosts } : {}),
+            ...(options.ask ? { ask: true } : {}),
+          }),
+        );
+        process.stdout.write(`${token}\n`);
+        process.stderr.write(
+          `keygate: agent "${name}" created; \`keygate env --agent ${name}\` prints its setup\n`,
+        );
+      },
+    );
+
+  agent
+    .command('set')
+    .description("change an agent's settings")
+    .argument('<name>')
+    .option('--ask', 'ask before its first use of each key')
+    .option('--no-ask', 'never ask (stored "always" grants are kept)')
+    .action(async (name: string, options: { ask?: boolean }, command: Command) => {
+      if (options.ask === undefined)
+        throw new InvalidInputError('nothing to set (--ask, --no-ask)');
+      const view = await withController(command.optsWithGlobals<GlobalOptions>(), (c) =>
+        c.handlers['agents.set']({ name, ask: options.ask }),
       );
-      process.stdout.write(`${token}\n`);
-      process.stderr.write(
-        `keygate: agent "${name}" created; \`keygate env --agent ${name}\` prints its setup\n`,
-      );
+      process.stdout.write(`${view.name}: ${view.ask ? 'asks' : 'does not ask'}\n`);
     });
 
   agent
@@ -41,7 +63,9 @@ export function registerAgent(program: Command): void {
         return;
       }
       for (const a of agents)
-        process.stdout.write(`${a.name}\t${a.hosts ? a.hosts.join(',') : '*'}\t${a.createdAt}\n`);
+        process.stdout.write(
+          `${a.name}\t${a.hosts ? a.hosts.join(',') : '*'}\t${a.createdAt}${a.ask ? '\task' : ''}\n`,
+        );
     });
 
   agent

@@ -28,6 +28,7 @@ interface ServeOptions extends GlobalOptions {
   secretTtl?: number;
   connectTimeout?: number;
   idleTimeout?: number;
+  approvalTimeout?: number;
 }
 
 /** The resolver's own defaults: values 60 s, "not found" 30 s (secret-resolver.ts). */
@@ -68,6 +69,11 @@ export function registerServe(program: Command): void {
       '--idle-timeout <seconds>',
       'cut an upstream silent this long before or during its response (1-86400, default 600: models think slowly)',
       secondsParser(1, 86_400),
+    )
+    .option(
+      '--approval-timeout <seconds>',
+      'how long a request of an agent that asks waits for your answer (1-3600, default 120)',
+      secondsParser(1, 3600),
     )
     .option(
       '--log-level <level>',
@@ -124,6 +130,9 @@ export function registerServe(program: Command): void {
             ? { upstreamIdleMs: options.idleTimeout * 1000 }
             : {}),
         },
+        ...(options.approvalTimeout !== undefined
+          ? { approvalTimeoutMs: options.approvalTimeout * 1000 }
+          : {}),
         ...(options.secretTtl !== undefined
           ? {
               resolver: {
@@ -137,20 +146,20 @@ export function registerServe(program: Command): void {
       });
       const controller = new Controller({ store: engine.store, home: engine.paths.home, engine });
       const status = await controller.handlers['proxy.status']();
-      let ui: UiServer | undefined;
-      if (withUi) {
-        try {
-          ui = await startUiServer({
-            controller,
-            host: '127.0.0.1',
-            port: options.uiPort ?? 0,
-            staticDir: RENDERER_DIR,
-            logger,
-          });
-        } catch (err) {
-          await engine.stop();
-          throw err;
-        }
+      // Always listening, for `keygate approvals/approve/deny` (serve.json has its control token);
+      // the page itself and the full-power token only with --ui.
+      let ui: UiServer;
+      try {
+        ui = await startUiServer({
+          controller,
+          host: '127.0.0.1',
+          port: options.uiPort ?? 0,
+          ...(withUi ? { staticDir: RENDERER_DIR } : {}),
+          logger,
+        });
+      } catch (err) {
+        await engine.stop();
+        throw err;
       }
       let stale: Record<string, string> = {};
       const recordAddress = () =>
@@ -159,6 +168,7 @@ export function registerServe(program: Command): void {
           host: options.host ?? engine.store.get().proxy.host,
           port: engine.port ?? 0,
           ...(Object.keys(stale).length > 0 ? { stale } : {}),
+          control: { url: ui.url, token: ui.controlToken },
         });
       recordAddress();
       const stopProblemLog = logProblems(engine, controller, logger, (next) => {
@@ -183,7 +193,7 @@ export function registerServe(program: Command): void {
           logger.info('stopping', { signal });
           removeRuntimeInfo(engine.paths.home, process.pid);
           stopProblemLog();
-          Promise.all([ui?.close(), engine.stop()]).then(
+          Promise.all([ui.close(), engine.stop()]).then(
             () => resolve(),
             (err: unknown) => {
               logger.error('error while stopping', { err });
@@ -197,7 +207,7 @@ export function registerServe(program: Command): void {
       // The first line on stdout: scripts wait for it.
       process.stdout.write(`keygate listening on ${engine.address}\n`);
       // SECRET: the UI token, printed once, in the fragment (never sent to a server or a Referer).
-      if (ui) process.stdout.write(`keygate settings at ${ui.launchUrl}\n`);
+      if (withUi) process.stdout.write(`keygate settings at ${ui.launchUrl}\n`);
       process.stderr.write(
         `keygate: ${status.mappings} mapping(s), ${status.agents} agent(s); set up an agent with \`keygate env\` or \`keygate run -- CMD\`\n`,
       );

@@ -5,7 +5,7 @@
  *
  * Security (docs/security.md): loopback only; a per-launch 256-bit token, handed to the user in
  * the URL fragment (which never reaches a server log or a Referer) and presented as a Bearer
- * header; Host and Origin allowlists (guards.ts); no CORS, ever; a strict CSP. Request bodies can
+ * header; a second one, for the local CLI (serve.json), that answers only the approvals; Host and Origin allowlists (guards.ts); no CORS, ever; a strict CSP. Request bodies can
  * hold a secret (`token.set`), so nothing here logs them.
  */
 import { readFile } from 'node:fs/promises';
@@ -36,6 +36,11 @@ const SECURITY_HEADERS: Readonly<Record<string, string>> = {
 export const MAX_BODY_BYTES = 1024 * 1024;
 const API_PREFIX = '/api/';
 const OPERATIONS: ReadonlySet<string> = new Set(API_OPERATIONS);
+/** What the control token (serve.json, for `keygate approvals/approve/deny`) may call. */
+export const CONTROL_OPERATIONS: ReadonlySet<string> = new Set<ApiOperation>([
+  'approvals.list',
+  'approvals.decide',
+]);
 
 export interface UiServerOptions {
   /** Whose handlers answer the API: serve's own Controller, so status and activity are live. */
@@ -48,7 +53,7 @@ export interface UiServerOptions {
    * The built settings UI (dist/renderer), served at `/`: index.html and styles at its top, the
    * compiled modules under renderer/ and shared/ (tsconfig.renderer.json), all inside it.
    */
-  readonly staticDir: string;
+  readonly staticDir?: string;
   readonly logger?: Logger;
 }
 
@@ -60,6 +65,8 @@ export interface UiServer {
   readonly port: number;
   /** The URL to open: `http://127.0.0.1:PORT/#token=…`. */
   readonly launchUrl: string;
+  /** SECRET: never log. Answers only CONTROL_OPERATIONS; serve keeps it in its 0600 serve.json. */
+  readonly controlToken: string;
   close(): Promise<void>;
 }
 
@@ -152,7 +159,10 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
     throw new InvalidInputError('the settings UI only listens on 127.0.0.1');
   const log = options.logger ?? silentLogger;
   const token = newUiToken();
-  const mounts: StaticMount[] = [{ prefix: '/', dir: resolve(options.staticDir) }];
+  const controlToken = newUiToken();
+  const mounts: StaticMount[] = options.staticDir
+    ? [{ prefix: '/', dir: resolve(options.staticDir) }]
+    : [];
   const handlers = options.controller.handlers;
   let port = 0;
 
@@ -160,7 +170,9 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
     if (req.method !== 'POST') {
       throw new HttpError(405, 'MethodNotAllowed', 'the API only answers POST', { allow: 'POST' });
     }
-    if (!bearerMatches(req.headers.authorization, token)) {
+    const full = bearerMatches(req.headers.authorization, token);
+    const control = !full && bearerMatches(req.headers.authorization, controlToken);
+    if (!full && !control) {
       throw new HttpError(
         401,
         'Unauthorized',
@@ -170,6 +182,8 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
     }
     const op = path.slice(API_PREFIX.length);
     if (!OPERATIONS.has(op)) throw new HttpError(404, 'UnknownOperation', `no operation "${op}"`);
+    if (control && !CONTROL_OPERATIONS.has(op))
+      throw new HttpError(403, 'Forbidden', 'the control token only answers approvals');
     if (!isJsonContentType(req.headers['content-type'])) {
       throw new HttpError(415, 'UnsupportedMediaType', 'send the request as application/json');
     }
@@ -262,6 +276,7 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
   return {
     url,
     token,
+    controlToken,
     port,
     launchUrl: `${url}#token=${token}`,
     close: () =>

@@ -40,6 +40,19 @@ export function createAgentsSection(ctx: SectionContext): Section {
     autocomplete: 'off',
     spellcheck: 'false',
   });
+  // Made here, an agent asks by default: the person is at the screen to answer (issue 13).
+  const askInput = h('input', {
+    type: 'checkbox',
+    class: 'switch',
+    name: 'agent-ask',
+    checked: true,
+  });
+  const askField = h(
+    'label',
+    { class: 'switch-label ask-field' },
+    askInput,
+    'Ask me before its first use of each key',
+  );
   const nameField = field('Name', nameInput);
   const hostsField = field('Hosts', hostsInput, 'Limit this agent to these mapped hosts.');
   const createButton = h('button', { type: 'submit', class: 'button primary' }, 'Create Agent');
@@ -48,6 +61,7 @@ export function createAgentsSection(ctx: SectionContext): Section {
     { class: 'editor', novalidate: true, 'aria-label': 'New agent' },
     h('h3', { class: 'form-title' }, 'New agent'),
     h('div', { class: 'editor-grid two' }, nameField.element, hostsField.element),
+    askField,
     h(
       'div',
       { class: 'editor-actions' },
@@ -90,10 +104,12 @@ export function createAgentsSection(ctx: SectionContext): Section {
         const created = await ctx.api['agents.add']({
           name: nameInput.value.trim(),
           ...(hosts.length > 0 ? { hosts } : {}),
+          ask: askInput.checked,
         });
         createForm.hidden = true;
         nameInput.value = '';
         hostsInput.value = '';
+        askInput.checked = true;
         showToken(created.agent.name, created.token);
         await refresh();
         ctx.changed('agents');
@@ -193,6 +209,7 @@ export function createAgentsSection(ctx: SectionContext): Section {
         {},
         h('th', { scope: 'col' }, 'Name'),
         h('th', { scope: 'col' }, 'Hosts'),
+        h('th', { scope: 'col' }, 'Asks'),
         h('th', { scope: 'col' }, 'Created'),
         h(
           'th',
@@ -234,6 +251,23 @@ export function createAgentsSection(ctx: SectionContext): Section {
         );
         revoke.classList.add('small');
         revoke.dataset.action = 'revoke';
+        const asks = h('input', {
+          type: 'checkbox',
+          class: 'switch',
+          checked: agent.ask === true,
+          'aria-label': `Ask before ${agent.name} first uses each key`,
+          'data-action': 'ask',
+        });
+        asks.addEventListener('change', () => {
+          hideMessage(message);
+          ctx.api['agents.set']({ name: agent.name, ask: asks.checked }).then(
+            () => refresh(),
+            (err: unknown) => {
+              asks.checked = !asks.checked;
+              onError(err);
+            },
+          );
+        });
         return h(
           'tr',
           { 'data-name': agent.name },
@@ -245,6 +279,7 @@ export function createAgentsSection(ctx: SectionContext): Section {
               ? agent.hosts.join(', ')
               : h('span', { class: 'hint' }, 'every mapping'),
           ),
+          h('td', {}, asks),
           h('td', {}, date(agent.createdAt)),
           h('td', { class: 'actions' }, setup, revoke),
         );
