@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidInputError, KeygateError } from '../../../src/engine/errors.js';
-import { createInjector } from '../../../src/engine/rules/injector.js';
+import { createInjector } from '../../../src/engine/rules/injectors/index.js';
 import { CompiledMapping } from '../../../src/engine/rules/compiled-mapping.js';
 import { Secret } from '../../../src/engine/secrets/secret.js';
 import { presetNamed } from '../../../src/shared/presets.js';
