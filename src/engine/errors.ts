@@ -29,11 +29,6 @@ export abstract class KeygateError extends Error {
     return `keygate_${this.code}`;
   }
 
-  /** Extra response headers this refusal carries (e.g. `Retry-After` on a 429). */
-  get headers(): Readonly<Record<string, string>> {
-    return {};
-  }
-
   /** Whether sending the same request again could succeed (`x-should-retry`). */
   get retryable(): boolean {
     const { retryable } = this.traits;
@@ -179,30 +174,29 @@ export const UpstreamTimeoutError = defineError(504, 'upstream_timeout', 'Upstre
  * 403: the user denied this agent the mapping's secret (approvals, docs/agents.md). Never
  * retryable: the same request asks again only after the denial is forgotten (30 s).
  */
-export const ApprovalDeniedError = defineError(403, 'approval_denied', 'ApprovalDeniedError');
+export const ApprovalDeniedError = defineError(403, 'approval_denied', 'ApprovalDeniedError', {
+  summary: about('approval denied'),
+  retryable: NEVER,
+});
 /** 403: nobody answered the approval in time (`serve --approval-timeout`). Never retryable. */
-export const ApprovalTimeoutError = defineError(403, 'approval_timeout', 'ApprovalTimeoutError');
+export const ApprovalTimeoutError = defineError(403, 'approval_timeout', 'ApprovalTimeoutError', {
+  summary: about('approval timed out'),
+  retryable: NEVER,
+});
 /**
  * 429: too many requests already wait for the user's answer (per agent or in all). Retryable:
  * once the user answers the pending ones, the same request goes through or asks.
  */
-export const ApprovalBusyError = defineError(429, 'approval_busy', 'ApprovalBusyError');
+export const ApprovalBusyError = defineError(429, 'approval_busy', 'ApprovalBusyError', {
+  summary: about('too many requests wait for approval'),
+  retryable: TRANSIENT,
+});
 /**
  * 499 (nginx's "client closed request"): the agent left before Keygate could answer. Never sent,
  * since nobody is there to read it; it names the outcome in the activity record.
  */
 export const AgentClosedError = defineError(499, 'agent_closed', 'AgentClosedError', {
   summary: () => 'agent closed the connection',
-  retryable: NEVER,
-});
-/** 403: the user denied this request when asked to approve it. */
-export const ApprovalDeniedError = defineError(403, 'approval_denied', 'ApprovalDeniedError', {
-  summary: about('approval denied'),
-  retryable: NEVER,
-});
-/** 403: nobody approved this request in time. */
-export const ApprovalTimeoutError = defineError(403, 'approval_timeout', 'ApprovalTimeoutError', {
-  summary: about('approval timed out'),
   retryable: NEVER,
 });
 

@@ -3,7 +3,7 @@
  * --max-tokens N/d`). `Retry-After` (RFC 9110 §10.2.3) says when the window frees, in seconds;
  * both official SDKs honour it. Sent before any secret is resolved.
  */
-import { KeygateError } from '../errors.js';
+import { KeygateError, type ErrorTraits } from '../errors.js';
 
 export type BudgetKind = 'requests' | 'tokens';
 
@@ -28,12 +28,12 @@ export class BudgetExceededError extends KeygateError {
   readonly status = 429;
   readonly code = 'budget_exceeded';
   override name = 'BudgetExceededError';
+  /** Retryable once the window frees, which `Retry-After` says. */
+  protected readonly traits: ErrorTraits = { summary: () => 'budget exceeded', retryable: true };
 
   constructor(readonly hit: BudgetHit) {
-    super(`budget exceeded: ${describeHit(hit)}; retry in ${hit.retryAfterSeconds} s`);
-  }
-
-  override get headers(): Readonly<Record<string, string>> {
-    return { 'retry-after': String(this.hit.retryAfterSeconds) };
+    super(`budget exceeded: ${describeHit(hit)}; retry in ${hit.retryAfterSeconds} s`, {
+      retryAfterMs: hit.retryAfterSeconds * 1000,
+    });
   }
 }

@@ -72,7 +72,6 @@ export function renderError(err: KeygateError, context?: ErrorContext): ErrorRen
     [KEYGATE_ERROR_HEADER]: err.errorId,
     [SHOULD_RETRY_HEADER]: err.retryable ? 'true' : 'false',
     'cache-control': 'no-store',
-    ...err.headers,
   };
   const retryAfter = err.retryAfterSeconds;
   if (retryAfter !== undefined) headers['retry-after'] = retryAfter;
