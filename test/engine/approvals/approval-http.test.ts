@@ -82,7 +82,7 @@ function get(port: number, agent: string, path = '/v1/messages?key=QUERY-CANARY'
     port,
     path,
     method: 'POST',
-    headers: { 'x-agent': agent },
+    headers: { 'x-agent': agent, accept: 'application/json' },
   });
   const response = new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }>(
     (resolve, reject) => {
@@ -139,7 +139,8 @@ describe('approvals over HTTP', () => {
     const res = await first.response;
     expect(res.status).toBe(403);
     expect(res.headers['x-keygate-error']).toBe('keygate_approval_denied');
-    expect(JSON.parse(res.body)).toMatchObject({ error: 'keygate_approval_denied' });
+    expect(JSON.parse(res.body)).toMatchObject({ error: { code: 'keygate_approval_denied' } });
+    expect(res.headers['x-should-retry']).toBe('false');
   });
 
   it('answers a timeout with 403 keygate_approval_timeout', async () => {
