@@ -20,6 +20,8 @@ export interface ErrorContext {
   headers?: IncomingHttpHeaders;
   /** The host the request was for, when the caller knows it better than `Host` does. */
   host?: string;
+  /** Overrides the error's status: 408 and 431 are malformed-request variants of bad_request. */
+  status?: number;
 }
 
 export interface ErrorRendering {
@@ -77,7 +79,7 @@ export function renderError(err: KeygateError, context?: ErrorContext): ErrorRen
   if (retryAfter !== undefined) headers['retry-after'] = retryAfter;
   if (err.status === 407) headers['proxy-authenticate'] = PROXY_AUTHENTICATE;
   return {
-    status: err.status,
+    status: context?.status ?? err.status,
     reason: sanitizeReason(err.summary(hostOf(context))),
     headers,
     body,

@@ -23,7 +23,9 @@ import type {
   Proxy as LibraryProxy,
 } from 'http-mitm-proxy';
 import { WebSocketServer, type VerifyClientCallbackAsync, type WebSocket } from 'ws';
+import { BadProxyRequestError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
+import { sendError, writeRawError } from './error-response.js';
 import { Proxy } from './http-mitm-proxy-module.js';
 
 export interface KeygateMitmProxyOptions {
@@ -216,14 +218,8 @@ export class KeygateMitmProxy extends Proxy {
         : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
           ? 408
           : 400;
-    const body = JSON.stringify({
-      error: 'keygate_bad_request',
-      message: `malformed HTTP request (${err.code ?? 'parse error'})`,
-    });
-    socket.end(
-      `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\ncontent-type: application/json\r\n` +
-        `x-keygate-error: keygate_bad_request\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-    );
+    const error = new BadProxyRequestError(`malformed HTTP request (${err.code ?? 'parse error'})`);
+    writeRawError(socket, error, { status });
   }
 
   /**
@@ -241,16 +237,7 @@ export class KeygateMitmProxy extends Proxy {
         // Not a URL after all: refused below like any request without a host.
       }
     }
-    const body = JSON.stringify({
-      error: 'keygate_bad_request',
-      message: 'the request has no Host header',
-    });
-    res.writeHead(400, {
-      'content-type': 'application/json',
-      'x-keygate-error': 'keygate_bad_request',
-      'content-length': Buffer.byteLength(body),
-    });
-    res.end(body);
+    sendError(res, new BadProxyRequestError('the request has no Host header'));
     return false;
   }
 
@@ -278,14 +265,10 @@ export class KeygateMitmProxy extends Proxy {
         wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
         return;
       }
-      const body = JSON.stringify({
-        error: 'keygate_bad_request',
-        message: `upgrade to "${String(req.headers.upgrade).slice(0, 40)}" is not supported; Keygate speaks HTTP/1.1 and WebSocket`,
-      });
-      socket.end(
-        `HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\nx-keygate-error: keygate_bad_request\r\n` +
-          `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      const error = new BadProxyRequestError(
+        `upgrade to "${String(req.headers.upgrade).slice(0, 40)}" is not supported; Keygate speaks HTTP/1.1 and WebSocket`,
       );
+      writeRawError(socket, error, { headers: req.headers });
     });
     wss.on('error', (err) => this.config.logger.debug('websocket server error', { err }));
     wss.on('connection', (ws, req) => this.config.webSockets.accept(ws, req));

@@ -10,6 +10,7 @@
  * route them.
  */
 import { spawn } from 'node:child_process';
+import net, { type AddressInfo } from 'node:net';
 import { startFakeUpstream, type FakeUpstream } from '../../helpers/fake-upstream.js';
 import {
   KEYGATE_BIN,
@@ -51,6 +52,17 @@ export const MISSING = {
   git: 'missing-git.example.com',
 } as const;
 
+/** An unmapped host routed to a port nothing listens on: its tunnel cannot be opened. */
+export const UNREACHABLE = 'unreachable.example.com';
+
+async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
 export async function startAgentsFixture(options: { git?: boolean } = {}): Promise<AgentsFixture> {
   const pki = await createTestPki();
   const [openai, anthropic, git] = await Promise.all([
@@ -74,6 +86,7 @@ export async function startAgentsFixture(options: { git?: boolean } = {}): Promi
     if (result.status !== 0) throw new Error(`map add ${args.join(' ')}: ${result.stderr}`);
   }
   const routes = [
+    `${UNREACHABLE}:443:127.0.0.1:${await closedPort()}`,
     `api.openai.com:443:127.0.0.1:${openai.port}`,
     `api.anthropic.com:443:127.0.0.1:${anthropic.port}`,
     ...(git

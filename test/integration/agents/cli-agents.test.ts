@@ -15,6 +15,7 @@ import {
   MISSING,
   OPENAI_SECRET,
   runAgent,
+  UNREACHABLE,
   startAgentsFixture,
   type AgentsFixture,
 } from './agents-fixture.js';
@@ -188,5 +189,19 @@ describe('with the secret missing, each client’s own output names the cause', 
     const run = await python(lines.join('\n'));
     expect(run.status).toBe(1);
     expect(run.stderr).toMatch(printed);
+  });
+});
+
+describe('a tunnel that cannot be opened', () => {
+  it('an unmapped host that cannot be reached: curl gets a 502, and serve logs why', async () => {
+    const run = await runAgent(fixture, ['curl', '-sS', `https://${UNREACHABLE}/`]);
+    expect(run.status).toBe(56);
+    expect(run.stderr).toMatch(/CONNECT tunnel failed, response 502/);
+    // Logged like a failed intercepted request (issue 11 §4), where it used to be silent.
+    expect(fixture.serve.stderr()).toMatch(
+      new RegExp(
+        `info  tunnel failed code=keygate_upstream_unreachable host=${UNREACHABLE}:443 agent=default reason=.*ECONNREFUSED`,
+      ),
+    );
   });
 });
