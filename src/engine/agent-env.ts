@@ -1,6 +1,6 @@
 /**
- * The environment an agent needs to go through Keygate. The rules come from DESIGN.md's agent
- * compatibility facts, each checked against the clients' source or docs:
+ * The environment an agent needs to go through Keygate. The rules are those docs/agents.md's
+ * recipes rely on, each checked against the clients' source or docs:
  *  - SSL_CERT_FILE, REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE and GIT_SSL_CAINFO *replace* the trust
  *    store, and unmapped hosts are tunneled with their real certificates, so they get a bundle of
  *    public roots plus the Keygate CA. A CA-only file would break every unmapped HTTPS call.

@@ -1,6 +1,6 @@
 /**
  * A stand-in for Electron's macOS distribution, enough for electron-builder to assemble a
- * `--mac dir` app on Linux without downloading anything (DESIGN.md, "Electron facts"):
+ * `--mac dir` app on Linux without downloading anything (docs/macos.md):
  * Electron.app/Contents/{Info.plist, MacOS/Electron, Frameworks/} and the four helper bundles,
  * each with its Info.plist and executable. The executables are placeholders; nothing runs them.
  * The framework binary carries Electron's fuse wire (the sentinel, version 1, the length, one byte

@@ -1,6 +1,6 @@
 /**
  * The engine's only way to speak. http-mitm-proxy's own console output is routed here too
- * (DESIGN.md defect 7), so a user running `keygate serve` sees one consistent stream on stderr.
+ * (docs/decisions/0002, defect 7), so a user running `keygate serve` sees one consistent stream on stderr.
  * Values are passed as fields; a `Secret` among them prints as `[secret]` (see secret.ts).
  */
 import { inspect } from 'node:util';

@@ -4,7 +4,7 @@
  * The library's `lib/proxy.js` requires `./ca` at import time, and `ca.js` loads node-forge: a
  * whole crypto library in JavaScript, about 4 MB of resident memory in `keygate serve`
  * (docs/performance.md). Keygate never runs that code: the only caller, `Proxy#listen`, is
- * replaced by KeygateMitmProxy (DESIGN.md defects 3 and 4; docs/decisions/0002). So before the
+ * replaced by KeygateMitmProxy (docs/decisions/0002, defects 3 and 4). So before the
  * library loads, `ca.js` is put in the require cache as a stand-in that refuses loudly if a
  * future library version ever reaches it. The library's files stay as published.
  */
@@ -16,7 +16,7 @@ const require = createRequire(import.meta.url);
 export class LibraryCaUnavailableError extends Error {
   constructor() {
     super(
-      "http-mitm-proxy's own CA was called, but Keygate replaces it (DESIGN.md defects 3, 4); " +
+      "http-mitm-proxy's own CA was called, but Keygate replaces it (docs/decisions/0002, defects 3, 4); " +
         'a library upgrade has changed which code reaches it',
     );
     this.name = 'LibraryCaUnavailableError';

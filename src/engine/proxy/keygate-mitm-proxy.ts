@@ -1,6 +1,6 @@
 /**
- * http-mitm-proxy, with its server lifecycle taken over to close the defects measured in
- * DESIGN.md. What stays the library's: the CONNECT and request dispatch (`onConnect` and
+ * http-mitm-proxy, with its server lifecycle taken over to close the defects listed in
+ * docs/decisions/0002. What stays the library's: the CONNECT and request dispatch (`onConnect` and
  * `onRequest` hooks and their contexts).
  * What Keygate replaces, and why (docs/decisions/0002-http-mitm-proxy-subclass.md):
  *  - listen(): the library generates a 2048-bit RSA CA with node-forge and writes its keys 0644

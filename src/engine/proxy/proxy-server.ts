@@ -3,7 +3,7 @@
  *
  * For each CONNECT: authenticate the agent, then intercept (a mapping covers host:port) or tunnel
  * (nothing does; or refuse with --deny-unmapped). For each intercepted request: check the Host
- * header names the CONNECT target (DESIGN.md defect 2), inject the mapping's credential, and
+ * header names the CONNECT target (docs/decisions/0002, defect 2), inject the mapping's credential, and
  * forward over verified TLS. Plain-HTTP absolute-form requests (axios, some SDKs) get the same
  * rules, except that a credential never travels in plaintext unless a loopback mapping allows it.
  */
@@ -366,7 +366,7 @@ export class ProxyServer {
 
   #onRequest(ctx: IContext, _next: ErrorCallback): void {
     // `_next` is never called: Keygate forwards the request itself, with backpressure and named
-    // errors (DESIGN.md defect 6: the library's filters ignore write()'s return value).
+    // errors (docs/decisions/0002, defect 6: the library's filters ignore write()'s return value).
     const started = performance.now();
     const { clientToProxyRequest: req, proxyToClientResponse: res } = ctx;
     try {

@@ -1,6 +1,6 @@
 /**
  * Terminates the agent's TLS inside the CONNECT tunnel, in-process: no second listener, no TCP
- * hop (closes DESIGN.md defects 1 and 8). The leaf is minted for the CONNECT target, not for
+ * hop (closes docs/decisions/0002, defects 1 and 8). The leaf is minted for the CONNECT target, not for
  * whatever SNI the agent sends, so a certificate is only ever issued for the host Keygate will
  * forward to.
  *

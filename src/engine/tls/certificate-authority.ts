@@ -2,7 +2,7 @@
  * Keygate's local certificate authority: one per install, created on first run, then loaded.
  *
  * The CA key can mint a certificate for any host the user's machine trusts it for, so it is
- * treated like a password: PKCS#8 PEM at 0600 inside a 0700 directory (DESIGN.md defect 4),
+ * treated like a password: PKCS#8 PEM at 0600 inside a 0700 directory (docs/decisions/0002, defect 4),
  * written with that mode from the first byte, and never silently replaced or "repaired".
  * Anything unexpected on disk is a CertificateAuthorityError that tells the user what to do.
  */

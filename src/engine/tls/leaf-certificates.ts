@@ -1,7 +1,7 @@
 /**
  * Per-host leaf certificates for the MITM side, minted on demand and kept in memory.
  *
- * Replaces http-mitm-proxy's minting (DESIGN.md defect 3): blocking RSA keygen per host,
+ * Replaces http-mitm-proxy's minting (docs/decisions/0002, defect 3): blocking RSA keygen per host,
  * 1-year leaves, no AKI. Here every leaf shares ONE ECDSA P-256 key generated once, and
  * everything but the serial, dates and names is encoded once, so a new host costs one ECDSA
  * signature (~50 µs) and one TLS context (~0.3-1 ms), not a key generation

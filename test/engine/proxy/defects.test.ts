@@ -1,5 +1,5 @@
 /**
- * The eight measured defects of http-mitm-proxy 1.1.0 (DESIGN.md, "Known defects"), each with a
+ * The eight measured defects of http-mitm-proxy 1.1.0 (docs/decisions/0002), each with a
  * test that fails if it comes back. Defects 2, 3 and 4 are also covered elsewhere:
  * Host≠CONNECT in test/integration/clients.test.ts, certificates in test/engine/tls/.
  */
@@ -266,7 +266,7 @@ describe('6: backpressure, measured on a real keygate serve', () => {
       peak = Math.max(peak, rssMb(serve.child.pid ?? 0));
     }
     client.kill();
-    // Unbounded buffering measured +458 MB here (DESIGN.md); socket buffers and TLS records stay far below 64 MB.
+    // Unbounded buffering measured +458 MB here (docs/decisions/0002, defect 6); socket buffers and TLS records stay far below 64 MB.
     expect(peak - before).toBeLessThan(64);
   });
 

@@ -1,5 +1,5 @@
 /**
- * DESIGN.md defect 3: http-mitm-proxy's certificates fail `openssl verify -x509_strict` (no AKI,
+ * docs/decisions/0002, defect 3: http-mitm-proxy's certificates fail `openssl verify -x509_strict` (no AKI,
  * non-critical CA basicConstraints), and Python 3.13 rejects them for the same reasons. These
  * tests hold ours to the strict check with the real OpenSSL binary.
  */

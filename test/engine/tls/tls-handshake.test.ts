@@ -1,7 +1,7 @@
 /**
  * Real handshakes against a single SNI server, the way the proxy serves intercepted hosts:
  * Node's TLS client, and Python's ssl module with VERIFY_X509_STRICT (Python 3.13's default,
- * DESIGN.md "Python 3.13 strict checks").
+ * docs/decisions/0002, defect 3).
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';

@@ -2,7 +2,7 @@
  * 1Password, assembled for the engine and the controller: which accounts exist (a service-account
  * token from the environment or `keygate token set`, and/or the desktop app), the `op://` source
  * over them, pairing, and discovery for the UI. The SDK itself stays unloaded until something
- * actually needs it (DESIGN.md: ~160 ms and ~40 MB).
+ * actually needs it (measured: ~160 ms and ~40 MB of RSS to load).
  */
 import type {
   ImportSuggestionView,
