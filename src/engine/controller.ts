@@ -28,6 +28,7 @@ import { HostMatcher } from './rules/host-pattern.js';
 import { buildMapping } from './rules/mapping-input.js';
 import { Secret } from './secrets/secret.js';
 import type { SecretResolutionKind } from './secrets/secret-resolver.js';
+import { refForError } from './secrets/reference-display.js';
 import { SecretSourceError } from './secrets/secret-source.js';
 import { PairingError } from './secrets/onepassword/pairing.js';
 import { createSecretSetup, type SecretSetup } from './secrets/secret-setup.js';
@@ -466,7 +467,7 @@ export class Controller {
           checks.push({
             name,
             ok: false,
-            detail: `${ref}: ${check.reason ?? 'invalid reference'}`,
+            detail: `${refForError(ref)}: ${check.reason ?? 'invalid reference'}`,
           });
           continue;
         }

@@ -5,6 +5,12 @@
  *
  * Two forms: `withFileLockSync` for the settings store, whose updates are synchronous and short,
  * and `withFileLock` for work that awaits (creating the CA).
+ *
+ * Any local process (an agent included) can plant something at the lock's path. Whatever is
+ * there, an attempt ends within the wait: the path is looked at with lstat and read with
+ * O_NOFOLLOW | O_NONBLOCK, so a symlink (dangling or not), a FIFO or a device is never followed
+ * or blocked on. A lock file can only ever be a regular file we made, so anything else but a
+ * directory is removed and taken over; a directory is reported (`failed`), never removed.
  */
 import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -55,9 +61,18 @@ export async function withFileLock<T>(
   }
 }
 
+/**
+ * Attempts per call: one, and a retry for a lock released or removed as stale in between. Bounded,
+ * so that a path that keeps coming back (something recreating it) waits like a held lock instead
+ * of spinning: the caller sleeps between calls and gives up at its deadline.
+ */
+const ATTEMPTS = 3;
+/** A pid is at most 10 digits; reading more would let a planted huge file cost memory. */
+const MAX_LOCK_BYTES = 32;
+
 /** True when this process now holds the lock; false when another live process does. */
 function tryAcquire(lockPath: string, options: FileLockOptions): boolean {
-  for (;;) {
+  for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
     try {
       const fd = fs.openSync(lockPath, 'wx', LOCK_FILE_MODE);
       try {
@@ -71,29 +86,76 @@ function tryAcquire(lockPath: string, options: FileLockOptions): boolean {
       if (!removeStaleLock(lockPath, options)) return false;
     }
   }
+  return false;
 }
 
-/** True when the lock's owner is gone or it is too old; then it has been removed. */
+/** True when the lock's owner is gone, it is too old, or it is not a lock; then it has been removed. */
 function removeStaleLock(lockPath: string, options: FileLockOptions): boolean {
   const staleMs = options.staleMs ?? DEFAULTS.staleMs;
-  let owner: number;
-  let age: number;
+  const found = readLock(lockPath, options);
+  // Released between our open and this read: try again at once.
+  if (found === 'gone') return true;
+  if (found !== 'odd') {
+    const { owner, age } = found;
+    // A lock just created may not hold its pid yet.
+    if (!Number.isInteger(owner) || owner <= 0) {
+      if (age < staleMs) return false;
+    } else if (age < staleMs && processExists(owner)) {
+      return false;
+    }
+  }
   try {
-    owner = Number(fs.readFileSync(lockPath, 'utf8'));
-    age = Date.now() - fs.statSync(lockPath).mtimeMs;
+    // unlink, not rm -r: removes a symlink itself, never what it points to.
+    fs.unlinkSync(lockPath);
   } catch (error) {
-    // Released between our open and this read: try again at once.
-    if (errnoCode(error) === 'ENOENT') return true;
+    if (errnoCode(error) !== 'ENOENT') throw options.error('failed', error);
+  }
+  return true;
+}
+
+/**
+ * The lock's pid and age; `odd` for anything that is not a regular file (a planted symlink, FIFO,
+ * socket or device), `gone` when nothing is there. A directory cannot be taken over by unlinking
+ * and might hold someone's files, so it is reported.
+ */
+function readLock(
+  lockPath: string,
+  options: FileLockOptions,
+): { owner: number; age: number } | 'odd' | 'gone' {
+  let stat: fs.Stats;
+  try {
+    stat = fs.lstatSync(lockPath);
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return 'gone';
     throw options.error('failed', error);
   }
-  // A lock just created may not hold its pid yet.
-  if (!Number.isInteger(owner) || owner <= 0) {
-    if (age < staleMs) return false;
-  } else if (age < staleMs && processExists(owner)) {
-    return false;
+  if (stat.isDirectory()) {
+    throw options.error('failed', new Error(`${lockPath} is a directory, not a lock file`));
   }
-  fs.rmSync(lockPath, { force: true });
-  return true;
+  if (!stat.isFile()) return 'odd';
+  let fd: number;
+  try {
+    // Swapped for a symlink or FIFO since the lstat: ELOOP / no blocking, instead of following it.
+    fd = fs.openSync(
+      lockPath,
+      fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK,
+    );
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return 'gone';
+    if (errnoCode(error) === 'ELOOP') return 'odd';
+    throw options.error('failed', error);
+  }
+  try {
+    const opened = fs.fstatSync(fd);
+    if (!opened.isFile()) return 'odd';
+    const buffer = Buffer.alloc(MAX_LOCK_BYTES);
+    const length = fs.readSync(fd, buffer, 0, MAX_LOCK_BYTES, 0);
+    return { owner: Number(buffer.toString('utf8', 0, length)), age: Date.now() - opened.mtimeMs };
+  } catch (error) {
+    throw options.error('failed', error);
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 function processExists(pid: number): boolean {

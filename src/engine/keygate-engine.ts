@@ -93,6 +93,9 @@ export class KeygateEngine {
     const paths = homePaths(options.home);
     const store = SettingsStore.open(options.home, {
       watch: true,
+      // A file that passes the schema but does not compile (two mappings for one host, a grant
+      // of `*`) is refused like garbage, so the proxy keeps the last good rules.
+      validate: (settings) => void policyFrom(settings, options, silentLogger),
       onInvalid: ({ reason }) =>
         log.warn('settings.json changed but is invalid; keeping the last good settings', {
           reason,

@@ -1,5 +1,13 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
@@ -104,5 +112,80 @@ describe('withFileLock', () => {
     expect(thrown).toBeInstanceOf(Error);
     expect((thrown as Error).message).toBe('failed');
     expect((thrown as Error).cause).toMatchObject({ code: 'ENOENT' });
+  });
+
+  describe('something planted at the lock path (any local process can)', () => {
+    /** Runs `fn` and returns what it cost: a spin shows as CPU time close to the wall time. */
+    async function cost<T>(
+      fn: () => Promise<T> | T,
+    ): Promise<{ value: T; wallMs: number; cpuMs: number }> {
+      const wall = Date.now();
+      const cpu = process.cpuUsage();
+      const value = await fn();
+      const used = process.cpuUsage(cpu);
+      return { value, wallMs: Date.now() - wall, cpuMs: (used.user + used.system) / 1000 };
+    }
+
+    it('takes over a dangling symlink at once, without spinning (both forms)', async () => {
+      const path = lockPath();
+      symlinkSync(join(tempDir(), 'nowhere'), path);
+      const sync = await cost(() => withFileLockSync(path, options(), () => 'sync'));
+      expect(sync.value).toBe('sync');
+      symlinkSync(join(tempDir(), 'nowhere'), path);
+      const async = await cost(() => withFileLock(path, options(), () => Promise.resolve('async')));
+      expect(async.value).toBe('async');
+      for (const run of [sync, async]) {
+        expect(run.wallMs).toBeLessThan(200);
+        expect(run.cpuMs).toBeLessThan(200);
+      }
+      expect(existsSync(path)).toBe(false);
+    });
+
+    it('removes a symlink to a real file without touching the file it points to', () => {
+      const path = lockPath();
+      const victim = join(tempDir(), 'victim.txt');
+      writeFileSync(victim, 'keep me');
+      symlinkSync(victim, path);
+      expect(withFileLockSync(path, options(), () => lstatSync(path).isSymbolicLink())).toBe(false);
+      expect(readFileSync(victim, 'utf8')).toBe('keep me');
+    });
+
+    it('takes over a FIFO without blocking on it', async () => {
+      const path = lockPath();
+      expect(spawnSync('mkfifo', [path]).status).toBe(0);
+      const run = await cost(() => withFileLock(path, options(), () => Promise.resolve('ran')));
+      expect(run.value).toBe('ran');
+      expect(run.wallMs).toBeLessThan(200);
+    });
+
+    it('reports a directory at the lock path within the wait, and leaves it alone', async () => {
+      const path = lockPath();
+      mkdirSync(path);
+      writeFileSync(join(path, 'inside'), 'x');
+      let thrown: unknown;
+      const run = await cost(async () => {
+        try {
+          await withFileLock(path, options(), () => Promise.resolve());
+        } catch (error) {
+          thrown = error;
+        }
+      });
+      expect((thrown as Error).message).toBe('failed');
+      expect(String((thrown as Error).cause)).toContain('is a directory');
+      expect(run.wallMs).toBeLessThan(300);
+      expect(existsSync(join(path, 'inside'))).toBe(true);
+    });
+
+    it('waits out a huge garbage lock like a held one, and cheaply', async () => {
+      const path = lockPath();
+      writeFileSync(path, 'x'.repeat(1 << 20));
+      const run = await cost(async () => {
+        await expect(withFileLock(path, options(), () => Promise.resolve())).rejects.toBeInstanceOf(
+          HeldError,
+        );
+      });
+      expect(run.wallMs).toBeLessThan(1_000);
+      expect(run.cpuMs).toBeLessThan(run.wallMs / 2);
+    });
   });
 });

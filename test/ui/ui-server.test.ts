@@ -281,6 +281,27 @@ describe('the API', () => {
     expect(pasted.body).not.toContain('sk-live-CANARY-123');
   });
 
+  it('a key pasted after a scheme is refused showing the scheme only (issue 9 §5)', async () => {
+    const cases = [
+      { ref: 'env://sk-live-CANARY-4f9a2b7c1d' },
+      { ref: 'op://sk-proj-CANARY-4f9a2b7c1d' },
+      { ref: 'op://Private/OpenAI/sk-CANARY€4f9a2b7c1d' },
+      { ref: 'env://PASSWORD', basicUserRef: 'env://sk-live-CANARY-4f9a2b7c1d' },
+    ];
+    for (const { ref, basicUserRef } of cases) {
+      const res = await api('mappings.upsert', {
+        host: 'api.openai.com',
+        ref,
+        ...(basicUserRef ? { basicUserRef } : {}),
+      });
+      expect(res.status, ref).toBe(400);
+      expect(res.body, ref).not.toMatch(/CANARY|4f9a2b7c1d/);
+      expect(JSON.parse(res.body).error.message, ref).toMatch(
+        /^(basic user ref|ref) (env|op):\/\/…: /,
+      );
+    }
+  });
+
   it('malformed bodies are 400: not JSON, not an object', async () => {
     for (const body of ['{', '[]', 'null', '"text"', '42']) {
       const res = await raw(

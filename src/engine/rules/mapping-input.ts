@@ -7,6 +7,7 @@ import { PRESETS, presetNamed } from '../../shared/presets.js';
 import type { MappingInput } from '../../shared/api.js';
 import { mappingSchema, type InjectorConfig, type Mapping } from '../../shared/settings-schema.js';
 import { InvalidInputError } from '../errors.js';
+import { refForError } from '../secrets/reference-display.js';
 import { CompiledMapping } from './compiled-mapping.js';
 import { HostMatcher } from './host-pattern.js';
 import { checkLiteralUser } from './injectors/basic-user-injector.js';
@@ -157,11 +158,10 @@ function checkRef(field: string, ref: string, validateRef: RefValidator): void {
   if (ref.trim().length === 0) throw new InvalidInputError(`${field} is empty`);
   const check = validateRef(ref);
   if (!check.ok) {
-    // A string with no scheme is most likely a pasted key: never echo it back.
-    const shown = /^[a-z][a-z0-9+.-]*:\/\//i.test(ref)
-      ? `"${ref}"`
-      : '(not shown: it has no scheme://, so it may be a key)';
-    throw new InvalidInputError(`${field} ${shown}: ${check.reason ?? 'not a valid reference'}`);
+    // It may be a pasted key (`env://sk-live-…`): only its scheme is ever echoed back.
+    throw new InvalidInputError(
+      `${field} ${refForError(ref)}: ${check.reason ?? 'not a valid reference'}`,
+    );
   }
 }
 

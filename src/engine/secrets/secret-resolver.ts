@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { LRUCache } from 'lru-cache';
+import { refForError } from './reference-display.js';
 import { Secret } from './secret.js';
 import { SecretSourceError, type ReferenceCheck, type SecretSource } from './secret-source.js';
 
@@ -459,8 +460,8 @@ function causeOf(scheme: string, err: unknown): ['not-found' | 'transient' | 'ti
 }
 
 function invalidRef(ref: string, reason: string): SecretResolutionError {
-  // A string without a scheme may be a pasted key: don't repeat it.
-  const shown = reason === NO_SCHEME_REASON ? '' : ` ${ref}`;
+  // It may be a pasted key: only its scheme is repeated (and nothing when it has none).
+  const shown = reason === NO_SCHEME_REASON ? '' : ` ${refForError(ref)}`;
   return new SecretResolutionError(
     `invalid secret reference${shown}: ${reason}`,
     ref,

@@ -40,6 +40,12 @@ export interface SettingsStoreOptions {
   onRecovered?: (info: { corruptPath: string; reason: string }) => void;
   /** The watched file changed to something unusable; the last good settings stay in effect. */
   onInvalid?: (info: { reason: string }) => void;
+  /**
+   * Checks beyond the schema (the engine compiles the rules: duplicate hosts, bad grants). Throws
+   * to refuse: an `update()` then fails unwritten, and a watched external write is reported
+   * through `onInvalid` while the last good settings stay in effect.
+   */
+  validate?: (settings: Settings) => void;
 }
 
 type FileRead =
@@ -83,6 +89,13 @@ export class SettingsStore {
     ensureHome(resolvedHome);
     const filePath = path.join(resolvedHome, `${CONFIG_NAME}.${FILE_EXTENSION}`);
 
+    // A read needs no lock (`map list` works on a read-only home): the file is only ever replaced
+    // whole, by rename, so what we read is one complete version of it.
+    const first = readSettingsFile(filePath);
+    if (first.kind === 'valid' && !first.migrated) {
+      return SettingsStore.#finishOpen(filePath, resolvedHome, first.settings, undefined, options);
+    }
+
     // Under the lock: two processes starting on a fresh home must not both find the file missing
     // and the later one write defaults over what the first has since saved (its default agent).
     return withFileLockSync(`${filePath}.lock`, settingsLock(filePath), () => {
@@ -106,19 +119,37 @@ export class SettingsStore {
           break;
       }
 
-      const store = new SettingsStore(filePath, initial, recovered?.corruptPath, options);
-      try {
-        if (mustWrite) store.#write(initial);
-        store.#ensureFileMode();
-        if (options.watch) store.#watch(resolvedHome);
-        if (recovered) options.onRecovered?.(recovered);
-      } catch (error) {
-        // The caller never gets the store, so nobody else could stop its watcher.
-        store.close();
-        throw error;
-      }
-      return store;
+      return SettingsStore.#finishOpen(
+        filePath,
+        resolvedHome,
+        initial,
+        recovered,
+        options,
+        mustWrite,
+      );
     });
+  }
+
+  static #finishOpen(
+    filePath: string,
+    home: string,
+    initial: Settings,
+    recovered: { corruptPath: string; reason: string } | undefined,
+    options: SettingsStoreOptions,
+    mustWrite = false,
+  ): SettingsStore {
+    const store = new SettingsStore(filePath, initial, recovered?.corruptPath, options);
+    try {
+      if (mustWrite) store.#write(initial);
+      store.#ensureFileMode();
+      if (options.watch) store.#watch(home);
+      if (recovered) options.onRecovered?.(recovered);
+    } catch (error) {
+      // The caller never gets the store, so nobody else could stop its watcher.
+      store.close();
+      throw error;
+    }
+    return store;
   }
 
   /** The last good settings: validated, defaults applied, deep-frozen. */
@@ -145,6 +176,7 @@ export class SettingsStore {
           `Invalid settings: schemaVersion is managed by Keygate and must stay ${SETTINGS_SCHEMA_VERSION} (got ${parsed.schemaVersion})`,
         );
       }
+      this.#validate(parsed);
       this.#write(parsed);
       return parsed;
     });
@@ -216,17 +248,36 @@ export class SettingsStore {
     this.#poller?.rebaseline();
   }
 
-  /** Conf's `configFileMode` should already give 0600; verified because the file holds tokens. */
-  #ensureFileMode(): void {
+  /** The caller's checks beyond the schema; their error, named, refuses the settings. */
+  #validate(settings: Settings): void {
+    const validate = this.#options.validate;
+    if (!validate) return;
     try {
-      if ((fs.statSync(this.path).mode & 0o777) !== FILE_MODE) fs.chmodSync(this.path, FILE_MODE);
+      validate(settings);
     } catch (error) {
+      throw new SettingsError(`Invalid settings: ${describeError(error)}`, { cause: error });
+    }
+  }
+
+  /**
+   * Our writes give 0600 from the first byte; verified because the file holds tokens. Through a
+   * descriptor opened O_NOFOLLOW, so a symlink planted in the meantime is refused, not chmod'ed.
+   */
+  #ensureFileMode(): void {
+    let fd: number | undefined;
+    try {
+      fd = fs.openSync(this.path, fs.constants.O_RDONLY | NOFOLLOW);
+      if ((fs.fstatSync(fd).mode & 0o777) !== FILE_MODE) fs.fchmodSync(fd, FILE_MODE);
+    } catch (error) {
+      if (errnoCode(error) === 'ELOOP') throw symlinkError(this.path);
       throw new SettingsError(
         `Could not restrict ${this.path} to mode 0600: ${describeError(error)}`,
         {
           cause: error,
         },
       );
+    } finally {
+      if (fd !== undefined) fs.closeSync(fd);
     }
   }
 
@@ -265,6 +316,14 @@ export class SettingsStore {
     }
     switch (read.kind) {
       case 'valid':
+        try {
+          this.#validate(read.settings);
+        } catch (error) {
+          this.#options.onInvalid?.({
+            reason: `${this.path} does not compile (${describeError(error)}); keeping the last good settings`,
+          });
+          return;
+        }
         // A migrated external file is used as is and not written back: the writer owns it.
         this.#accept(read.settings);
         return;
@@ -311,17 +370,34 @@ function serialize(settings: Settings): string {
  * reported success, and the next open kept the truncated file aside and started from defaults.
  * Here the temporary file gets every byte (fs.writeFileSync loops over short writes and throws
  * ENOSPC / EFBIG / EDQUOT), is flushed to disk, and only then renamed over the file; on any
- * failure it is removed and the old file is untouched. A symlinked settings.json is followed,
- * as conf did.
+ * failure it is removed and the old file is untouched. A settings.json that is a symlink is
+ * refused (a SettingsError naming the link), not followed: the home is shared with agents, and one could point it
+ * at a file of the user's for Keygate to overwrite with 0600 settings.
  */
 function writeWholeFileAtomically(filePath: string, data: string, mode: number): void {
-  let target = filePath;
+  assertNotSymlink(filePath);
+  writeFileAtomicSync(filePath, data, mode);
+}
+
+/** O_NOFOLLOW where the platform has it (not on Windows, where symlinks need privilege). */
+const NOFOLLOW = fs.constants.O_NOFOLLOW ?? 0;
+
+function symlinkError(filePath: string): SettingsError {
+  return new SettingsError(
+    `${filePath} is a symbolic link; Keygate does not read or write settings through a link. ` +
+      `Replace it with the file itself (for example: mv "$(readlink -f ${filePath})" ${filePath})`,
+  );
+}
+
+function assertNotSymlink(filePath: string): void {
+  let stat: fs.Stats;
   try {
-    target = fs.realpathSync(filePath);
+    stat = fs.lstatSync(filePath);
   } catch (error) {
-    if (errnoCode(error) !== 'ENOENT') throw error;
+    if (errnoCode(error) === 'ENOENT') return;
+    throw error;
   }
-  writeFileAtomicSync(target, data, mode);
+  if (stat.isSymbolicLink()) throw symlinkError(filePath);
 }
 
 function defaultSettings(): Settings {
@@ -359,9 +435,16 @@ function formatIssues(error: z.ZodError): string {
 function readSettingsFile(filePath: string): FileRead {
   let text: string;
   try {
-    text = fs.readFileSync(filePath, 'utf8');
+    // Not through a symlink (refused below), and never blocking on a FIFO planted in its place.
+    const fd = fs.openSync(filePath, fs.constants.O_RDONLY | NOFOLLOW | fs.constants.O_NONBLOCK);
+    try {
+      text = fs.readFileSync(fd, 'utf8');
+    } finally {
+      fs.closeSync(fd);
+    }
   } catch (error) {
     if (errnoCode(error) === 'ENOENT') return { kind: 'missing' };
+    if (errnoCode(error) === 'ELOOP') throw symlinkError(filePath);
     throw new SettingsError(`Could not read ${filePath}: ${describeError(error)}`, {
       cause: error,
     });

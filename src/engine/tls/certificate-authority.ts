@@ -6,7 +6,7 @@
  * written with that mode from the first byte, and never silently replaced or "repaired".
  * Anything unexpected on disk is a CertificateAuthorityError that tells the user what to do.
  */
-import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
+import { X509Certificate, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { constants as fsConstants, promises as fsp } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -64,9 +64,10 @@ const isWindows = process.platform === 'win32';
 const HOUR_MS = 60 * 60 * 1000;
 
 /**
- * Loads `${dir}/ca.pem` + `${dir}/ca-key.pem`, or creates both when both are absent.
- * Refuses (CertificateAuthorityError) when only one exists, when they don't match, when the
- * key is readable by others, or when the CA has expired.
+ * Loads `${dir}/ca.pem` + `${dir}/ca-key.pem`, or creates both when both are absent. A key
+ * without its certificate (what a kill between the two writes leaves) gets its certificate
+ * issued again from that key. Refuses (CertificateAuthorityError) a certificate without its key,
+ * a pair that does not match, a key readable by others, or an expired CA.
  */
 export async function loadOrCreateCertificateAuthority(dir: string): Promise<CertificateAuthority> {
   const root = resolve(dir);
@@ -81,6 +82,7 @@ export async function loadOrCreateCertificateAuthority(dir: string): Promise<Cer
     await withFileLock(join(root, CA_LOCK_FILE), caLockOptions(root), async () => {
       const present = await filesPresent(certPath, keyPath);
       if (present === 'none') await createCertificateAuthority(certPath, keyPath);
+      else if (present === 'key') await recoverCertificate(certPath, keyPath);
       else if (present !== 'both') throw incompleteError(present, certPath, keyPath);
     });
   }
@@ -165,6 +167,29 @@ async function exists(path: string): Promise<boolean> {
 
 async function createCertificateAuthority(certPath: string, keyPath: string): Promise<void> {
   const keys = await generateEcKeyPair();
+  const certificate = issueCaCertificate(keys);
+  const keyPem = keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  // Key first: a kill in between leaves a lone key, which the next start completes
+  // (recoverCertificate); a lone certificate could never be completed.
+  await writeCaFile(keyPath, keyPem, 0o600);
+  await writeCaFile(certPath, toPem(certificate), 0o644);
+}
+
+/**
+ * A lone CA key: the certificate write never happened (a kill, a full disk) or ca.pem was removed.
+ * The key passes the same checks as at load (0600, unencrypted PKCS#8 P-256), then a certificate
+ * is issued for it. No client can trust a certificate that was never written, and one that was
+ * (ca.pem deleted by hand) is replaced by one with the same key and subject, which verifies the
+ * same leaves; either way nothing needs a hand fix.
+ */
+async function recoverCertificate(certPath: string, keyPath: string): Promise<void> {
+  const privateKey = importSigningKey(await readPrivateKeyFile(keyPath), keyPath);
+  const certificate = issueCaCertificate({ privateKey, publicKey: createPublicKey(privateKey) });
+  await writeCaFile(certPath, toPem(certificate), 0o644);
+}
+
+/** A self-signed CA certificate for `keys`, valid from an hour ago for CA_VALIDITY_YEARS. */
+function issueCaCertificate(keys: { privateKey: KeyObject; publicKey: KeyObject }): Buffer {
   const now = new Date();
   const notAfter = new Date(now);
   notAfter.setUTCFullYear(notAfter.getUTCFullYear() + CA_VALIDITY_YEARS);
@@ -172,7 +197,7 @@ async function createCertificateAuthority(certPath: string, keyPath: string): Pr
   const spki = keys.publicKey.export({ type: 'spki', format: 'der' });
   const keyId = keyIdentifierOf(spki);
   const name = encodeName({ commonName: caCommonName(now), organization: 'Keygate' });
-  const certificate = signCertificate(
+  return signCertificate(
     {
       serialNumber: randomSerialNumber(),
       issuer: name,
@@ -195,12 +220,6 @@ async function createCertificateAuthority(certPath: string, keyPath: string): Pr
     },
     keys.privateKey,
   );
-
-  const keyPem = keys.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-  // Key first: if we die in between, the next start reports "incomplete" instead of
-  // finding a certificate whose key was never written.
-  await writeCaFile(keyPath, keyPem, 0o600);
-  await writeCaFile(certPath, toPem(certificate), 0o644);
 }
 
 /** `Keygate Local CA (<hostname> <yyyy-mm-dd>)`: tells one install's CA from another's in a trust store. */

@@ -9,6 +9,12 @@
  *
  * The cache lives in the instance: a new CA means a new LeafCertificates, so a leaf signed by
  * an old CA can never be served again (defect 4).
+ *
+ * The cache is bounded by bytes, not by count (issue 9: an agent naming thousands of hosts under a
+ * wildcard mapping held ~520 MB). What a leaf costs is mostly the OpenSSL SSL_CTX behind its
+ * SecureContext, which V8 does not see: measured on Linux, Node 20, OpenSSL 3, a fresh context
+ * adds ~28 KB of RSS and one that has served a handshake ~45 KB (with its TLS socket's garbage).
+ * LEAF_CONTEXT_BYTES is that, and each entry is charged it plus its PEM and name.
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { createSecureContext, type SecureContext } from 'node:tls';
@@ -34,8 +40,8 @@ import {
 export interface LeafOptions {
   /** Default 7 days: short enough that a copied leaf is soon worthless. */
   validityMs?: number;
-  /** Default 1000 hosts. */
-  cacheSize?: number;
+  /** Bytes of leaves kept (see LEAF_CONTEXT_BYTES); default 40 MiB, about 1,000 hosts. */
+  maxBytes?: number;
   /** Clock, for tests of expiry and renewal. */
   now?: () => number;
 }
@@ -48,6 +54,7 @@ export class LeafCertificateError extends Error {
 }
 
 interface Leaf {
+  readonly name: string;
   readonly certPem: string;
   readonly context: SecureContext;
   readonly notAfter: number;
@@ -58,7 +65,9 @@ interface Leaf {
 const HOUR_MS = 60 * 60 * 1000;
 const DAY_MS = 24 * HOUR_MS;
 const DEFAULT_VALIDITY_MS = 7 * DAY_MS;
-const DEFAULT_CACHE_SIZE = 1000;
+/** The memory one cached leaf's SecureContext holds, measured (see the header). */
+export const LEAF_CONTEXT_BYTES = 40 * 1024;
+const DEFAULT_MAX_BYTES = 40 * 1024 * 1024;
 /** ub-common-name (RFC 5280 Appendix A.1). The SAN carries the full name; CN is cosmetic. */
 const MAX_CN = 64;
 
@@ -84,7 +93,7 @@ export class LeafCertificates {
     subjectPublicKeyInfo: Buffer,
     fixedExtensions: readonly Buffer[],
     validityMs: number,
-    cacheSize: number,
+    maxBytes: number,
     now: () => number,
   ) {
     this.#ca = ca;
@@ -94,7 +103,10 @@ export class LeafCertificates {
     this.#fixedExtensions = fixedExtensions;
     this.#validityMs = validityMs;
     this.#now = now;
-    this.#cache = new LRUCache<string, Leaf>({ max: cacheSize });
+    this.#cache = new LRUCache<string, Leaf>({
+      maxSize: maxBytes,
+      sizeCalculation: leafBytes,
+    });
   }
 
   /** Generates the one shared leaf key (off the event loop) and encodes the fixed extensions. */
@@ -103,12 +115,14 @@ export class LeafCertificates {
     options: LeafOptions = {},
   ): Promise<LeafCertificates> {
     const validityMs = options.validityMs ?? DEFAULT_VALIDITY_MS;
-    const cacheSize = options.cacheSize ?? DEFAULT_CACHE_SIZE;
+    const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
     if (!Number.isFinite(validityMs) || validityMs <= 0) {
       throw new RangeError(`validityMs must be a positive number, got ${validityMs}`);
     }
-    if (!Number.isInteger(cacheSize) || cacheSize < 1) {
-      throw new RangeError(`cacheSize must be a positive integer, got ${cacheSize}`);
+    if (!Number.isInteger(maxBytes) || maxBytes < LEAF_CONTEXT_BYTES) {
+      throw new RangeError(
+        `maxBytes must be an integer of at least ${LEAF_CONTEXT_BYTES} (one leaf), got ${maxBytes}`,
+      );
     }
 
     const keys = await generateEcKeyPair();
@@ -135,7 +149,7 @@ export class LeafCertificates {
       spki,
       fixedExtensions,
       validityMs,
-      cacheSize,
+      maxBytes,
       options.now ?? Date.now,
     );
   }
@@ -165,6 +179,11 @@ export class LeafCertificates {
   /** Cached leaves. */
   get size(): number {
     return this.#cache.size;
+  }
+
+  /** What the cached leaves are estimated to hold, in bytes (never more than `maxBytes`). */
+  get bytes(): number {
+    return this.#cache.calculatedSize;
   }
 
   async #leafFor(hostname: string): Promise<Leaf> {
@@ -262,6 +281,11 @@ export class LeafCertificates {
     // Renew a day early so a client never receives a leaf about to lapse mid-session; for
     // validities under two days, halfway through.
     const renewAt = notAfter - Math.min(DAY_MS, (notAfter - now) / 2);
-    return { certPem, context, notAfter, renewAt };
+    return { name: name.value, certPem, context, notAfter, renewAt };
   }
+}
+
+/** A leaf's charge against `maxBytes`: its context, and its strings (UTF-16 at worst). */
+function leafBytes(leaf: Leaf): number {
+  return LEAF_CONTEXT_BYTES + 2 * (leaf.certPem.length + leaf.name.length);
 }

@@ -526,12 +526,16 @@ describe('validate and invalid refs', () => {
     const unknown = await failure(resolver.resolve('x://y'));
     expect(unknown.kind).toBe('invalid-ref');
     expect(unknown.message).toBe(
-      'invalid secret reference x://y: unknown scheme "x"; use env:// or op://',
+      'invalid secret reference x://…: unknown scheme "x"; use env:// or op://',
     );
     const pasted = await failure(resolver.resolve('sk-live-123456'));
     expect(pasted.kind).toBe('invalid-ref');
     expect(pasted.ref).toBe('sk-live-123456');
     expect(pasted.message).not.toContain('sk-live-123456');
+    // After a scheme too (issue 9 §5): this message reaches the agent's 502 and the activity log.
+    const afterScheme = await failure(resolver.resolve('env://sk-live-123456'));
+    expect(afterScheme.message).toMatch(/^invalid secret reference env:\/\/…: /);
+    expect(afterScheme.message).not.toContain('sk-live-123456');
     expect(source.calls).toBe(0);
     expect(resolver.status('x://y').state).toBe('failing');
   });

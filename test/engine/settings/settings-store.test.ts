@@ -447,3 +447,130 @@ describe('watching across processes', () => {
     expect(listener).not.toHaveBeenCalled();
   });
 });
+
+describe('a settings.json planted as a symlink (issue 9 §4)', () => {
+  it('is refused, named, and neither it nor its target is written or chmod-ed', () => {
+    const store = open();
+    store.update((draft) => {
+      draft.mappings.push(openaiMapping);
+    });
+    const victim = path.join(tmp, 'victim.txt');
+    fs.writeFileSync(victim, 'the user’s own file', { mode: 0o644 });
+    fs.rmSync(settingsPath);
+    fs.symlinkSync(victim, settingsPath);
+
+    const onUpdate = settingsErrorOf(() =>
+      store.update((draft) => {
+        draft.proxy.port = 1234;
+      }),
+    );
+    const onOpen = settingsErrorOf(() => SettingsStore.open(home));
+
+    for (const error of [onUpdate, onOpen]) {
+      expect(error.message).toContain(`${settingsPath} is a symbolic link`);
+    }
+    expect(fs.readFileSync(victim, 'utf8')).toBe('the user’s own file');
+    expect(mode(victim)).toBe(0o644);
+    expect(fs.lstatSync(settingsPath).isSymbolicLink()).toBe(true);
+    expect(corruptFiles(home)).toEqual([]);
+  });
+
+  it('is reported by a watching store, which keeps its last good settings', async () => {
+    const onInvalid = vi.fn();
+    const serve = open({ watch: true, onInvalid });
+    const good = serve.update((draft) => {
+      draft.mappings.push(openaiMapping);
+    });
+    const elsewhere = path.join(tmp, 'elsewhere.json');
+    fs.writeFileSync(elsewhere, JSON.stringify({ schemaVersion: 1 }));
+    fs.rmSync(settingsPath);
+    fs.symlinkSync(elsewhere, settingsPath);
+
+    await vi.waitFor(() => expect(onInvalid).toHaveBeenCalled(), WATCH_TIMEOUT);
+    expect((onInvalid.mock.calls[0]![0] as { reason: string }).reason).toContain(
+      'is a symbolic link',
+    );
+    expect(serve.get()).toBe(good);
+  });
+});
+
+describe('a dangling symlink planted at settings.json.lock (issue 9 §4)', () => {
+  it('is taken over at once: open and update neither spin nor wait', () => {
+    const store = open();
+    fs.symlinkSync(path.join(tmp, 'nowhere'), `${settingsPath}.lock`);
+    const started = Date.now();
+    const cpu = process.cpuUsage();
+    store.update((draft) => {
+      draft.mappings.push(openaiMapping);
+    });
+    fs.symlinkSync(path.join(tmp, 'nowhere'), `${settingsPath}.lock`);
+    fs.rmSync(settingsPath);
+    expect(open().get().mappings).toEqual([]);
+    const used = process.cpuUsage(cpu);
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect((used.user + used.system) / 1000).toBeLessThan(1_000);
+    expect(fs.existsSync(`${settingsPath}.lock`)).toBe(false);
+  });
+});
+
+describe('reading needs no lock (issue 9 §4: `map list` on a read-only home)', () => {
+  it('opens an existing valid file without creating the lock file', () => {
+    open().update((draft) => {
+      draft.mappings.push(openaiMapping);
+    });
+    const spy = vi.spyOn(fs, 'openSync');
+    const reader = open();
+    expect(reader.get().mappings).toHaveLength(1);
+    const lockOpens = spy.mock.calls.filter(([file]) => String(file).endsWith('.lock'));
+    spy.mockRestore();
+    expect(lockOpens).toEqual([]);
+    expect(fs.readdirSync(home).sort()).toEqual(['settings.json']);
+  });
+});
+
+describe('validate: checks beyond the schema (issue 9 §4)', () => {
+  const noDuplicateHosts = (settings: { mappings: readonly Mapping[] }): void => {
+    const hosts = settings.mappings.map((mapping) => mapping.host.toLowerCase());
+    if (new Set(hosts).size !== hosts.length) throw new Error('duplicate host');
+  };
+
+  it('refuses an update that fails it, writing nothing', () => {
+    const store = open({ validate: noDuplicateHosts });
+    store.update((draft) => {
+      draft.mappings.push(openaiMapping);
+    });
+    const before = fs.readFileSync(settingsPath, 'utf8');
+    const error = settingsErrorOf(() =>
+      store.update((draft) => {
+        draft.mappings.push({ ...openaiMapping, host: 'API.OPENAI.COM' });
+      }),
+    );
+    expect(error.message).toBe('Invalid settings: duplicate host');
+    expect(fs.readFileSync(settingsPath, 'utf8')).toBe(before);
+  });
+
+  it('keeps the last good settings when an external write fails it, and says why', async () => {
+    const onInvalid = vi.fn();
+    const serve = open({ watch: true, onInvalid, validate: noDuplicateHosts });
+    const good = serve.update((draft) => {
+      draft.mappings.push(openaiMapping);
+    });
+    const listener = vi.fn();
+    serve.onChange(listener);
+
+    fs.writeFileSync(
+      settingsPath,
+      JSON.stringify({
+        schemaVersion: 1,
+        mappings: [openaiMapping, { ...openaiMapping, host: 'API.OPENAI.COM' }],
+      }),
+    );
+
+    await vi.waitFor(() => expect(onInvalid).toHaveBeenCalled(), WATCH_TIMEOUT);
+    expect((onInvalid.mock.calls[0]![0] as { reason: string }).reason).toContain(
+      'does not compile (Invalid settings: duplicate host); keeping the last good settings',
+    );
+    expect(serve.get()).toBe(good);
+    expect(listener).not.toHaveBeenCalled();
+  });
+});

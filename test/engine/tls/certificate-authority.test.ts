@@ -7,6 +7,7 @@ import {
   readFileSync,
   readdirSync,
   rmSync,
+  symlinkSync,
   statSync,
   unlinkSync,
   writeFileSync,
@@ -109,6 +110,19 @@ describe('loadOrCreateCertificateAuthority: creation', () => {
     expect(readdirSync(dir).sort()).toEqual(['ca-key.pem', 'ca.pem']);
   });
 
+  it('takes over a dangling symlink planted at ca.lock at once, without spinning', async () => {
+    const dir = tempDir();
+    symlinkSync(join(dir, 'nowhere'), join(dir, 'ca.lock'));
+    const started = Date.now();
+    const cpu = process.cpuUsage();
+    const ca = await loadOrCreateCertificateAuthority(dir);
+    const used = process.cpuUsage(cpu);
+    expect(ca.certPem).toContain('BEGIN CERTIFICATE');
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect((used.user + used.system) / 1000).toBeLessThan(2_000);
+    expect(readdirSync(dir).sort()).toEqual(['ca-key.pem', 'ca.pem']);
+  });
+
   it('makes a different CA per install', async () => {
     const a = await loadOrCreateCertificateAuthority(tempDir());
     const b = await loadOrCreateCertificateAuthority(tempDir());
@@ -157,13 +171,36 @@ describe('loadOrCreateCertificateAuthority: loading', () => {
     expect(new X509Certificate(ca.certPem).fingerprint256).toBe(ca.fingerprint256);
   });
 
-  it('refuses a lone key without its cert', async () => {
+  it('completes a lone key with a new certificate for that key (what a kill between the writes leaves)', async () => {
+    const dir = tempDir();
+    const first = await loadOrCreateCertificateAuthority(dir);
+    const key = readFileSync(join(dir, 'ca-key.pem'), 'utf8');
+    unlinkSync(join(dir, 'ca.pem'));
+
+    const recovered = await loadOrCreateCertificateAuthority(dir);
+
+    expect(readFileSync(join(dir, 'ca-key.pem'), 'utf8')).toBe(key);
+    expect(mode(join(dir, 'ca.pem'))).toBe(0o644);
+    const cert = new X509Certificate(recovered.certPem);
+    expect(cert.ca).toBe(true);
+    expect(cert.checkPrivateKey(recovered.signingKey)).toBe(true);
+    // Same key, so the same key identifier: leaves chain to it as they did to the lost one.
+    expect(recovered.keyIdentifier.equals(first.keyIdentifier)).toBe(true);
+    expect((await loadOrCreateCertificateAuthority(dir)).fingerprint256).toBe(
+      recovered.fingerprint256,
+    );
+  });
+
+  it('does not complete a lone key that others can read, or one that is not a P-256 PKCS#8 key', async () => {
     const dir = tempDir();
     await loadOrCreateCertificateAuthority(dir);
     unlinkSync(join(dir, 'ca.pem'));
-    await expect(loadOrCreateCertificateAuthority(dir)).rejects.toThrow(
-      /incomplete.*ca\.pem does not/,
-    );
+    chmodSync(join(dir, 'ca-key.pem'), 0o644);
+    await expect(loadOrCreateCertificateAuthority(dir)).rejects.toThrow(/mode 0644/);
+    writeFileSync(join(dir, 'ca-key.pem'), 'not a key', { mode: 0o600 });
+    chmodSync(join(dir, 'ca-key.pem'), 0o600);
+    await expect(loadOrCreateCertificateAuthority(dir)).rejects.toThrow(/not a PEM file/);
+    expect(readdirSync(dir)).toEqual(['ca-key.pem']);
   });
 
   it('refuses a cert and key that do not belong together', async () => {

@@ -8,7 +8,7 @@ import {
   loadOrCreateCertificateAuthority,
   type CertificateAuthority,
 } from '../../../src/engine/tls/certificate-authority.js';
-import { LeafCertificates } from '../../../src/engine/tls/leaf-certificates.js';
+import { LEAF_CONTEXT_BYTES, LeafCertificates } from '../../../src/engine/tls/leaf-certificates.js';
 import { ServerNameError } from '../../../src/engine/tls/server-name.js';
 import { x509 } from '../../helpers/x509-runtime.js';
 
@@ -243,12 +243,29 @@ describe('caching', () => {
     );
   });
 
-  it('keeps at most cacheSize leaves (LRU)', async () => {
-    const leaves = await LeafCertificates.create(ca, { cacheSize: 3 });
+  it('keeps leaves within maxBytes, dropping the least recently used (LRU)', async () => {
+    const leaves = await LeafCertificates.create(ca, { maxBytes: 3.5 * LEAF_CONTEXT_BYTES });
     const first = await leaves.secureContextFor('h0.example.com');
     for (let i = 1; i <= 3; i++) await leaves.secureContextFor(`h${i}.example.com`);
     expect(leaves.size).toBe(3);
     expect(await leaves.secureContextFor('h0.example.com')).not.toBe(first);
+  });
+
+  it('stays under its byte bound whatever the number of distinct names (issue 9 §4)', async () => {
+    const maxBytes = 1024 * 1024;
+    const leaves = await LeafCertificates.create(ca, { maxBytes });
+    let largest = 0;
+    for (let i = 0; i < 300; i++) {
+      // Long names too: an entry's charge grows with its name and PEM.
+      const label = i % 2 === 0 ? `n${i}` : `${'x'.repeat(60)}${i}`;
+      await leaves.secureContextFor(`${label}.agents.example.com`);
+      largest = Math.max(largest, leaves.bytes);
+    }
+    expect(largest).toBeLessThanOrEqual(maxBytes);
+    expect(leaves.bytes).toBeGreaterThan(maxBytes / 2);
+    // Each entry is charged its context and more, so a bound of 1 MiB holds at most 25.
+    expect(leaves.size).toBeLessThanOrEqual(Math.floor(maxBytes / LEAF_CONTEXT_BYTES));
+    expect(leaves.size).toBeGreaterThan(10);
   });
 
   it('does not cache a failed mint, and recovers on the next call', async () => {
@@ -271,7 +288,7 @@ describe('caching', () => {
 
   it('rejects bad options', async () => {
     await expect(LeafCertificates.create(ca, { validityMs: 0 })).rejects.toThrow(RangeError);
-    await expect(LeafCertificates.create(ca, { cacheSize: 0 })).rejects.toThrow(RangeError);
+    await expect(LeafCertificates.create(ca, { maxBytes: 1000 })).rejects.toThrow(RangeError);
   });
 });
 

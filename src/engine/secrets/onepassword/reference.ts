@@ -1,4 +1,5 @@
 import type { ReferenceCheck } from '../secret-source.js';
+import { withoutRefBody } from '../reference-display.js';
 import { loadSdkSync } from './sdk-loader.js';
 
 /**
@@ -47,7 +48,8 @@ export function validateOpReference(ref: string): ReferenceCheck {
     validate(ref);
     return { ok: true };
   } catch (err) {
-    return { ok: false, reason: parsingReason(err) };
+    // The SDK's words today never quote the reference; should they start to, it may be a key.
+    return { ok: false, reason: withoutRefBody(parsingReason(err), ref) };
   }
 }
 
