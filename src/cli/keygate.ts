@@ -73,14 +73,27 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    process.stderr.write(
-      `keygate: unexpected error: ${err instanceof Error ? err.message : String(err)}\n`,
-    );
-    process.exitCode = EXIT_FAILURE;
-  },
-);
+/**
+ * Leave once the answer is out. Every command is done when `main` settles (serve included: it
+ * returns after it stopped), but the 1Password SDK cannot cancel a call: an abandoned sign-in
+ * `fetch` to a server that never answers would keep the process alive for up to 300 s after
+ * Keygate printed its timeout message (docs/onepassword.md). So exit explicitly, after stdout
+ * and stderr have flushed what was written (a pipe may still hold it).
+ */
+function exitWhenFlushed(code: number): void {
+  process.exitCode = code;
+  let pending = 2;
+  const done = (): void => {
+    pending -= 1;
+    if (pending === 0) process.exit(code);
+  };
+  process.stdout.write('', done);
+  process.stderr.write('', done);
+}
+
+main(process.argv).then(exitWhenFlushed, (err: unknown) => {
+  process.stderr.write(
+    `keygate: unexpected error: ${err instanceof Error ? err.message : String(err)}\n`,
+  );
+  exitWhenFlushed(EXIT_FAILURE);
+});

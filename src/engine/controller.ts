@@ -450,7 +450,9 @@ export class Controller {
     const usesOnePassword = settings.mappings.some((m) =>
       mappingRefs(m).some((ref) => ref.startsWith('op://')),
     );
-    if (usesOnePassword) checks.push(await this.#checkOnePassword());
+    // An unreadable stored token is reported even before any op:// mapping exists.
+    if (usesOnePassword || (await this.#setup()).onePassword.tokenStoreError !== undefined)
+      checks.push(await this.#checkOnePassword());
     if (settings.mappings.length === 0) {
       checks.push({
         name: 'mappings',
@@ -491,6 +493,10 @@ export class Controller {
 
   async #checkOnePassword(): Promise<DoctorCheck> {
     const { onePassword } = await this.#setup();
+    const unreadable = onePassword.tokenStoreError;
+    if (unreadable !== undefined && !onePassword.connected) {
+      return { name: '1password', ok: false, detail: unreadable };
+    }
     if (!onePassword.connected) {
       return {
         name: '1password',

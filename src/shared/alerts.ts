@@ -6,7 +6,7 @@
  * cleared and came back. engine/problem-watcher.ts tracks them over time; the app shows them as
  * notifications (src/main/notifications.ts), and `keygate serve` writes them to its log.
  */
-import type { MappingView, OnePasswordAccountStatus } from './api.js';
+import type { MappingView, OnePasswordAccountStatus, OnePasswordProblem } from './api.js';
 
 export interface AlertState {
   /** The engine could not start. */
@@ -25,8 +25,21 @@ export interface Alert {
 }
 
 const PORT_IN_USE = /\bin use\b|EADDRINUSE/i;
-const AUTH_FAILURE =
-  /auth|token|unauthori[sz]ed|forbidden|expired|invalid|locked|sign(ed)? ?in|revoked/i;
+
+/**
+ * The title for each account problem (docs/onepassword.md, "What 1Password answered"). Decided by
+ * the problem the engine recorded, never by the message's words: the SDK says "authentication
+ * error" even when 1Password could not be reached at all.
+ */
+export const PROBLEM_TITLES: Readonly<Record<OnePasswordProblem, string>> = {
+  'sign-in': '1Password sign-in failed',
+  unreachable: '1Password could not be reached',
+  'rate-limit': '1Password rate limit reached',
+  locked: '1Password is locked',
+  'app-missing': '1Password app not found',
+  unavailable: '1Password is unavailable',
+  'token-store': 'The 1Password token could not be read',
+};
 
 function portAlert(state: AlertState): Alert | undefined {
   const start = state.startError;
@@ -43,11 +56,10 @@ function portAlert(state: AlertState): Alert | undefined {
 function accountAlerts(state: AlertState): Alert[] {
   return state.accounts.flatMap((account): Alert[] => {
     if (!account.lastError) return [];
-    const auth = AUTH_FAILURE.test(account.lastError);
     return [
       {
         key: `onepassword:${account.account}`,
-        title: auth ? '1Password sign-in failed' : '1Password is unavailable',
+        title: PROBLEM_TITLES[account.problem ?? 'unavailable'],
         body: `${account.mode === 'desktop' ? account.account : 'Service account'}: ${account.lastError}`,
       },
     ];

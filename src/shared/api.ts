@@ -95,12 +95,28 @@ export interface CaInfo {
   notAfter: string;
 }
 
+/**
+ * What is wrong with a 1Password account, as data (alerts and the UI title it; docs/onepassword.md
+ * has the table): sign-in refused, 1Password unreachable or silent, the hourly rate limit, the app
+ * locked or missing, a server error, or the stored token unreadable.
+ */
+export type OnePasswordProblem =
+  | 'sign-in'
+  | 'unreachable'
+  | 'rate-limit'
+  | 'locked'
+  | 'app-missing'
+  | 'unavailable'
+  | 'token-store';
+
 export interface OnePasswordAccountStatus {
   account: string;
   mode: 'service-account' | 'desktop';
   connected: boolean;
   lastSuccessAt?: string;
   lastError?: string;
+  /** What `lastError` means, when it is about the account. */
+  problem?: OnePasswordProblem;
   readsThisHour: number;
   hourlyLimit: number;
 }

@@ -28,12 +28,13 @@ import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.j
 import { REPO_ROOT, tempHome } from '../helpers/keygate-process.js';
 import { createTestPki, type TestPki } from '../helpers/test-pki.js';
 import { startUiServe, type UiServeHandle } from '../helpers/ui-serve.js';
+import { fakeToken } from '../helpers/fake-op-client.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOTS = join(REPO_ROOT, 'test-results', 'screenshots');
 const README_IMAGE = join(REPO_ROOT, 'docs', 'images', 'settings.png');
 
-const OP_TOKEN = 'ops_e2e-fake-token-CANARY-5150';
+const OP_TOKEN = fakeToken('e2e-fake-token-CANARY-5150');
 const ENV_CANARY = 'sk-e2e-env-CANARY-openai-8086';
 const OP_OPENAI_CANARY = 'sk-e2e-op-CANARY-openai-6502';
 const OP_ANTHROPIC_CANARY = 'sk-ant-e2e-op-CANARY-z80';

@@ -3,11 +3,20 @@
  * JavaScript, so a `keygate serve` child loads the same code through fake-op-module.mjs); this
  * file only gives it its types.
  */
-export { FakeOnePassword, FakeOpClient } from '../fixtures/fake-onepassword.mjs';
+export {
+  FakeOnePassword,
+  FakeOpClient,
+  fakeToken,
+  SDK_RECORDINGS,
+  sdkSignInError,
+  sdkTokenError,
+} from '../fixtures/fake-onepassword.mjs';
 export type {
   FakeField,
   FakeItem,
   FakeState,
   FakeVault,
   NewItem,
+  RecordedSignIn,
+  SdkRecording,
 } from '../fixtures/fake-onepassword.mjs';

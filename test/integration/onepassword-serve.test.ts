@@ -16,11 +16,13 @@ import {
   tempHome,
   type ServeHandle,
 } from '../helpers/keygate-process.js';
+import { fakeToken } from '../helpers/fake-op-client.js';
 import { createTestPki, type TestPki } from '../helpers/test-pki.js';
 import { startUiServe } from '../helpers/ui-serve.js';
 
 const run = promisify(execFile);
-const TOKEN = 'ops_serve-fake-token-CANARY-77';
+const TOKEN = fakeToken('serve-fake-token-CANARY-77');
+const WRONG_TOKEN = fakeToken('wrong-token');
 const OPENAI_CANARY = 'sk-serve-CANARY-openai-31';
 const ANTHROPIC_CANARY = 'sk-serve-CANARY-anthropic-42';
 
@@ -95,10 +97,14 @@ describe('keygate token', () => {
     const rejected = keygate(['token', 'set'], {
       home: home.home,
       env,
-      input: 'ops_wrong-token\n',
+      input: `${WRONG_TOKEN}\n`,
     });
     expect(rejected.status).toBe(1);
-    expect(rejected.stderr).not.toContain('ops_wrong-token');
+    // The real SDK's words for a 401 at sign-in (recorded), as Keygate explains them.
+    expect(rejected.stderr).toMatch(
+      /1Password refused the token \(authentication error: you are not authenticated\)/,
+    );
+    expect(rejected.stderr).not.toContain(WRONG_TOKEN);
     expect(existsSync(join(home.home, 'onepassword-token.enc'))).toBe(false);
   });
 

@@ -8,13 +8,13 @@ import { ProxyAgent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEngine, type EngineFixture } from '../helpers/engine-fixture.js';
 import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
-import { FakeOnePassword, type FakeItem } from '../helpers/fake-op-client.js';
+import { FakeOnePassword, fakeToken, type FakeItem } from '../helpers/fake-op-client.js';
 import { createTestPki, type TestPki } from '../helpers/test-pki.js';
 import { parseAgentError } from '../helpers/agent-error.js';
 
 const OPENAI_CANARY = 'sk-op-CANARY-OPENAI-5e6f7a8b';
 const ANTHROPIC_CANARY = 'sk-op-CANARY-ANTHROPIC-1a2b3c4d';
-const TOKEN = 'ops_fake-service-account-token-CANARY-9z';
+const TOKEN = fakeToken('fake-service-account-token-CANARY-9z');
 
 class ManualClock {
   t = 1_000;

@@ -17,6 +17,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SettingsStore } from '../../src/engine/settings/settings-store.js';
 import { API_OPERATIONS } from '../../src/shared/api.js';
 import { REPO_ROOT } from '../helpers/keygate-process.js';
+import { fakeToken } from '../helpers/fake-op-client.js';
 
 const MAIN = join(REPO_ROOT, 'dist', 'main', 'main.js');
 const REGISTER = join(REPO_ROOT, 'test', 'main', 'fixtures', 'fake-electron', 'register.mjs');
@@ -283,7 +284,7 @@ describe('the main process, in Node with a fake electron', () => {
   }, 60_000);
 });
 
-const TOKEN = 'ops_fake_service_account_token_for_the_app_test';
+const TOKEN = fakeToken('fake_service_account_token_for_the_app_test');
 
 /** The app with 1Password's SDK replaced by test/fixtures/fake-op-module.mjs. */
 function startWithFakeOnePassword(): { app: FakeApp; home: string } {

@@ -27,7 +27,7 @@ import { LeafCertificateError, LeafCertificates } from '../../src/engine/tls/lea
 import { keygateAsync } from '../cli/cli-helpers.js';
 import { expectHealthy, startBystanders, type Bystanders } from '../helpers/bystanders.js';
 import { startEngine, type EngineFixture } from '../helpers/engine-fixture.js';
-import { FakeOnePassword } from '../helpers/fake-op-client.js';
+import { FakeOnePassword, fakeToken, sdkSignInError } from '../helpers/fake-op-client.js';
 import {
   closedPort,
   startGarbageTlsServer,
@@ -107,7 +107,7 @@ beforeAll(async () => {
     extra: {
       timeouts: { upstreamIdleMs: IDLE_MS, connectMs: CONNECT_MS },
       opFactory: onePassword.factory,
-      env: { OP_SERVICE_ACCOUNT_TOKEN: 'ops_fake-faults-token' },
+      env: { OP_SERVICE_ACCOUNT_TOKEN: fakeToken('fake-faults-token') },
       resolver: { clock, timeoutMs: 300 },
     },
   });
@@ -413,7 +413,8 @@ describe('1Password faults', () => {
   const sdkCalls = () => onePassword.sdkCalls + onePassword.createCalls;
 
   it('down (the client cannot be created: network error) → 502 keygate_secret_unavailable, then a pause, then recovery', async () => {
-    onePassword.createError = new Error('fetch failed: connect ECONNREFUSED 1password.com:443');
+    // What the real SDK throws with no route to 1Password (recorded by sdk-contract.test.ts).
+    onePassword.createError = sdkSignInError('closed-port');
     // The live check cannot reach 1Password: the mapping is saved anyway (it is not "not found").
     await fixture.controller.handlers['mappings.upsert']({
       host: 'op.example.com',
@@ -425,7 +426,7 @@ describe('1Password faults', () => {
       down,
       502,
       'secret_unavailable',
-      /op\.example\.com.*could not reach 1Password/,
+      /op\.example\.com.*1Password could not be reached/,
     );
     // Paused: the next request fails at once without asking 1Password again.
     const before = sdkCalls();

@@ -23,7 +23,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keygateAsync } from '../cli/cli-helpers.js';
 import { agentEnvironment } from '../helpers/agent-env.js';
 import { startEngine, type EngineFixture } from '../helpers/engine-fixture.js';
-import { FakeOnePassword } from '../helpers/fake-op-client.js';
+import { FakeOnePassword, fakeToken } from '../helpers/fake-op-client.js';
 import { startHostileUpstream, type HostileUpstream } from '../helpers/hostile-upstream.js';
 import {
   REPO_ROOT,
@@ -39,7 +39,7 @@ const run = promisify(execFile);
 
 const ENV_CANARY = 'sk-LEAKCANARY-env-7c1f9e2d55';
 const OP_CANARY = 'sk-LEAKCANARY-op-93d2e1a0b4';
-const TOKEN_CANARY = 'ops_LEAKCANARY-token-4b8a0c66';
+const TOKEN_CANARY = fakeToken('LEAKCANARY-token-4b8a0c66');
 const CANARIES = { ENV_CANARY, OP_CANARY, TOKEN_CANARY };
 
 let pki: TestPki;

@@ -13,13 +13,17 @@ const mapping = (name: string, stale?: string): MappingView => ({
   ...(stale ? { stale } : {}),
 });
 
-const account = (lastError?: string): OnePasswordAccountStatus => ({
+const account = (
+  lastError?: string,
+  problem?: OnePasswordAccountStatus['problem'],
+): OnePasswordAccountStatus => ({
   account: 'default',
   mode: 'service-account',
   connected: lastError === undefined,
   readsThisHour: 3,
   hourlyLimit: 1000,
   ...(lastError ? { lastError } : {}),
+  ...(problem ? { problem } : {}),
 });
 
 describe('currentAlerts', () => {
@@ -53,15 +57,26 @@ describe('currentAlerts', () => {
     ).toEqual([]);
   });
 
-  it('reports a 1Password account failure, naming sign-in problems as such', () => {
+  it('titles a 1Password account failure by the problem recorded, not by its words', () => {
     const [auth] = currentAlerts({
       ...calm,
-      accounts: [account('service account token is invalid')],
+      accounts: [account('service account token is invalid', 'sign-in')],
     });
     expect(auth).toMatchObject({ key: 'onepassword:default', title: '1Password sign-in failed' });
     expect(auth?.body).toBe('Service account: service account token is invalid');
-    const [other] = currentAlerts({ ...calm, accounts: [account('rate limit exceeded')] });
-    expect(other?.title).toBe('1Password is unavailable');
+    const [limit] = currentAlerts({
+      ...calm,
+      accounts: [account('rate limit exceeded', 'rate-limit')],
+    });
+    expect(limit?.title).toBe('1Password rate limit reached');
+    // The real SDK's words for "no route" start with "authentication error": still unreachable.
+    const [down] = currentAlerts({
+      ...calm,
+      accounts: [account('authentication error: … error sending request', 'unreachable')],
+    });
+    expect(down?.title).toBe('1Password could not be reached');
+    const [unknown] = currentAlerts({ ...calm, accounts: [account('token auth expired')] });
+    expect(unknown?.title).toBe('1Password is unavailable');
   });
 
   it('reports each stale mapping by name and reason', () => {

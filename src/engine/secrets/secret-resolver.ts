@@ -26,6 +26,11 @@ export interface SecretResolverOptions {
   timeoutMs?: number;
   /** Bound on each of the cache, the negative cache and the status table. Default 1000. */
   maxEntries?: number;
+  /**
+   * `refreshAfterRejection` asks the source again for one reference at most once per this long.
+   * Default 30 s: a key the upstream keeps refusing must not spend the 1Password hourly budget.
+   */
+  refreshIntervalMs?: number;
 }
 
 export type SecretResolutionKind =
@@ -66,6 +71,7 @@ const DEFAULT_NEGATIVE_TTL_MS = 30_000;
 const DEFAULT_COOLDOWN_MS = 60_000;
 const DEFAULT_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_ENTRIES = 1000;
+const DEFAULT_REFRESH_INTERVAL_MS = 30_000;
 
 const SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*$/;
 const NO_SCHEME_REASON = 'not a secret reference; use env://NAME or op://vault/item/field';
@@ -136,6 +142,10 @@ export class SecretResolver {
   readonly #cooldowns = new Map<string, Cooldown>();
   /** In-flight resolutions by reference; the promise's identity marks it current. */
   readonly #flights = new Map<string, Promise<Secret>>();
+  readonly #refreshIntervalMs: number;
+  /** refreshAfterRejection: the one refresh in flight per reference, and when each last ran. */
+  readonly #refreshes = new Map<string, Promise<Secret | undefined>>();
+  readonly #lastRefreshAt: LRUCache<string, number>;
 
   constructor(options: SecretResolverOptions) {
     for (const source of options.sources) {
@@ -156,6 +166,11 @@ export class SecretResolver {
     this.#cache = new LRUCache({ max });
     this.#negative = new LRUCache({ max });
     this.#status = new LRUCache({ max });
+    this.#lastRefreshAt = new LRUCache({ max });
+    this.#refreshIntervalMs = nonNegative(
+      'refreshIntervalMs',
+      options.refreshIntervalMs ?? DEFAULT_REFRESH_INTERVAL_MS,
+    );
   }
 
   /** Offline check. Unknown scheme → `unknown scheme "x"; use env:// or op://`. */
@@ -257,6 +272,37 @@ export class SecretResolver {
     if (record.lastOkAt !== undefined) status.lastOkAt = record.lastOkAt;
     if (record.lastErrorAt !== undefined) status.lastErrorAt = record.lastErrorAt;
     return status;
+  }
+
+  /**
+   * The upstream answered 401/403 to a request that carried `rejected`, the cached value of `ref`:
+   * maybe the key was rotated in 1Password (docs/onepassword.md, "Rotation"). Drop that cache
+   * entry and resolve again, once: concurrent callers share one refresh, and a reference is
+   * refreshed at most once per `refreshIntervalMs`. Resolves to the NEW value when there is one
+   * (then a replay may succeed), else undefined: the value did not change, the refresh was rate-
+   * limited, or it failed (the failure lands in `status` as any resolution's would). Never throws.
+   */
+  refreshAfterRejection(ref: string, rejected: Secret): Promise<Secret | undefined> {
+    const differs = (secret: Secret | undefined): Secret | undefined =>
+      secret !== undefined && secret.reveal() !== rejected.reveal() ? secret : undefined;
+    // Someone already refreshed it: use theirs.
+    const current = differs(this.#fresh(ref));
+    if (current !== undefined) return Promise.resolve(current);
+    const running = this.#refreshes.get(ref);
+    if (running !== undefined) return running.then(differs);
+    const now = this.#clock.now();
+    const last = this.#lastRefreshAt.get(ref);
+    if (last !== undefined && now - last < this.#refreshIntervalMs)
+      return Promise.resolve(undefined);
+    this.#lastRefreshAt.set(ref, now);
+    // Only the rejected value is dropped: a newer one cached meanwhile was returned above.
+    if (this.#cache.get(ref)?.secret.reveal() === rejected.reveal()) this.#cache.delete(ref);
+    const refresh = this.resolve(ref).then(differs, () => undefined);
+    this.#refreshes.set(ref, refresh);
+    void refresh.finally(() => {
+      if (this.#refreshes.get(ref) === refresh) this.#refreshes.delete(ref);
+    });
+    return refresh;
   }
 
   /**

@@ -161,7 +161,10 @@ export function createOnePasswordSection(ctx: SectionContext): Section {
           : status.desktopAccount
             ? `1Password app (${status.desktopAccount})`
             : undefined;
-    const canDisconnect = status.tokenSource === 'file' || status.desktopAccount !== undefined;
+    // An unreadable stored token (problem 'token-store') is removed by Disconnect too.
+    const unreadable = status.accounts.some((a) => a.problem === 'token-store');
+    const canDisconnect =
+      status.tokenSource === 'file' || status.desktopAccount !== undefined || unreadable;
     rows.push(
       row(
         'Connection',
@@ -186,7 +189,8 @@ export function createOnePasswordSection(ctx: SectionContext): Section {
         row('Vaults visible', h('span', { class: 'vault-count' }, String(status.vaultCount))),
       );
     }
-    if (status.error) rows.push(row('Problem', h('span', { class: 'error-text' }, status.error)));
+    if (status.error && !status.accounts.some((a) => a.lastError === status?.error))
+      rows.push(row('Problem', h('span', { class: 'error-text' }, status.error)));
     for (const account of status.accounts) rows.push(...accountRows(account));
     if (status.tokenSource === 'env') {
       rows.push(

@@ -41,7 +41,11 @@ const DEFAULT_IDLE_MS = 30 * 60_000;
  * (`ttl` + `updateAgeOnGet`, timed by the injected clock through lru-cache's `perf` option).
  *
  * Creating a client is single-flight per account: concurrent `get`s share one factory call.
- * A failed creation is not remembered; the next `get` tries again.
+ * A failed creation is not remembered; the next `get` tries again. Nor is an abandoned one: the
+ * SDK's createClient can hang for minutes on a silent server (and cannot be cancelled), so when a
+ * caller's `signal` aborts while it waits, the pending creation is dropped, and the next `get`
+ * starts a fresh one (which works as soon as the network is back). A late client from the
+ * dropped creation is discarded.
  *
  * The SDK has no close(): dropping a client means releasing every reference to it (the SDK's
  * FinalizationRegistry then frees its WASM state). An evicted client is never handed out again.
@@ -95,14 +99,40 @@ export class OpClientPool {
    * The account's client, created on first use (or when `auth` changed). Using a client
    * refreshes its idle timer.
    */
-  get(account: string, auth: OpAuth): Promise<OpClient> {
+  get(account: string, auth: OpAuth, signal?: AbortSignal): Promise<OpClient> {
     this.purgeIdle();
     const authKey = keyOf(auth);
     const entry = this.#cache.get(account);
     if (entry !== undefined && entry.authKey === authKey) return Promise.resolve(entry.client);
     const pending = this.#pending.get(account);
-    if (pending !== undefined && pending.authKey === authKey) return pending.promise;
-    return this.#create(account, auth, authKey);
+    if (pending !== undefined && pending.authKey === authKey) {
+      return this.#dropOnAbort(account, pending.promise, signal);
+    }
+    return this.#dropOnAbort(account, this.#create(account, auth, authKey), signal);
+  }
+
+  /** Creations in flight (for tests and status). */
+  get pendingCount(): number {
+    return this.#pending.size;
+  }
+
+  /** When the caller gives up on a creation, nobody should join it any more. */
+  #dropOnAbort(
+    account: string,
+    promise: Promise<OpClient>,
+    signal: AbortSignal | undefined,
+  ): Promise<OpClient> {
+    if (signal === undefined) return promise;
+    const drop = (): void => {
+      if (this.#pending.get(account)?.promise === promise) this.#pending.delete(account);
+    };
+    if (signal.aborted) drop();
+    else {
+      signal.addEventListener('abort', drop, { once: true });
+      const forget = (): void => signal.removeEventListener('abort', drop);
+      promise.then(forget, forget);
+    }
+    return promise;
   }
 
   /**
@@ -110,16 +140,23 @@ export class OpClientPool {
    * replaced it, that newer client (or its creation in flight) is shared: many requests failing
    * together cause one new client, not many.
    */
-  recreate(account: string, auth: OpAuth, failed?: OpClient): Promise<OpClient> {
+  recreate(
+    account: string,
+    auth: OpAuth,
+    failed?: OpClient,
+    signal?: AbortSignal,
+  ): Promise<OpClient> {
     const authKey = keyOf(auth);
     const entry = this.#cache.peek(account);
     if (entry !== undefined && entry.client !== failed && entry.authKey === authKey) {
       return Promise.resolve(entry.client);
     }
     const pending = this.#pending.get(account);
-    if (pending !== undefined && pending.authKey === authKey) return pending.promise;
+    if (pending !== undefined && pending.authKey === authKey) {
+      return this.#dropOnAbort(account, pending.promise, signal);
+    }
     if (entry !== undefined) this.#cache.delete(account);
-    return this.#create(account, auth, authKey);
+    return this.#dropOnAbort(account, this.#create(account, auth, authKey), signal);
   }
 
   /** Drop one account's client (e.g. its token was cleared). */

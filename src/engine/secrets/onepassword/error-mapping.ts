@@ -1,4 +1,5 @@
-import { SecretSourceError } from '../secret-source.js';
+import type { OnePasswordProblem } from '../../../shared/api.js';
+import { SecretSourceError, type SecretFailureKind } from '../secret-source.js';
 import { opReferenceParts, parsingReason } from './reference.js';
 import { loadedSdk } from './sdk-loader.js';
 
@@ -24,7 +25,52 @@ export type OpErrorCategory =
   | 'not-found'
   /** Could not reach 1Password, or it did not answer. */
   | 'network'
+  /** 1Password answered with a server error (HTTP 5xx at sign-in). */
+  | 'server-error'
+  /** Desktop mode: the 1Password app (or its SDK integration) is not there. */
+  | 'desktop-missing'
   | 'other';
+
+/**
+ * What the user should know about an account, for status and alerts (src/shared/alerts.ts).
+ * Carried on the error as data, so nobody has to guess it from the message's words.
+ */
+export type OpProblem = OnePasswordProblem;
+
+/** The problem each category means for the account. */
+const PROBLEM_OF: Readonly<Record<OpErrorCategory, OpProblem | undefined>> = {
+  'rate-limit': 'rate-limit',
+  'auth-expired': 'sign-in',
+  'desktop-locked': 'locked',
+  'invalid-token': 'sign-in',
+  'token-rejected': 'sign-in',
+  'not-found': undefined,
+  network: 'unreachable',
+  'server-error': 'unavailable',
+  'desktop-missing': 'app-missing',
+  other: 'unavailable',
+};
+
+/** A 1Password failure, with what it means for the account (absent: about one reference only). */
+export class OpSourceError extends SecretSourceError {
+  override name = 'OpSourceError';
+  constructor(
+    message: string,
+    kind: SecretFailureKind,
+    readonly problem: OpProblem | undefined,
+    retryAfterMs?: number,
+    options?: ErrorOptions,
+  ) {
+    super(message, kind, retryAfterMs, options);
+  }
+}
+
+/** The account-level problem an error stands for, if it is one. */
+export function problemOf(error: unknown): OpProblem | undefined {
+  if (error instanceof OpSourceError) return error.problem;
+  if (error instanceof OpAuthExpiredError) return 'sign-in';
+  return undefined;
+}
 
 export interface ClassifiedOpError {
   category: OpErrorCategory;
@@ -43,6 +89,14 @@ export class OpAuthExpiredError extends SecretSourceError {
 /** The 1Password app is locked: the user must unlock it. */
 export const DESKTOP_LOCKED_MESSAGE = '1Password is locked: unlock the 1Password app';
 
+/** Desktop mode, and the SDK found no 1Password app library to load. */
+export const DESKTOP_MISSING_MESSAGE =
+  '1Password app not found, or its SDK integration is off: install the 1Password app and turn on ' +
+  'Settings → Developer → "Integrate with other apps"';
+
+/** Words Keygate puts first whenever 1Password could not be reached. */
+export const UNREACHABLE_MESSAGE = '1Password could not be reached';
+
 const NAME_CATEGORY: Readonly<Record<string, OpErrorCategory>> = {
   RateLimitExceeded: 'rate-limit',
   AuthExpired: 'auth-expired',
@@ -52,7 +106,9 @@ const NAME_CATEGORY: Readonly<Record<string, OpErrorCategory>> = {
 };
 
 /**
- * Messages the SDK core (0.5.0) produces, found in its WASM. `throwError` keeps the class only
+ * Messages the SDK core (0.5.0) produces, found in its WASM and recorded against a local sign-in
+ * server by test/engine/secrets/onepassword/sdk-contract.test.ts (the recordings are in
+ * test/fixtures/onepassword-sdk-errors.json; docs/onepassword.md has the table). `throwError` keeps the class only
  * for the three typed errors; everything else arrives as a bare `Error(message)`, so these are
  * matched by text. Order matters: the first match wins.
  */
@@ -64,7 +120,15 @@ const MESSAGE_CATEGORY: ReadonlyArray<readonly [RegExp, OpErrorCategory]> = [
     /service account token had invalid format|invalid service account token|prefix 'ops_' was expected|token base64 decoding failed|createClient requires either `auth`/i,
     'invalid-token',
   ],
+  // The SDK's HTTP client (reqwest) failed before any answer: refused, reset, DNS, TLS trust.
+  // Its words ("request library compatibility issue") wrongly suggest a version problem.
+  [/reqwest library: error sending request|error sending request/i, 'network'],
+  [/native library is not available|desktop application not found/i, 'desktop-missing'],
+  [/authentication error: internal server error|internal server error/i, 'server-error'],
   [/bad service account token|you are not authenticated|failed to authenticate/i, 'token-rejected'],
+  // 403 at sign-in: the service account may not sign in (deleted, suspended). The same words on a
+  // read (below, 'not-found') mean the vault is not shared with it.
+  [/authentication error: you don't have the right permissions/i, 'token-rejected'],
   [
     /no vault matched|more than one vault matched|no item matched|more than one item matched|item is not in an active state|no section matched|field cannot be found|more than one field matched|TOTP attribute can only|TOTP code could not be generated|SSH key formatting|unable to retrieve SSH Key|currently only text files|secret reference could not be parsed|resource not found|you don't have the right permissions/i,
     'not-found',
@@ -119,38 +183,34 @@ export function mapSdkError(thrown: unknown, scrub: readonly string[] = []): Sec
   if (thrown instanceof SecretSourceError) return thrown;
   const { category, detail } = classifySdkError(thrown, scrub);
   const options = { cause: redactedCause(thrown, detail, scrub) };
+  const fail = (message: string, retryAfterMs?: number): OpSourceError =>
+    new OpSourceError(message, 'transient', PROBLEM_OF[category], retryAfterMs, options);
   switch (category) {
     case 'rate-limit':
-      return new SecretSourceError(
+      return fail(
         '1Password rate limit reached (service accounts may read a limited number of secrets ' +
           'per hour: 1,000 on Teams and individual plans, 10,000 on Business); ' +
           `1Password lookups pause for ${RATE_LIMIT_RETRY_MS / 1000} s`,
-        'transient',
         RATE_LIMIT_RETRY_MS,
-        options,
       );
     case 'auth-expired':
       return new OpAuthExpiredError(options);
     case 'desktop-locked':
-      return new SecretSourceError(DESKTOP_LOCKED_MESSAGE, 'transient', undefined, options);
+      return fail(DESKTOP_LOCKED_MESSAGE);
+    case 'desktop-missing':
+      return fail(DESKTOP_MISSING_MESSAGE);
     case 'invalid-token':
-      return new SecretSourceError(
+      return fail(
         `the 1Password service account token is malformed (${detail}); ` +
           'run `keygate token set` with the token exactly as 1Password shows it',
-        'transient',
-        undefined,
-        options,
       );
     case 'token-rejected':
-      return new SecretSourceError(
+      return fail(
         `1Password refused the service account token (${detail}); it may have been revoked: ` +
           'create a new one and run `keygate token set`',
-        'transient',
-        undefined,
-        options,
       );
     case 'not-found':
-      return new SecretSourceError(
+      return new OpSourceError(
         /right permissions/i.test(detail)
           ? 'the 1Password account has no access to it (vault access revoked?)'
           : detail
@@ -158,18 +218,26 @@ export function mapSdkError(thrown: unknown, scrub: readonly string[] = []): Sec
               .replace(PARSING_PREFIX, 'not a valid op:// reference: '),
         'not-found',
         undefined,
-        options,
-      );
-    case 'network':
-      return new SecretSourceError(
-        `could not reach 1Password (${detail})`,
-        'transient',
         undefined,
         options,
       );
+    case 'network':
+      return fail(`${UNREACHABLE_MESSAGE}: ${networkDetail(detail)}; check the network connection`);
+    case 'server-error':
+      return fail(`1Password had a server error (${detail}); Keygate tries again later`);
     case 'other':
-      return new SecretSourceError(`1Password failed: ${detail}`, 'transient', undefined, options);
+      return fail(`1Password failed: ${detail}`);
   }
+}
+
+/**
+ * The SDK's words for "no answer" say "request library compatibility issue … reqwest library:
+ * error sending request", which reads as a version problem. Keep only the part that is true.
+ */
+export function networkDetail(detail: string): string {
+  return /error sending request/i.test(detail)
+    ? 'the connection failed (refused, reset, no DNS answer or an untrusted certificate)'
+    : detail;
 }
 
 /**

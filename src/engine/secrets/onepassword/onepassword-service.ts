@@ -6,6 +6,7 @@
  */
 import type {
   ImportSuggestionView,
+  OnePasswordAccountStatus,
   ItemView,
   TokenStatus,
   VaultView,
@@ -44,6 +45,8 @@ export class OnePasswordService {
   // SECRET: never log. The service-account token, kept in memory once read.
   #token: Secret | undefined;
   #tokenSource: TokenStatus['tokenSource'] = 'none';
+  /** Why the stored token could not be read (garbage file, Keychain item reset, access denied). */
+  #tokenStoreError: string | undefined;
 
   constructor(options: OnePasswordServiceOptions) {
     this.#options = options;
@@ -56,17 +59,55 @@ export class OnePasswordService {
       accounts: () => this.accounts(),
       ...(options.accountFor ? { accountFor: options.accountFor } : {}),
       limits: { defaultHourlyLimit: options.settings().hourlyLimit ?? 1000 },
+      extraStatus: () => this.#tokenStoreStatus(),
     });
   }
 
-  /** Re-reads the token (at start, and whenever settings say it changed). */
+  /**
+   * Re-reads the token (at start, and whenever settings say it changed). A store that cannot be
+   * read (garbage in onepassword-token.enc; on a Mac, a reset Keychain item or a denied prompt)
+   * never stops Keygate: 1Password is then unavailable, with the reason in status, doctor and
+   * the app, while env:// mappings keep working and `token set`/`token clear` repair it.
+   */
   async reloadToken(): Promise<void> {
-    const found = this.#tokens instanceof TokenStoreChain ? await this.#tokens.lookup() : undefined;
-    const token =
-      found?.token ??
-      (this.#tokens instanceof TokenStoreChain ? undefined : await this.#tokens.get());
-    this.#token = token;
-    this.#tokenSource = token === undefined ? 'none' : found?.store === this.#env ? 'env' : 'file';
+    try {
+      const found =
+        this.#tokens instanceof TokenStoreChain ? await this.#tokens.lookup() : undefined;
+      const token =
+        found?.token ??
+        (this.#tokens instanceof TokenStoreChain ? undefined : await this.#tokens.get());
+      this.#token = token;
+      this.#tokenSource =
+        token === undefined ? 'none' : found?.store === this.#env ? 'env' : 'file';
+      this.#tokenStoreError = undefined;
+    } catch (err) {
+      this.#token = undefined;
+      this.#tokenSource = 'none';
+      const why = err instanceof Error ? err.message : String(err);
+      this.#tokenStoreError =
+        `the stored 1Password token could not be read (${why}); ` +
+        'run `keygate token set` to store it again, or `keygate token clear`';
+    }
+  }
+
+  /** Why the stored token could not be read, if it could not. */
+  get tokenStoreError(): string | undefined {
+    return this.#tokenStoreError;
+  }
+
+  #tokenStoreStatus(): OnePasswordAccountStatus[] {
+    if (this.#tokenStoreError === undefined || this.#token !== undefined) return [];
+    return [
+      {
+        account: SERVICE_ACCOUNT,
+        mode: 'service-account',
+        connected: false,
+        lastError: this.#tokenStoreError,
+        problem: 'token-store',
+        readsThisHour: 0,
+        hourlyLimit: this.#options.settings().hourlyLimit ?? 1000,
+      },
+    ];
   }
 
   accounts(): OpAccountConfig[] {
@@ -126,7 +167,7 @@ export class OnePasswordService {
       ...(settings.desktopAccount ? { desktopAccount: settings.desktopAccount } : {}),
       ...(vaultCount !== undefined ? { vaultCount } : {}),
       accounts: this.source.status(),
-      ...(error ? { error } : {}),
+      ...(error || this.#tokenStoreError ? { error: error ?? this.#tokenStoreError } : {}),
     };
   }
 
@@ -137,9 +178,13 @@ export class OnePasswordService {
 
   async items(vaultId: string, account?: string): Promise<ItemView[]> {
     const signal = AbortSignal.timeout(DISCOVERY_TIMEOUT_MS);
+    // The client first, then both lists from it: starting `vaults()` before awaiting the client
+    // left it rejecting with nobody listening when 1Password was down (an unhandled rejection
+    // that ended serve).
+    const client = await this.source.client(account, signal);
     const [vaults, items] = await Promise.all([
-      this.vaults(account),
-      listItems(await this.source.client(account, signal), vaultId, { signal }),
+      listVaults(client, { signal }),
+      listItems(client, vaultId, { signal }),
     ]);
     const vault = vaults.find((v) => v.id === vaultId) ?? { id: vaultId, title: vaultId };
     return items.map((item) => ({

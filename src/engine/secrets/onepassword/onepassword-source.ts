@@ -1,11 +1,17 @@
-import type { OnePasswordAccountStatus } from '../../../shared/api.js';
+import type { OnePasswordAccountStatus, OnePasswordProblem } from '../../../shared/api.js';
 import { performance } from 'node:perf_hooks';
 import { Secret } from '../secret.js';
 import type { Clock } from '../secret-resolver.js';
 import { SecretSourceError, type ReferenceCheck, type SecretSource } from '../secret-source.js';
 import { abortable, OpAbortError } from './abortable.js';
 import { OpClientPool } from './client-pool.js';
-import { mapResolveError, mapSdkError, OpAuthExpiredError } from './error-mapping.js';
+import {
+  mapResolveError,
+  mapSdkError,
+  OpAuthExpiredError,
+  problemOf,
+  UNREACHABLE_MESSAGE,
+} from './error-mapping.js';
 import type { OpAuth, OpClient, OpClientFactory } from './op-client.js';
 import { validateOpReference } from './reference.js';
 
@@ -31,6 +37,8 @@ export interface OnePasswordSecretSourceOptions {
    * to one account.
    */
   accountFor?: (ref: string) => string | undefined;
+  /** Statuses of accounts that could not be set up at all (e.g. an unreadable token store). */
+  extraStatus?: () => readonly OpAccountStatus[];
   pool?: { max?: number; idleMs?: number };
   /** Monotonic clock for pool idle expiry and the hourly read window. Default `performance`. */
   clock?: Clock;
@@ -55,6 +63,7 @@ const NO_ACCOUNT_MESSAGE =
 interface AccountState {
   lastSuccessAt: number | undefined;
   lastError: string | undefined;
+  problem: OnePasswordProblem | undefined;
   /** Reads per minute bucket (bucket index → count), for the sliding hour. */
   readonly reads: Map<number, number>;
 }
@@ -81,6 +90,7 @@ export class OnePasswordSecretSource implements SecretSource {
 
   readonly #accounts: () => readonly OpAccountConfig[];
   readonly #accountFor: ((ref: string) => string | undefined) | undefined;
+  readonly #extraStatus: (() => readonly OpAccountStatus[]) | undefined;
   readonly #pool: OpClientPool;
   readonly #clock: Clock;
   readonly #wallClock: () => number;
@@ -90,6 +100,7 @@ export class OnePasswordSecretSource implements SecretSource {
   constructor(options: OnePasswordSecretSourceOptions) {
     this.#accounts = options.accounts;
     this.#accountFor = options.accountFor;
+    this.#extraStatus = options.extraStatus;
     this.#clock = options.clock ?? performance;
     this.#wallClock = options.wallClock ?? Date.now;
     this.#defaultHourlyLimit = options.limits?.defaultHourlyLimit ?? DEFAULT_HOURLY_LIMIT;
@@ -170,7 +181,7 @@ export class OnePasswordSecretSource implements SecretSource {
 
   status(): OpAccountStatus[] {
     const now = this.#clock.now();
-    return this.#accounts().map((account) => {
+    const configured = this.#accounts().map((account) => {
       const state = this.#state.get(account.name);
       const status: OpAccountStatus = {
         account: account.name,
@@ -182,9 +193,13 @@ export class OnePasswordSecretSource implements SecretSource {
       if (state?.lastSuccessAt !== undefined) {
         status.lastSuccessAt = new Date(state.lastSuccessAt).toISOString();
       }
-      if (state?.lastError !== undefined) status.lastError = state.lastError;
+      if (state?.lastError !== undefined) {
+        status.lastError = state.lastError;
+        status.problem = state.problem ?? 'unavailable';
+      }
       return status;
     });
+    return [...configured, ...(this.#extraStatus?.() ?? [])];
   }
 
   explain(): string {
@@ -262,7 +277,7 @@ export class OnePasswordSecretSource implements SecretSource {
     const scrub = account.auth.kind === 'service-account' ? [account.auth.token.reveal()] : [];
     let client: OpClient | undefined;
     try {
-      client = await abortable(this.#pool.get(account.name, account.auth), signal);
+      client = await abortable(this.#pool.get(account.name, account.auth, signal), signal);
       const result = await abortable(call(client), signal);
       this.#recordSuccess(account.name);
       return result;
@@ -271,7 +286,10 @@ export class OnePasswordSecretSource implements SecretSource {
       const mapped = mapSdkError(first, scrub);
       if (!(mapped instanceof OpAuthExpiredError)) throw this.#recordFailure(account.name, mapped);
       try {
-        client = await abortable(this.#pool.recreate(account.name, account.auth, client), signal);
+        client = await abortable(
+          this.#pool.recreate(account.name, account.auth, client, signal),
+          signal,
+        );
         const result = await abortable(call(client), signal);
         this.#recordSuccess(account.name);
         return result;
@@ -295,7 +313,12 @@ export class OnePasswordSecretSource implements SecretSource {
   #stateOf(account: string): AccountState {
     let state = this.#state.get(account);
     if (state === undefined) {
-      state = { lastSuccessAt: undefined, lastError: undefined, reads: new Map() };
+      state = {
+        lastSuccessAt: undefined,
+        lastError: undefined,
+        problem: undefined,
+        reads: new Map(),
+      };
       this.#state.set(account, state);
     }
     return state;
@@ -305,12 +328,16 @@ export class OnePasswordSecretSource implements SecretSource {
     const state = this.#stateOf(account);
     state.lastSuccessAt = this.#wallClock();
     state.lastError = undefined;
+    state.problem = undefined;
   }
 
   /** Account-level failures only: a reference that does not resolve says nothing about the account. */
   #recordFailure(account: string, error: SecretSourceError): SecretSourceError {
-    if (error.kind === 'transient') this.#stateOf(account).lastError = error.message;
-    else this.#recordSuccess(account);
+    if (error.kind === 'transient') {
+      const state = this.#stateOf(account);
+      state.lastError = error.message;
+      state.problem = problemOf(error) ?? 'unavailable';
+    } else this.#recordSuccess(account);
     return error;
   }
 
@@ -322,7 +349,9 @@ export class OnePasswordSecretSource implements SecretSource {
   ): OpAbortError {
     const reason: unknown = signal?.reason;
     if (reason instanceof Error && reason.name === 'TimeoutError') {
-      this.#stateOf(account).lastError = `1Password did not answer in time (${reason.message})`;
+      const state = this.#stateOf(account);
+      state.lastError = `${UNREACHABLE_MESSAGE}: no answer in time (${reason.message})`;
+      state.problem = 'unreachable';
     }
     return error;
   }

@@ -1,6 +1,12 @@
 import type { Secret } from '../secret.js';
 import { abortable, OpAbortError, withTimeout } from './abortable.js';
-import { classifySdkError, type OpErrorCategory } from './error-mapping.js';
+import {
+  classifySdkError,
+  DESKTOP_MISSING_MESSAGE,
+  networkDetail,
+  UNREACHABLE_MESSAGE,
+  type OpErrorCategory,
+} from './error-mapping.js';
 import type { OpClientFactory } from './op-client.js';
 
 export interface PairingResult {
@@ -71,7 +77,8 @@ export async function pairServiceAccount(
   } catch (err) {
     if (err instanceof OpAbortError) {
       throw new PairingError(
-        `1Password did not answer: ${err.message}; check the network and try again`,
+        `${UNREACHABLE_MESSAGE}: no answer within ${(options.timeoutMs ?? DEFAULT_TIMEOUT_MS) / 1000} s ` +
+          `(${err.message}); check the network and try again`,
         'unreachable',
       );
     }
@@ -105,7 +112,17 @@ function toPairingError({
         'unreachable',
       );
     case 'network':
-      return new PairingError(`could not reach 1Password (${detail})`, 'unreachable');
+      return new PairingError(
+        `${UNREACHABLE_MESSAGE}: ${networkDetail(detail)}; check the network and try again`,
+        'unreachable',
+      );
+    case 'server-error':
+      return new PairingError(
+        `1Password had a server error (${detail}); try again later`,
+        'unreachable',
+      );
+    case 'desktop-missing':
+      return new PairingError(DESKTOP_MISSING_MESSAGE, 'failed');
     default:
       return new PairingError(`1Password could not be paired: ${detail}`, 'failed');
   }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Secret } from '../../../../src/engine/secrets/secret.js';
 import { OpClientPool } from '../../../../src/engine/secrets/onepassword/client-pool.js';
 import type { OpAuth } from '../../../../src/engine/secrets/onepassword/op-client.js';
-import { FakeOnePassword } from '../../../helpers/fake-op-client.js';
+import { FakeOnePassword, fakeToken } from '../../../helpers/fake-op-client.js';
 
 class FakeClock {
   /** Starts at 0 on purpose: lru-cache treats a stamp of 0 as "no TTL", which the pool avoids. */
@@ -13,9 +13,10 @@ class FakeClock {
 }
 
 const MINUTE = 60_000;
-const token = (t = 'ops_token-one'): OpAuth => ({
+/** A well-formed token (the fake refuses malformed ones, as the SDK does), labelled `t`. */
+const token = (t = 'token-one'): OpAuth => ({
   kind: 'service-account',
-  token: new Secret(t),
+  token: new Secret(fakeToken(t)),
 });
 
 function setup(options: { max?: number; idleMs?: number } = {}) {
@@ -131,6 +132,36 @@ describe('OpClientPool', () => {
     expect(pool.size).toBe(0);
     expect(pool.stats.disposed).toBe(2);
     expect(pool.stats.evicted).toBe(0);
+  });
+
+  it('drops a hung creation when its caller gives up, so the next lookup starts afresh', async () => {
+    const { op, pool } = setup();
+    op.createDelayMs = 60_000; // the SDK on a silent sign-in server
+    const gaveUp = new AbortController();
+    const first = pool.get('a', token(), gaveUp.signal);
+    first.catch(() => undefined);
+    expect(pool.pendingCount).toBe(1);
+    gaveUp.abort(new Error('timed out'));
+    expect(pool.pendingCount).toBe(0);
+    // The network is back: a new lookup makes a new client instead of joining the stuck call.
+    op.createDelayMs = 0;
+    const client = await pool.get('a', token(), AbortSignal.timeout(5000));
+    expect(op.createCalls).toBe(2);
+    expect(op.clients).toEqual([client]);
+    expect(await pool.get('a', token())).toBe(client);
+  });
+
+  it('a caller that aborts does not drop a newer creation it did not join', async () => {
+    const { op, pool } = setup();
+    op.createDelayMs = 20;
+    const stale = new AbortController();
+    pool.get('a', token(), stale.signal).catch(() => undefined);
+    stale.abort();
+    const fresh = pool.get('a', token());
+    stale.abort(); // again: a no-op
+    expect(pool.pendingCount).toBe(1);
+    await fresh;
+    expect(pool.size).toBe(1);
   });
 
   it('rejects nonsense limits', () => {
