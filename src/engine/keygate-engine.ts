@@ -13,6 +13,7 @@ import { homePaths, type HomePaths } from './home.js';
 import { silentLogger, type Logger } from './log/logger.js';
 import { AgentDirectory } from './proxy/agent-directory.js';
 import { UpstreamRoutes } from './proxy/connect-to.js';
+import { UpstreamDns } from './proxy/dns-lookup.js';
 import { ProxyServer, type ProxyPolicy, type ProxyTimeouts } from './proxy/proxy-server.js';
 import { createUpstreamAgents, type UpstreamAgents } from './proxy/upstream-agents.js';
 import { CompiledMapping, mappingRefs } from './rules/compiled-mapping.js';
@@ -40,6 +41,8 @@ export interface EngineOptions {
   readonly port?: number;
   readonly upstreamCaFiles?: readonly string[];
   readonly connectTo?: readonly string[];
+  /** DNS servers for names without a mapping (`serve --dns-server`, dns-lookup.ts). */
+  readonly dnsServers?: readonly string[];
   /** Forces deny-unmapped on, whatever the settings say. */
   readonly denyUnmapped?: boolean;
   readonly logger?: Logger;
@@ -89,7 +92,7 @@ export class KeygateEngine {
 
   static async start(options: EngineOptions): Promise<KeygateEngine> {
     const log = options.logger ?? silentLogger;
-    const { routes, extraCaPem } = await checkStartOptions(options);
+    const { routes, extraCaPem, dns } = await checkStartOptions(options);
     const paths = homePaths(options.home);
     const store = SettingsStore.open(options.home, {
       watch: true,
@@ -121,7 +124,7 @@ export class KeygateEngine {
         ...(options.sources ? { sources: options.sources } : {}),
         ...(options.resolver ? { resolver: options.resolver } : {}),
       });
-      const upstream = createUpstreamAgents({ routes, extraCaPem });
+      const upstream = createUpstreamAgents({ routes, extraCaPem, dns });
       const settings = store.get();
       const activity = new ActivityLog(200);
       const approvals = new ApprovalQueue({
@@ -362,10 +365,11 @@ function warmUpMinting(leaves: LeafCertificates, log: Logger): void {
  * Exported so that `serve` can refuse bad ones before it opens, or creates, anything in the home.
  */
 export async function checkStartOptions(
-  options: Pick<EngineOptions, 'host' | 'connectTo' | 'upstreamCaFiles'>,
-): Promise<{ routes: UpstreamRoutes; extraCaPem: string[] }> {
+  options: Pick<EngineOptions, 'host' | 'connectTo' | 'upstreamCaFiles' | 'dnsServers'>,
+): Promise<{ routes: UpstreamRoutes; extraCaPem: string[]; dns: UpstreamDns }> {
   if (options.host !== undefined) assertLoopback(options.host);
   const routes = UpstreamRoutes.parse(options.connectTo ?? []);
+  const dns = new UpstreamDns(options.dnsServers ? { servers: options.dnsServers } : {});
   const extraCaPem = await Promise.all(
     (options.upstreamCaFiles ?? []).map((file) =>
       readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
@@ -375,7 +379,7 @@ export async function checkStartOptions(
       }),
     ),
   );
-  return { routes, extraCaPem };
+  return { routes, extraCaPem, dns };
 }
 
 /**

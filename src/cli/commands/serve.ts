@@ -21,6 +21,7 @@ interface ServeOptions extends GlobalOptions {
   port?: number;
   upstreamCa: string[];
   connectTo: string[];
+  dnsServer: string[];
   denyUnmapped?: boolean;
   logLevel?: string;
   ui?: boolean;
@@ -51,6 +52,12 @@ export function registerServe(program: Command): void {
     .option(
       '--connect-to <HOST:PORT:ADDR:PORT>',
       "dial ADDR:PORT for HOST:PORT, like curl's (repeatable)",
+      collect,
+      [],
+    )
+    .option(
+      '--dns-server <ip[:port]>',
+      'resolve hosts without a mapping with this DNS server (repeatable; default: the system’s)',
       collect,
       [],
     )
@@ -103,6 +110,7 @@ export function registerServe(program: Command): void {
         ...(options.host !== undefined ? { host: options.host } : {}),
         upstreamCaFiles: options.upstreamCa,
         connectTo: options.connectTo,
+        dnsServers: options.dnsServer,
       });
       // Opened once here so a corrupt settings file is reported like every other command does,
       // on stderr whatever the log level, before the engine opens the file itself.
@@ -121,6 +129,7 @@ export function registerServe(program: Command): void {
         ...(options.port !== undefined ? { port: options.port } : {}),
         upstreamCaFiles: options.upstreamCa,
         connectTo: options.connectTo,
+        dnsServers: options.dnsServer,
         denyUnmapped: options.denyUnmapped === true,
         timeouts: {
           ...(options.connectTimeout !== undefined

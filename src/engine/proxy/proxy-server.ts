@@ -274,7 +274,10 @@ export class ProxyServer {
   }
 
   #tunnel(socket: Duplex, head: Buffer, conn: InterceptedConnection, started: number): void {
-    const destination = this.#options.routes.route(conn.host, conn.port);
+    const destination = {
+      ...this.#options.routes.route(conn.host, conn.port),
+      lookup: this.#options.upstream.dns.lookupFor(conn.agent.name, 'unmapped'),
+    };
     openTunnel(socket, head, destination, this.#timeouts.connectMs, {
       onOpen: () =>
         this.#record('tunneled', {
@@ -597,6 +600,11 @@ export class ProxyServer {
       path,
       headers: headers as http.OutgoingHttpHeaders,
       agent: x.secure ? this.#options.upstream.https : this.#options.upstream.http,
+      // Per agent, and off the thread pool for hosts without a mapping (dns-lookup.ts).
+      lookup: this.#options.upstream.dns.lookupFor(
+        x.agent.name,
+        x.secure || x.mapping ? 'mapped' : 'unmapped',
+      ),
       setHost: headers.host === undefined,
     });
     upstreamRequest.setTimeout(this.#timeouts.upstreamIdleMs, () =>

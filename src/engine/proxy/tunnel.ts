@@ -7,6 +7,7 @@ import type { Duplex } from 'node:stream';
 import type { KeygateError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Destination } from './connect-to.js';
+import type { LookupFunction } from './dns-lookup.js';
 
 export interface TunnelHandlers {
   /** Called once the upstream accepted the connection, before any byte flows. */
@@ -37,11 +38,13 @@ export const CONNECTION_ESTABLISHED = 'HTTP/1.1 200 Connection Established\r\n\r
 export function openTunnel(
   client: Duplex,
   head: Buffer,
-  destination: Destination,
+  /** With the agent's unmapped-lane `lookup` (dns-lookup.ts); Node's default when absent. */
+  destination: Destination & { readonly lookup?: LookupFunction },
   connectTimeoutMs: number,
   handlers: TunnelHandlers,
 ): void {
-  const upstream = net.connect({ host: destination.host, port: destination.port, noDelay: true });
+  const { host, port, lookup } = destination;
+  const upstream = net.connect({ host, port, noDelay: true, ...(lookup ? { lookup } : {}) });
   let connected = false;
   upstream.setTimeout(connectTimeoutMs, () => {
     if (!connected)

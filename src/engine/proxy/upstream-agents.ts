@@ -10,6 +10,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { UpstreamRoutes } from './connect-to.js';
+import { UpstreamDns, type LookupFunction } from './dns-lookup.js';
 
 export interface UpstreamAgentOptions {
   readonly routes: UpstreamRoutes;
@@ -17,14 +18,21 @@ export interface UpstreamAgentOptions {
   readonly extraCaPem?: readonly string[];
   /** Idle keep-alive sockets kept per host. */
   readonly maxFreeSockets?: number;
+  /** How names are resolved (dns-lookup.ts); a default one when absent. */
+  readonly dns?: UpstreamDns;
 }
 
 export interface UpstreamAgents {
   readonly https: https.Agent;
   readonly http: http.Agent;
   readonly secureContext: tls.SecureContext;
+  /** Callers pass `lookup: dns.lookupFor(agent, lane)` with each request; see dns-lookup.ts. */
+  readonly dns: UpstreamDns;
   destroy(): void;
 }
+
+/** Whose lookup a dial without one (a WebSocket's) counts against. */
+const UNNAMED = '(websocket)';
 
 /** OS roots where this runtime can read them (Node ≥ 22.15 / Electron's Node); bundled roots otherwise. */
 function systemRoots(): readonly string[] {
@@ -46,11 +54,16 @@ export function trustedRoots(extraCaPem: readonly string[] = []): string[] {
 type ConnectionCallback = (err: Error | null, socket: Duplex) => void;
 
 class RoutedHttpsAgent extends https.Agent {
+  readonly #lookup: LookupFunction;
+
   constructor(
     options: https.AgentOptions,
     private readonly routes: UpstreamRoutes,
+    dns: UpstreamDns,
   ) {
     super(options);
+    // Every host dialled here is intercepted, so mapped.
+    this.#lookup = dns.lookupFor(UNNAMED, 'mapped');
   }
 
   /**
@@ -80,6 +93,7 @@ class RoutedHttpsAgent extends https.Agent {
     return create.call(
       this,
       {
+        lookup: this.#lookup,
         ...options,
         host: target.host,
         port: target.port,
@@ -93,11 +107,16 @@ class RoutedHttpsAgent extends https.Agent {
 }
 
 class RoutedHttpAgent extends http.Agent {
+  readonly #lookup: LookupFunction;
+
   constructor(
     options: http.AgentOptions,
     private readonly routes: UpstreamRoutes,
+    dns: UpstreamDns,
   ) {
     super(options);
+    // Plain http:// may go to any host, so unmapped unless the caller says otherwise.
+    this.#lookup = dns.lookupFor(UNNAMED, 'unmapped');
   }
 
   override createConnection(
@@ -110,11 +129,16 @@ class RoutedHttpAgent extends http.Agent {
       o: net.NetConnectOpts,
       cb?: ConnectionCallback,
     ) => Duplex;
-    return create.call(this, { ...options, host: target.host, port: target.port }, callback);
+    return create.call(
+      this,
+      { lookup: this.#lookup, ...options, host: target.host, port: target.port },
+      callback,
+    );
   }
 }
 
 export function createUpstreamAgents(options: UpstreamAgentOptions): UpstreamAgents {
+  const dns = options.dns ?? new UpstreamDns();
   const secureContext = tls.createSecureContext({ ca: trustedRoots(options.extraCaPem) });
   const common = {
     keepAlive: true,
@@ -132,12 +156,14 @@ export function createUpstreamAgents(options: UpstreamAgentOptions): UpstreamAge
       ALPNProtocols: ['http/1.1'],
     },
     options.routes,
+    dns,
   );
-  const httpAgent = new RoutedHttpAgent(common, options.routes);
+  const httpAgent = new RoutedHttpAgent(common, options.routes, dns);
   return {
     https: httpsAgent,
     http: httpAgent,
     secureContext,
+    dns,
     destroy() {
       httpsAgent.destroy();
       httpAgent.destroy();
