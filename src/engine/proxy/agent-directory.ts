@@ -9,6 +9,12 @@ import { HostMatcher } from '../rules/host-pattern.js';
 
 export interface AuthenticatedAgent {
   readonly name: string;
+  /**
+   * A digest of the token the agent presented (not the token). Open connections are re-checked
+   * by it, not by name: after `agent rm X; agent add X`, a connection opened with the old token
+   * is refused (issue 9 §2).
+   */
+  readonly credential: string;
   /** True when the agent may use mappings for this host (`agent add --hosts`). */
   mayUseHost(host: string): boolean;
 }
@@ -22,6 +28,7 @@ class DirectoryEntry implements AuthenticatedAgent {
 
   constructor(
     readonly name: string,
+    readonly credential: string,
     hosts: readonly string[] | undefined,
   ) {
     this.#grants = hosts?.map((pattern) => new HostMatcher(pattern));
@@ -39,8 +46,9 @@ export class AgentDirectory {
 
   constructor(agents: readonly Agent[]) {
     for (const agent of agents) {
-      const entry = new DirectoryEntry(agent.name, agent.hosts);
-      this.#byTokenDigest.set(digest(agent.token), entry);
+      const credential = digest(agent.token);
+      const entry = new DirectoryEntry(agent.name, credential, agent.hosts);
+      this.#byTokenDigest.set(credential, entry);
       this.#byName.set(agent.name, entry);
     }
   }
@@ -48,6 +56,15 @@ export class AgentDirectory {
   /** The agent as currently configured; undefined once revoked. */
   named(name: string): AuthenticatedAgent | undefined {
     return this.#byName.get(name);
+  }
+
+  /**
+   * The agent as configured now, for one authenticated earlier (at CONNECT): undefined once its
+   * token is revoked or replaced, even if an agent of the same name exists again.
+   */
+  current(agent: AuthenticatedAgent): AuthenticatedAgent | undefined {
+    const entry = this.#byTokenDigest.get(agent.credential);
+    return entry?.name === agent.name ? entry : undefined;
   }
 
   get size(): number {

@@ -111,6 +111,8 @@ export class KeygateMitmProxy extends Proxy {
     const inner = http.createServer(serverOptions);
     inner.timeout = this.timeout;
     inner.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+      // Inside a tunnel too: `GET http://elsewhere/x` must reach admission as sent (issue 9 §2).
+      this.#requestTargets.set(req, req.url ?? '');
       if (this.#requireHost(req, res)) this._onHttpServerRequest(true, req, res);
     });
     inner.on('clientError', (err: NodeJS.ErrnoException, socket) =>
@@ -146,7 +148,7 @@ export class KeygateMitmProxy extends Proxy {
     server.emit('connection', socket);
   }
 
-  /** The request-target exactly as the client sent it on the proxy port (RFC 9112 §3.2). */
+  /** The request-target exactly as the client sent it (RFC 9112 §3.2), before the library rewrites it. */
   requestTarget(req: http.IncomingMessage): string | undefined {
     return this.#requestTargets.get(req);
   }

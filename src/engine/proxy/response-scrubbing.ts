@@ -1,10 +1,19 @@
 /**
- * Wiring the scrubber into a response: headers are scrubbed in place, compressed bodies are
- * decoded first (the agent gets identity encoding), and the length is dropped because a
- * replacement may change it (the response goes out chunked). A small plain body with a declared
- * length is scrubbed whole instead (isScrubbableWhole), and keeps an exact length.
+ * The one scrubbing point: every byte an upstream sends back for a request that carried a
+ * credential passes through here before the agent sees it (issue 9 §3; docs/security.md,
+ * "What an upstream sends back"). The channels:
+ *  - the status line's reason phrase (scrubResponseHead);
+ *  - header names and values (scrubResponseHead): a header whose name carries the credential is
+ *    dropped, since no placeholder makes a valid field name of it;
+ *  - the body: decoded when compressed (the agent then gets identity), scrubbed as a stream,
+ *    its length dropped because a replacement may change it; a small plain body with a declared
+ *    length is scrubbed whole instead (isScrubbableWhole) and keeps an exact length;
+ *  - a transfer-coding other than chunked, or a content-coding Keygate cannot decode, fails
+ *    closed: such a body cannot be searched (UnscrubbableEncodingError);
+ *  - WebSocket messages and close reasons from the upstream, and a refused upgrade's status
+ *    line, headers and body (scrubWebSocketRefusal).
  */
-import type { OutgoingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import zlib from 'node:zlib';
 import type { SecretScrubber } from './secret-scrubber.js';
 
@@ -32,6 +41,52 @@ export function scrubHeaderValues(headers: OutgoingHttpHeaders, scrubber: Secret
 }
 
 /**
+ * The response head as the agent will get it: the reason phrase scrubbed, a header whose name
+ * (as the upstream spelled it, before Node lower-cased it) carries the credential dropped, every
+ * value scrubbed. Throws UnscrubbableEncodingError for a transfer-coding other than chunked:
+ * Node strips only chunked, so `gzip, chunked` would hand on a body the scrubber cannot read.
+ */
+export function scrubResponseHead(
+  scrubber: SecretScrubber,
+  upstream: { rawHeaders: readonly string[]; headers: IncomingHttpHeaders; statusMessage?: string },
+  headers: OutgoingHttpHeaders,
+): string | undefined {
+  const transfer = upstream.headers['transfer-encoding'];
+  if (transfer !== undefined && transfer.trim().toLowerCase() !== 'chunked') {
+    throw new UnscrubbableEncodingError(transfer, 'transfer-encoding');
+  }
+  const raw = upstream.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (scrubber.scrubText(name) !== name) delete headers[name.toLowerCase()];
+  }
+  scrubHeaderValues(headers, scrubber);
+  const message = upstream.statusMessage;
+  return message ? scrubber.scrubText(message) : message;
+}
+
+/** A refused WebSocket upgrade as the agent gets it: reason phrase, headers and body scrubbed. */
+export function scrubWebSocketRefusal(
+  scrubber: SecretScrubber | undefined,
+  refusal: { statusMessage: string; headers: Record<string, string>; body: Buffer },
+): { statusMessage: string; headers: Record<string, string>; body: string } {
+  if (!scrubber) return { ...refusal, body: refusal.body.toString('utf8') };
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(refusal.headers))
+    headers[name] = scrubber.scrubText(value);
+  return {
+    statusMessage: scrubber.scrubText(refusal.statusMessage),
+    headers,
+    body: scrubber.scrub(refusal.body).toString('utf8'),
+  };
+}
+
+/** A WebSocket message or close reason from the upstream. */
+export function scrubWebSocketData(scrubber: SecretScrubber | undefined, data: Buffer): Buffer {
+  return scrubber ? scrubber.scrub(data) : data;
+}
+
+/**
  * A body of at most this many bytes, with a Content-Length and no content-coding, is read whole,
  * scrubbed, and sent with its exact length in one write. Most API answers are that small; a
  * chunked stream would cost the agent's connection a second TLS record and send() per response
@@ -56,15 +111,19 @@ export function isScrubbableWhole(headers: OutgoingHttpHeaders): boolean {
  * Accept-Encoding): the body cannot be searched for the credential, so it is not passed on.
  */
 export class UnscrubbableEncodingError extends Error {
-  constructor(readonly coding: string) {
-    super(`content-encoding "${coding.slice(0, 40)}" cannot be decoded to scrub the response`);
+  constructor(
+    readonly coding: string,
+    header: 'content-encoding' | 'transfer-encoding' = 'content-encoding',
+  ) {
+    super(`${header} "${coding.slice(0, 40)}" cannot be decoded to scrub the response`);
     this.name = 'UnscrubbableEncodingError';
   }
 }
 
 /**
- * Mutates the response headers; returns the stream stages to put between upstream and agent.
- * Throws UnscrubbableEncodingError, before anything is changed, for a coding it cannot decode.
+ * The body's stages between upstream and agent; adjusts the framing headers to match. The head
+ * is scrubbed apart (scrubResponseHead). Throws UnscrubbableEncodingError, before anything is
+ * changed, for a coding it cannot decode.
  */
 export function scrubbingStages(
   scrubber: SecretScrubber,
@@ -84,7 +143,6 @@ export function scrubbingStages(
         return decoder;
       })
     : [];
-  scrubHeaderValues(headers, scrubber);
   if (!hasBody) return [];
   const stages: NodeJS.ReadWriteStream[] = decoders.map((decoder) => decoder());
   if (codings.length > 0) delete headers['content-encoding'];

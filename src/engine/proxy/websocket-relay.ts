@@ -10,6 +10,8 @@
  */
 import type http from 'node:http';
 import { WebSocket, type RawData } from 'ws';
+import type { WebSocketObserver } from './request-hooks.js';
+import { scrubWebSocketData } from './response-scrubbing.js';
 import type { SecretScrubber } from './secret-scrubber.js';
 
 export interface UpstreamWebSocketOptions {
@@ -21,15 +23,17 @@ export interface UpstreamWebSocketOptions {
   readonly agent: http.Agent;
   /** Connect, TLS and the upstream's answer to the upgrade, all within this. */
   readonly timeoutMs: number;
-  /** An upstream refusal's body is scrubbed before the agent sees it. */
-  readonly scrubber: SecretScrubber | undefined;
 }
 
-/** The upstream's non-101 answer, handed to the agent as its own answer would have been. */
+/**
+ * The upstream's non-101 answer, as it sent it: the caller scrubs it (scrubWebSocketRefusal)
+ * before handing it to the agent as its own answer would have been.
+ */
 export interface UpstreamRefusal {
   readonly status: number;
+  readonly statusMessage: string;
   readonly headers: Record<string, string>;
-  readonly body: string;
+  readonly body: Buffer;
 }
 
 export type UpstreamDial =
@@ -43,7 +47,7 @@ const REFUSAL_HEADERS = ['content-type', 'www-authenticate', 'location', 'retry-
 
 /**
  * Opens the upstream WebSocket. Resolves `open`, or `refused` with the upstream's status, a few
- * headers and its (scrubbed) body; rejects with the network or TLS error, for the caller to
+ * headers and its body (unscrubbed: the caller's job); rejects with the network or TLS error, for the caller to
  * classify (upstream-errors.ts).
  */
 export function dialUpstreamWebSocket(options: UpstreamWebSocketOptions): Promise<UpstreamDial> {
@@ -78,8 +82,7 @@ export function dialUpstreamWebSocket(options: UpstreamWebSocketOptions): Promis
       });
       const finish = () => {
         request.destroy();
-        const raw = Buffer.concat(chunks).subarray(0, MAX_REFUSAL_BODY);
-        const body = (options.scrubber ? options.scrubber.scrub(raw) : raw).toString('utf8');
+        const body = Buffer.concat(chunks).subarray(0, MAX_REFUSAL_BODY);
         const headers: Record<string, string> = {};
         for (const name of REFUSAL_HEADERS) {
           const value = response.headers[name];
@@ -87,7 +90,12 @@ export function dialUpstreamWebSocket(options: UpstreamWebSocketOptions): Promis
         }
         resolve({
           kind: 'refused',
-          refusal: { status: response.statusCode ?? 502, headers, body },
+          refusal: {
+            status: response.statusCode ?? 502,
+            statusMessage: response.statusMessage ?? '',
+            headers,
+            body,
+          },
         });
       };
       response.once('end', finish);
@@ -102,8 +110,13 @@ function capitalise(name: string): string {
 }
 
 export interface RelayOptions {
-  /** Upstream messages pass through it: an echoed credential becomes the placeholder. */
+  /**
+   * Upstream messages and close reasons pass through it: an echoed credential becomes the
+   * placeholder.
+   */
   readonly scrubber: SecretScrubber | undefined;
+  /** Sees each upstream → agent message after scrubbing (usage accounting). */
+  readonly observer?: WebSocketObserver | undefined;
   /** Once both sides are closed. */
   readonly onClose?: () => void;
   /** Bytes sent but not yet written out, per direction, before the sender is paused. */
@@ -119,13 +132,15 @@ export function relayWebSocket(
   options: RelayOptions,
 ): void {
   const high = options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
-  forward(agentSide, upstream, high, undefined);
-  forward(upstream, agentSide, high, options.scrubber);
+  forward(agentSide, upstream, high, undefined, undefined);
+  forward(upstream, agentSide, high, options.scrubber, options.observer);
 
   let closed = 0;
   const onClosed = () => {
     closed += 1;
-    if (closed === 2) options.onClose?.();
+    if (closed !== 2) return;
+    options.observer?.close();
+    options.onClose?.();
   };
   agentSide.once('close', (code, reason) => {
     onClosed();
@@ -133,7 +148,7 @@ export function relayWebSocket(
   });
   upstream.once('close', (code, reason) => {
     onClosed();
-    closeWith(agentSide, code, reason);
+    closeWith(agentSide, code, scrubWebSocketData(options.scrubber, reason));
   });
   // An error is followed by 'close' (ws), which ends the other side.
   agentSide.on('error', () => undefined);
@@ -145,13 +160,14 @@ function forward(
   to: WebSocket,
   high: number,
   scrubber: SecretScrubber | undefined,
+  observer: WebSocketObserver | undefined,
 ): void {
   let pending = 0;
   let paused = false;
   from.on('message', (data: RawData, isBinary: boolean) => {
     if (to.readyState !== WebSocket.OPEN) return;
-    const raw = toBuffer(data);
-    const message = scrubber ? scrubber.scrub(raw) : raw;
+    const message = scrubWebSocketData(scrubber, toBuffer(data));
+    observer?.message(message, !isBinary);
     pending += message.length;
     to.send(message, { binary: isBinary }, () => {
       pending -= message.length;
@@ -182,7 +198,8 @@ function closeWith(socket: WebSocket, code: number, reason: Buffer): void {
   const sendable =
     (code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005) ||
     (code >= 3000 && code <= 4999);
-  if (sendable) socket.close(code, reason);
+  // A scrubbed reason may outgrow the 123 bytes a close frame allows (RFC 6455 §5.5).
+  if (sendable) socket.close(code, reason.length > 123 ? reason.subarray(0, 123) : reason);
   else socket.close();
 }
 

@@ -107,6 +107,22 @@ export class RuleTable {
   }
 
   /**
+   * Whether the path can change which mapping (and so which secret, or none) applies on this
+   * host and port: some mapping covering it has a path glob. Admission refuses an ambiguous path
+   * only then (proxy/admission.ts, rule 6).
+   */
+  pathDecides(host: string, port: number): boolean {
+    const exact = this.#exact.get(host);
+    if (exact !== undefined) {
+      for (const mapping of exact)
+        if (mapping.pathMatcher && mapping.matchesPort(port)) return true;
+    }
+    for (const mapping of this.#wildcards)
+      if (mapping.pathMatcher && mapping.matchesHost(host, port)) return true;
+    return false;
+  }
+
+  /**
    * The best mapping for a request, or undefined. `host` must be canonical; `path` is
    * origin-form and may include a query.
    */

@@ -1,0 +1,279 @@
+/**
+ * An HTTP request to forward: inside an intercepted tunnel, or absolute-form on the proxy port
+ * (axios and some SDKs send `GET http://…` without CONNECT). Both are admitted by the same rule
+ * (admission.ts); an admitted request for a mapping then passes the hooks (approvals, budgets:
+ * request-hooks.ts) before its secret is resolved, gets the credential, and goes upstream
+ * (upstream-exchange.ts).
+ */
+import type http from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import { AgentClosedError, BadProxyRequestError, SecretUnavailableError } from '../errors.js';
+import type { CompiledMapping } from '../rules/compiled-mapping.js';
+import type { InjectionSecrets } from '../rules/injectors/types.js';
+import { admit, type Admission } from './admission.js';
+import { forwardableRequestHeaders } from './hop-by-hop.js';
+import { requestTargetOf, type ProxyContext } from './proxy-context.js';
+import type { AdmittedRequest, RequestHooks } from './request-hooks.js';
+import { decodableEncodings } from './response-scrubbing.js';
+import { sendUpstream, whereOf, type Exchange, type OutgoingHeaders } from './upstream-exchange.js';
+
+const HEALTH_BODY = JSON.stringify({ ok: true, service: 'keygate' });
+
+export function handleRequest(
+  context: ProxyContext,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  isSSL: boolean,
+  started: number,
+): void {
+  const decision = isSSL
+    ? admitIntercepted(context, req, res, started)
+    : admitPlain(context, req, res, started);
+  if (!decision) return;
+  if (decision.verdict !== 'forward') {
+    const error =
+      decision.verdict === 'refuse'
+        ? decision.error
+        : new BadProxyRequestError('not a request Keygate forwards');
+    context.outcomes.deny(res, error, {
+      host: decision.host,
+      port: decision.port,
+      agent: decision.agent,
+      started,
+      method: req.method,
+      path: pathForRecord(context, req),
+    });
+    return;
+  }
+  forwardAdmitted(context, {
+    req,
+    res,
+    secure: decision.secure,
+    host: decision.host,
+    port: decision.port,
+    path: decision.path,
+    hostHeader: decision.hostHeader,
+    mapping: decision.mapping,
+    agent: decision.agent,
+    started,
+    admitted: decision.mapping
+      ? admittedRequest(
+          decision,
+          decision.mapping,
+          req.method ?? 'GET',
+          isSSL ? 'intercepted' : 'plaintext',
+        )
+      : undefined,
+  });
+}
+
+/** For the activity record of a refusal: the request's own path, never its query. */
+function pathForRecord(context: ProxyContext, req: http.IncomingMessage): string | undefined {
+  const target = requestTargetOf(context, req);
+  if (target.startsWith('/')) return target;
+  try {
+    return new URL(target).pathname;
+  } catch {
+    return undefined;
+  }
+}
+
+function admitIntercepted(
+  context: ProxyContext,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  started: number,
+): Admission | undefined {
+  const conn = context.connections.get(req.socket as TLSSocket);
+  if (!conn) {
+    // Defect 1: only sockets Keygate terminated after an admitted CONNECT get here.
+    const err = new BadProxyRequestError('request did not arrive through an authenticated CONNECT');
+    context.outcomes.deny(res, err, { host: '(unknown)', port: 0, started, method: req.method });
+    return undefined;
+  }
+  return admit(
+    {
+      shape: 'intercepted',
+      agent: conn.agent,
+      tunnel: conn,
+      requestTarget: requestTargetOf(context, req) || '/',
+      hostHeader: req.headers.host,
+    },
+    context.policy(),
+  );
+}
+
+function admitPlain(
+  context: ProxyContext,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  started: number,
+): Admission | undefined {
+  const target = requestTargetOf(context, req);
+  if (target.startsWith('/') || target === '*') {
+    if (req.method === 'GET' && target === '/healthz') {
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.end(HEALTH_BODY);
+      return undefined;
+    }
+    // A browser page (or anything not configured as a proxy) talking to the port directly.
+    const err = new BadProxyRequestError(
+      'this port is an HTTP proxy; point your agent at it with HTTPS_PROXY (see `keygate env`)',
+    );
+    context.outcomes.deny(res, err, {
+      host: '(origin-form)',
+      port: 0,
+      started,
+      method: req.method,
+    });
+    return undefined;
+  }
+  const policy = context.policy();
+  return admit(
+    {
+      shape: 'plaintext',
+      agent: policy.agents.authenticate(req.headers['proxy-authorization']),
+      requestTarget: target,
+      hostHeader: req.headers.host,
+    },
+    policy,
+  );
+}
+
+/** What the hooks may know of an admitted request: never a secret, a body or a query. */
+export function admittedRequest(
+  decision: { readonly host: string; readonly port: number; readonly path: string } & {
+    readonly agent: { readonly name: string };
+  },
+  mapping: CompiledMapping,
+  method: string,
+  shape: AdmittedRequest['shape'],
+): AdmittedRequest {
+  const q = decision.path.indexOf('?');
+  return {
+    agent: decision.agent.name,
+    mapping: mapping.name,
+    preset: mapping.config.preset,
+    host: decision.host,
+    port: decision.port,
+    method,
+    path: q < 0 ? decision.path : decision.path.slice(0, q),
+    shape,
+  };
+}
+
+/**
+ * Runs the hooks' `beforeSecret`; undefined when none is set or every hook decided at once (the
+ * common case costs no promise). A held request is dropped when the agent leaves: `onClose`
+ * registers the abort.
+ */
+export function passHooks(
+  hooks: RequestHooks,
+  request: AdmittedRequest,
+  onClose: (abort: () => void) => void,
+): Promise<void> | undefined {
+  const gate = hooks.beforeSecret;
+  if (!gate) return undefined;
+  const controller = new AbortController();
+  let result: Promise<void> | void;
+  try {
+    result = gate(request, controller.signal);
+  } catch (err) {
+    return Promise.reject(asAgentClosed(err));
+  }
+  if (!result) return undefined;
+  onClose(() => controller.abort());
+  return result.catch((err: unknown) => {
+    throw asAgentClosed(err);
+  });
+}
+
+/** An AbortSignal's DOMException means the agent left: say so by name. */
+function asAgentClosed(err: unknown): unknown {
+  return err instanceof Error && err.name === 'AbortError'
+    ? new AgentClosedError('the agent closed the connection while its request was held')
+    : err;
+}
+
+function forwardAdmitted(context: ProxyContext, x: Exchange): void {
+  const headers = forwardableRequestHeaders(x.req.headers);
+  if (x.hostHeader) headers.host = x.hostHeader;
+  const mapping = x.mapping;
+  if (!mapping || !x.admitted) {
+    sendUpstream(context, x, headers, x.path);
+    return;
+  }
+  const held = passHooks(context.hooks, x.admitted, (abort) => {
+    x.res.once('close', abort);
+  });
+  if (held) {
+    // Held (an approval) or refused: the body waits, unread, until the hooks decide.
+    x.req.pause();
+    held.then(
+      () => withSecrets(context, x, mapping, headers),
+      (err: unknown) => failHeld(context, x, err),
+    );
+    return;
+  }
+  withSecrets(context, x, mapping, headers);
+}
+
+function failHeld(context: ProxyContext, x: Exchange, err: unknown): void {
+  if (x.res.destroyed) agentLeft(context, x);
+  else context.outcomes.fail(x.res, err, whereOf(x));
+}
+
+/** The agent left while its request waited (hooks, a cold secret): nothing is sent upstream. */
+function agentLeft(context: ProxyContext, x: Exchange): void {
+  const error = new AgentClosedError('the agent closed the connection before the answer');
+  context.outcomes.record('error', { ...whereOf(x), status: error.status, error: error.errorId });
+}
+
+function withSecrets(
+  context: ProxyContext,
+  x: Exchange,
+  mapping: CompiledMapping,
+  headers: OutgoingHeaders,
+): void {
+  const secrets = context.secrets.cached(mapping);
+  if (secrets) {
+    injectAndSend(context, x, mapping, headers, secrets);
+    return;
+  }
+  // Cold or expired: hold the request body until the secret arrives.
+  x.req.pause();
+  context.secrets.resolve(mapping).then(
+    (resolved) => injectAndSend(context, x, mapping, headers, resolved),
+    (err: unknown) => context.outcomes.fail(x.res, err, whereOf(x)),
+  );
+}
+
+function injectAndSend(
+  context: ProxyContext,
+  x: Exchange,
+  mapping: CompiledMapping,
+  headers: OutgoingHeaders,
+  secrets: InjectionSecrets,
+): void {
+  if (x.res.destroyed) {
+    agentLeft(context, x);
+    return;
+  }
+  const target = { headers, path: x.path };
+  try {
+    mapping.injector.apply(target, secrets);
+    x.scrubber = context.secrets.scrubberFor(secrets);
+    // Only codecs the scrubber can decode: an echoed key inside a zstd body would slip through.
+    // Without the header any coding is acceptable (RFC 9110 §12.5.3), so it is always set.
+    headers['accept-encoding'] = decodableEncodings(headers['accept-encoding'] ?? '');
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : 'invalid credential';
+    context.outcomes.fail(
+      x.res,
+      new SecretUnavailableError(`mapping ${mapping.name}: ${reason}`),
+      whereOf(x),
+    );
+    return;
+  }
+  sendUpstream(context, x, target.headers, target.path);
+}

@@ -1,0 +1,236 @@
+/**
+ * WebSocket upgrades, inside an intercepted tunnel (wss://) or absolute-form on the proxy port
+ * (ws://). Admitted by the same rule as every other request (admission.ts): a plaintext upgrade
+ * once skipped grants, the Host check and the plaintext refusal (issue 9 §2). Then the hooks,
+ * the credential, and the upstream dialled *before* the agent's 101 (websocket-relay.ts).
+ */
+import type http from 'node:http';
+import { performance } from 'node:perf_hooks';
+import type { TLSSocket } from 'node:tls';
+import type { WebSocket } from 'ws';
+import {
+  BadProxyRequestError,
+  KeygateError,
+  SecretUnavailableError,
+  UpstreamUnreachableError,
+} from '../errors.js';
+import { admit, authorityText, type Admission } from './admission.js';
+import type { AuthenticatedAgent } from './agent-directory.js';
+import { renderError } from './error-response.js';
+import { admittedRequest, passHooks } from './forward.js';
+import { forwardableRequestHeaders } from './hop-by-hop.js';
+import type { VerifyResult } from './keygate-mitm-proxy.js';
+import { stripQuery } from './outcomes.js';
+import { requestTargetOf, type ProxyContext } from './proxy-context.js';
+import type { AdmittedRequest } from './request-hooks.js';
+import { scrubWebSocketRefusal } from './response-scrubbing.js';
+import type { SecretScrubber } from './secret-scrubber.js';
+import { classifyUpstreamError } from './upstream-errors.js';
+import { dialUpstreamWebSocket, relayWebSocket, type UpstreamDial } from './websocket-relay.js';
+
+/** A verified upgrade whose upstream is already open, waiting for the agent's 101. */
+export interface OpenWebSocket {
+  readonly upstream: WebSocket;
+  /** Messages from the upstream pass through it: an echoed credential becomes the placeholder. */
+  readonly scrubber: SecretScrubber | undefined;
+  readonly admitted: AdmittedRequest | undefined;
+  claimed: boolean;
+}
+
+/** RFC 6455 §4.1: `Sec-WebSocket-Protocol` is a comma-separated list, possibly repeated. */
+function offeredProtocols(header: string | string[] | undefined): string[] {
+  const values = Array.isArray(header) ? header : header === undefined ? [] : [header];
+  return values.flatMap((value) => value.split(',').map((p) => p.trim())).filter(Boolean);
+}
+
+/** ws spreads these over its own `Content-Type`; the same spelling keeps one header, not two. */
+function capitalise(name: string): string {
+  return name.replace(/(^|-)([a-z])/g, (_m, dash: string, c: string) => dash + c.toUpperCase());
+}
+
+function admitUpgrade(
+  context: ProxyContext,
+  req: http.IncomingMessage,
+  secure: boolean,
+): Admission {
+  const policy = context.policy();
+  if (secure) {
+    const conn = context.connections.get(req.socket as TLSSocket);
+    if (!conn) {
+      return {
+        verdict: 'refuse',
+        host: '(unknown)',
+        port: 0,
+        agent: undefined,
+        error: new BadProxyRequestError('upgrade did not arrive through an authenticated CONNECT'),
+      };
+    }
+    return admit(
+      {
+        shape: 'websocket-tls',
+        agent: conn.agent,
+        tunnel: conn,
+        requestTarget: requestTargetOf(context, req) || '/',
+        hostHeader: req.headers.host,
+      },
+      policy,
+    );
+  }
+  const target = requestTargetOf(context, req);
+  if (target.startsWith('/')) {
+    return {
+      verdict: 'refuse',
+      host: '(origin-form)',
+      port: 0,
+      agent: undefined,
+      error: new BadProxyRequestError(
+        'this port is an HTTP proxy; WebSockets must go through CONNECT or an absolute ws:// URL',
+      ),
+    };
+  }
+  return admit(
+    {
+      shape: 'websocket-plain',
+      agent: policy.agents.authenticate(req.headers['proxy-authorization']),
+      requestTarget: target,
+      hostHeader: req.headers.host,
+    },
+    policy,
+  );
+}
+
+export class WebSocketUpgrades {
+  readonly #open = new WeakMap<http.IncomingMessage, OpenWebSocket>();
+
+  constructor(private readonly context: ProxyContext) {}
+
+  /** The subprotocol to answer the agent with: the one the upstream selected, or none. */
+  protocolFor(req: http.IncomingMessage): string | false {
+    return this.#open.get(req)?.upstream.protocol || false;
+  }
+
+  async verify(req: http.IncomingMessage, secure: boolean): Promise<VerifyResult> {
+    const context = this.context;
+    const started = performance.now();
+    const path = stripQuery(requestTargetOf(context, req));
+    const refuse = (
+      err: KeygateError,
+      host: string,
+      port: number,
+      agent: AuthenticatedAgent | undefined,
+    ): VerifyResult => {
+      context.outcomes.record(err.status >= 500 ? 'error' : 'denied', {
+        host,
+        port,
+        agent,
+        method: 'GET',
+        path,
+        status: err.status,
+        error: err.errorId,
+        started,
+      });
+      // The same answer as every other refusal (x-should-retry, Retry-After, the body's form).
+      const rendering = renderError(err, { headers: req.headers, host });
+      const headers: Record<string, string> = {};
+      for (const [name, value] of Object.entries(rendering.headers))
+        if (name !== 'content-length') headers[capitalise(name)] = String(value);
+      return { ok: false, status: rendering.status, body: rendering.body, headers };
+    };
+    const decision = admitUpgrade(context, req, secure);
+    if (decision.verdict === 'refuse')
+      return refuse(decision.error, decision.host, decision.port, decision.agent);
+    if (decision.verdict !== 'forward')
+      return refuse(
+        new BadProxyRequestError('not an upgrade Keygate forwards'),
+        decision.host,
+        decision.port,
+        decision.agent,
+      );
+    const { host, port, agent, mapping } = decision;
+    const admitted = mapping ? admittedRequest(decision, mapping, 'GET', 'websocket') : undefined;
+    const headers = forwardableRequestHeaders(req.headers);
+    for (const name of Object.keys(headers))
+      if (name.startsWith('sec-websocket-')) delete headers[name];
+    if (decision.hostHeader) headers.host = decision.hostHeader;
+    const target = { headers, path: decision.path };
+    let scrubber: SecretScrubber | undefined;
+    if (mapping && admitted) {
+      try {
+        await passHooks(context.hooks, admitted, (abort) => req.socket.once('close', abort));
+        const secrets = context.secrets.cached(mapping) ?? (await context.secrets.resolve(mapping));
+        mapping.injector.apply(target, secrets);
+        scrubber = context.secrets.scrubberFor(secrets);
+      } catch (err) {
+        const error =
+          err instanceof KeygateError
+            ? err
+            : new SecretUnavailableError(
+                `mapping ${mapping.name}: ${err instanceof Error ? err.message : 'invalid credential'}`,
+              );
+        return refuse(error, host, port, agent);
+      }
+    }
+    const secureUpstream = decision.secure;
+    const url = `${secureUpstream ? 'wss' : 'ws'}://${authorityText(host, port, secureUpstream ? 443 : 80)}${target.path}`;
+    const where = { host, port, agent, mapping: mapping?.name, path, started };
+    let dialled: UpstreamDial;
+    try {
+      dialled = await dialUpstreamWebSocket({
+        url,
+        protocols: offeredProtocols(req.headers['sec-websocket-protocol']),
+        headers: target.headers,
+        agent: secureUpstream ? context.options.upstream.https : context.options.upstream.http,
+        timeoutMs: context.timeouts.connectMs,
+      });
+    } catch (err) {
+      const label = `WebSocket to ${host}:${port}`;
+      // ws fails the handshake when none of the offered subprotocols was selected, as RFC 6455
+      // §4.1 lets a client do and browsers do: the agent's own client would fail it too.
+      const error =
+        err instanceof Error && /subprotocol/.test(err.message)
+          ? new UpstreamUnreachableError(`${label}: ${err.message.toLowerCase()}`, { cause: err })
+          : classifyUpstreamError(err, label);
+      return refuse(error, host, port, agent);
+    }
+    if (dialled.kind === 'refused') {
+      // The upstream's own answer (a 401, a 404…), as the agent would have had it directly,
+      // through the scrubbing point like every other upstream byte.
+      const refusal = scrubWebSocketRefusal(scrubber, dialled.refusal);
+      context.outcomes.record(mapping ? 'injected' : 'forwarded', {
+        ...where,
+        method: 'GET',
+        status: dialled.refusal.status,
+      });
+      return {
+        ok: false,
+        status: dialled.refusal.status,
+        body: refusal.body,
+        headers: refusal.headers,
+      };
+    }
+    const open: OpenWebSocket = { upstream: dialled.socket, scrubber, admitted, claimed: false };
+    this.#open.set(req, open);
+    // If the agent is gone before its 101 is written, ws never hands its side over.
+    req.socket.once('close', () => {
+      if (!open.claimed) open.upstream.terminate();
+    });
+    context.outcomes.record(mapping ? 'injected' : 'forwarded', {
+      ...where,
+      method: 'GET',
+      status: 101,
+    });
+    return { ok: true };
+  }
+
+  accept(agentSide: WebSocket, req: http.IncomingMessage): void {
+    const open = this.#open.get(req);
+    if (!open || open.claimed) {
+      this.context.log.error('WebSocket accepted without a verified upstream', { url: req.url });
+      agentSide.terminate();
+      return;
+    }
+    open.claimed = true;
+    const observer = open.admitted ? this.context.hooks.onWebSocket?.(open.admitted) : undefined;
+    relayWebSocket(agentSide, open.upstream, { scrubber: open.scrubber, observer });
+  }
+}
