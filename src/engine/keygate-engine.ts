@@ -11,7 +11,9 @@ import { ApprovalQueue } from './approvals/approval-queue.js';
 import { InvalidInputError, SettingsError } from './errors.js';
 import { homePaths, type HomePaths } from './home.js';
 import { silentLogger, type Logger } from './log/logger.js';
+import { BudgetHooks } from './budgets/budget-hooks.js';
 import { AgentDirectory } from './proxy/agent-directory.js';
+import { composeHooks } from './proxy/compose-hooks.js';
 import { UpstreamRoutes } from './proxy/connect-to.js';
 import { UpstreamDns } from './proxy/dns-lookup.js';
 import { ProxyServer, type ProxyPolicy, type ProxyTimeouts } from './proxy/proxy-server.js';
@@ -28,6 +30,8 @@ import type { SecretResolver, SecretResolverOptions } from './secrets/secret-res
 import { ensureDefaultAgent } from './settings/agents.js';
 import { SettingsStore } from './settings/settings-store.js';
 import { writeCaBundle } from './tls/ca-bundle.js';
+import { UsageHooks } from './usage/usage-hooks.js';
+import { UsageStore } from './usage/usage-store.js';
 import {
   LeafCertificates,
   loadOrCreateCertificateAuthority,
@@ -62,6 +66,20 @@ export interface EngineOptions {
   readonly approvalTimeoutMs?: number;
 }
 
+interface EngineParts {
+  readonly store: SettingsStore;
+  readonly ca: CertificateAuthority;
+  readonly resolver: SecretResolver;
+  readonly onePassword: OnePasswordService;
+  readonly activity: ActivityLog;
+  readonly approvals: ApprovalQueue;
+  readonly usage: UsageStore;
+  readonly budgets: BudgetHooks;
+  readonly upstream: UpstreamAgents;
+  readonly proxy: ProxyServer;
+  readonly log: Logger;
+}
+
 export class PortInUseError extends Error {
   override name = 'PortInUseError';
 }
@@ -74,20 +92,37 @@ export class KeygateEngine {
   readonly #listenerWatchers = new Set<(address: string | undefined) => void>();
   #tokenChangedAt: string | undefined;
 
+  readonly store: SettingsStore;
+  readonly ca: CertificateAuthority;
+  readonly resolver: SecretResolver;
+  readonly onePassword: OnePasswordService;
+  readonly activity: ActivityLog;
+  /** Held requests of agents that ask (docs/agents.md, Approvals). */
+  readonly approvals: ApprovalQueue;
+  /** Tokens per agent × mapping × model × day (docs/agents.md, Usage and budgets). */
+  readonly usage: UsageStore;
+  /** Per-agent request and token budgets; `hits()` for status. */
+  readonly budgets: BudgetHooks;
+  readonly #upstream: UpstreamAgents;
+  readonly #proxy: ProxyServer;
+  readonly #log: Logger;
+
   private constructor(
     private readonly options: EngineOptions,
-    readonly store: SettingsStore,
-    readonly ca: CertificateAuthority,
-    readonly resolver: SecretResolver,
-    readonly onePassword: OnePasswordService,
-    readonly activity: ActivityLog,
-    private readonly upstream: UpstreamAgents,
-    private readonly proxy: ProxyServer,
-    private readonly log: Logger,
-    /** Held requests of agents that ask (docs/agents.md, Approvals); its `hooks` go to the proxy. */
-    readonly approvals: ApprovalQueue,
+    parts: EngineParts,
   ) {
     this.paths = homePaths(options.home);
+    this.store = parts.store;
+    this.ca = parts.ca;
+    this.resolver = parts.resolver;
+    this.onePassword = parts.onePassword;
+    this.activity = parts.activity;
+    this.approvals = parts.approvals;
+    this.usage = parts.usage;
+    this.budgets = parts.budgets;
+    this.#upstream = parts.upstream;
+    this.#proxy = parts.proxy;
+    this.#log = parts.log;
   }
 
   static async start(options: EngineOptions): Promise<KeygateEngine> {
@@ -131,6 +166,11 @@ export class KeygateEngine {
         policy: settingsApprovalPolicy(store),
         ...(options.approvalTimeoutMs ? { timeoutMs: options.approvalTimeoutMs } : {}),
       });
+      const usage = new UsageStore({
+        home: options.home,
+        onError: (err) => log.warn('usage could not be recorded', { err }),
+      });
+      const budgets = new BudgetHooks({ agents: () => store.get().agents, usage });
       const proxy = new ProxyServer({
         logger: log,
         activity,
@@ -139,24 +179,27 @@ export class KeygateEngine {
         routes,
         upstream,
         policy: policyFrom(settings, options, log),
+        // Budgets first: an agent over budget is refused before an approval would ask the user.
+        hooks: composeHooks([budgets, approvals.hooks, new UsageHooks(usage, log)], log),
         ...(options.timeouts ? { timeouts: options.timeouts } : {}),
         ...(options.connectionsCheckingIntervalMs
           ? { connectionsCheckingIntervalMs: options.connectionsCheckingIntervalMs }
           : {}),
         ...(options.headersTimeoutMs ? { headersTimeoutMs: options.headersTimeoutMs } : {}),
       });
-      const engine = new KeygateEngine(
-        options,
+      const engine = new KeygateEngine(options, {
         store,
         ca,
         resolver,
         onePassword,
         activity,
+        approvals,
+        usage,
+        budgets,
         upstream,
         proxy,
         log,
-        approvals,
-      );
+      });
       if (settings.proxy.enabled) await engine.#listen(settings);
       else
         log.warn('proxy is disabled in settings; not listening (enable it in the app or settings)');
@@ -171,18 +214,18 @@ export class KeygateEngine {
   }
 
   get address(): string | undefined {
-    const address = this.proxy.address;
+    const address = this.#proxy.address;
     if (!address) return undefined;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     return `http://${host}:${address.port}`;
   }
 
   get port(): number | undefined {
-    return this.proxy.address?.port;
+    return this.#proxy.address?.port;
   }
 
   get policy(): ProxyPolicy {
-    return this.proxy.policy;
+    return this.#proxy.policy;
   }
 
   get lastError(): string | undefined {
@@ -192,8 +235,11 @@ export class KeygateEngine {
   async stop(): Promise<void> {
     this.#unsubscribe?.();
     this.approvals.close();
-    await this.proxy.close();
-    this.upstream.destroy();
+    await this.#proxy.close();
+    this.#upstream.destroy();
+    await this.usage.flush().catch((err: unknown) =>
+      this.#log.warn('usage could not be written at stop', { err }),
+    );
     this.store.close();
   }
 
@@ -202,7 +248,7 @@ export class KeygateEngine {
     const port = this.options.port ?? settings.proxy.port;
     assertLoopback(host);
     try {
-      await this.proxy.listen(host, port);
+      await this.#proxy.listen(host, port);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EADDRINUSE') {
@@ -215,7 +261,7 @@ export class KeygateEngine {
         cause: err,
       });
     }
-    this.log.info('proxy listening', { address: this.address });
+    this.#log.info('proxy listening', { address: this.address });
   }
 
   /** Opens or closes the listener (the menu's "Proxy enabled"); settings keep the choice. */
@@ -229,7 +275,7 @@ export class KeygateEngine {
   }
 
   get listening(): boolean {
-    return this.proxy.address !== undefined;
+    return this.#proxy.address !== undefined;
   }
 
   /** Called after the listener opened, closed or moved to another port. */
@@ -251,8 +297,8 @@ export class KeygateEngine {
         const before = this.address;
         if (settings.proxy.enabled && !this.listening) await this.#listen(settings);
         else if (!settings.proxy.enabled && this.listening) {
-          await this.proxy.close();
-          this.log.info('proxy disabled; listener closed');
+          await this.#proxy.close();
+          this.#log.info('proxy disabled; listener closed');
         } else if (settings.proxy.enabled && this.#portMoved(settings)) {
           await this.#move(settings);
         }
@@ -272,11 +318,11 @@ export class KeygateEngine {
   async #move(settings: Settings): Promise<void> {
     const host = this.options.host ?? settings.proxy.host;
     const old = this.port ?? settings.proxy.port;
-    await this.proxy.close();
+    await this.#proxy.close();
     try {
       await this.#listen(settings);
     } catch (err) {
-      await this.proxy.listen(host, old);
+      await this.#proxy.listen(host, old);
       throw err;
     }
   }
@@ -291,15 +337,17 @@ export class KeygateEngine {
           this.resolver.invalidate();
           this.#prefetch(this.store.get());
         },
-        (err: unknown) => this.log.error('could not reload the 1Password token', { err }),
+        (err: unknown) => this.#log.error('could not reload the 1Password token', { err }),
       );
     }
-    this.proxy.setPolicy(policyFrom(settings, this.options, this.log));
+    this.#proxy.setPolicy(policyFrom(settings, this.options, this.#log));
+    // "Asks" switched off, a grant stored elsewhere, an agent removed: held requests follow.
+    this.approvals.reconsider();
     this.#syncListener(settings).catch((err: unknown) => {
       this.#lastError = err instanceof Error ? err.message : String(err);
-      this.log.error('could not change the listener', { err });
+      this.#log.error('could not change the listener', { err });
     });
-    this.log.info('settings changed; rules reloaded', {
+    this.#log.info('settings changed; rules reloaded', {
       mappings: settings.mappings.length,
       agents: settings.agents.length,
     });
@@ -313,7 +361,7 @@ export class KeygateEngine {
     }
     this.resolver.prefetch([...refs]).catch((err: unknown) => {
       this.#lastError = err instanceof Error ? err.message : String(err);
-      this.log.warn('prefetch failed', { err });
+      this.#log.warn('prefetch failed', { err });
     });
   }
 }

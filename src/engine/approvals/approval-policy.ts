@@ -15,6 +15,7 @@ export interface ApprovalPair {
 }
 
 export interface ApprovalPolicy {
+  exists(agent: string): boolean;
   asks(agent: string): boolean;
   hasStoredGrant(pair: ApprovalPair): boolean;
   /** Stores an "Always" answer; false when the agent is gone (nothing to store it in). */
@@ -24,6 +25,7 @@ export interface ApprovalPolicy {
 export function settingsApprovalPolicy(store: SettingsStore): ApprovalPolicy {
   const agentNamed = (name: string) => store.get().agents.find((agent) => agent.name === name);
   return {
+    exists: (agent) => agentNamed(agent) !== undefined,
     asks: (agent) => agentNamed(agent)?.ask === true,
     hasStoredGrant: ({ agent, mapping, host }) =>
       agentNamed(agent)?.grants?.some((g) => g.mapping === mapping && g.host === host) === true,

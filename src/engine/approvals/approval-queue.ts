@@ -96,10 +96,11 @@ export class ApprovalQueue {
 
   /**
    * For the proxy's `hooks` option, composed after the budgets' (docs/agents.md, Approvals).
-   * Always a promise: a refusal is a rejection, never a throw the caller did not expect.
+   * Decides at once (no promise) for an agent that does not ask or a pair already answered, so
+   * the request path pays nothing for agents that never ask; a refusal may then be a throw.
    */
   readonly hooks: RequestHooks = {
-    beforeSecret: async (request, signal) => this.check(request, signal),
+    beforeSecret: (request, signal) => this.check(request, signal),
   };
 
   /** Resolves when the request may go on; rejects with a named Keygate error when it may not. */
@@ -277,6 +278,24 @@ export class ApprovalQueue {
 
   #changed(): void {
     for (const listener of [...this.#listeners]) listener();
+  }
+
+  /**
+   * The settings changed: a held request whose agent no longer asks, or now has a stored grant
+   * for the pair, goes on; one whose agent was removed is refused. Without this, switching
+   * "Asks" off would leave requests held until they time out.
+   */
+  reconsider(): void {
+    for (const [key, pending] of [...this.#pending]) {
+      const { pair } = pending;
+      const gone = !this.#policy.exists(pair.agent);
+      if (!gone && this.#policy.asks(pair.agent) && !this.#policy.hasStoredGrant(pair)) continue;
+      this.#close(key, pending);
+      if (gone) {
+        const err = new ApprovalDeniedError(`agent "${pair.agent}" was removed while it waited`);
+        for (const waiter of [...pending.waiters]) waiter.reject(err);
+      } else for (const waiter of [...pending.waiters]) waiter.resolve();
+    }
   }
 
   /** Refuses everything still held (the engine stops). */

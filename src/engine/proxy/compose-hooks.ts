@@ -1,6 +1,6 @@
 /**
  * Several RequestHooks as one, for the proxy's single `hooks` option. `beforeSecret` runs each
- * hook in order and stops at the first refusal (so budgets, listed first, refuse before an
+ * hook in order (synchronously while they answer synchronously) and stops at the first refusal (so budgets, listed first, refuse before an
  * approval would ask the user). Observers fan out; one that throws is dropped and logged, so
  * a bug in accounting can never cut or stall the relay.
  */
@@ -32,13 +32,24 @@ export function composeHooks(hooks: readonly RequestHooks[], log?: Logger): Requ
   const responses = hooks.filter((hook) => hook.onResponse);
   const sockets = hooks.filter((hook) => hook.onWebSocket);
   const composed: RequestHooks = {};
-  if (before.length > 0)
-    composed.beforeSecret = async (request: AdmittedRequest, signal: AbortSignal) => {
-      for (const hook of before) {
+  if (before.length > 0) {
+    // Synchronous until a hook returns a promise: most requests (agents that neither ask nor
+    // have budgets) then cost the proxy no promise at all.
+    const from = (
+      start: number,
+      request: AdmittedRequest,
+      signal: AbortSignal,
+    ): Promise<void> | undefined => {
+      for (let i = start; i < before.length; i++) {
         signal.throwIfAborted();
-        await hook.beforeSecret!(request, signal);
+        const result = before[i]!.beforeSecret!(request, signal);
+        if (result) return result.then(() => from(i + 1, request, signal));
       }
+      return undefined;
     };
+    composed.beforeSecret = (request: AdmittedRequest, signal: AbortSignal) =>
+      from(0, request, signal);
+  }
   if (responses.length > 0)
     composed.onResponse = (request, status, headers) => {
       const observers: ResponseObserver[] = [];

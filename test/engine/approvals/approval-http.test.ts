@@ -2,7 +2,7 @@
  * The approval hook behind a small real HTTP server that calls it the way the proxy does (after
  * admission, before the secret; the signal aborts when the agent's connection closes; a refusal
  * is answered with its status through the proxy's own `sendError`), driven by a real client.
- * The proxy wiring itself is tested end to end once it is plugged in (keygate-engine.ts).
+ * The proxy wiring itself is tested end to end in test/integration/approvals-proxy.test.ts.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -27,19 +27,22 @@ async function hookedServer(hooks: RequestHooks): Promise<number> {
     const closed = new AbortController();
     res.on('close', () => closed.abort());
     const path = (req.url ?? '/').split('?')[0]!;
-    Promise.resolve(
-      hooks.beforeSecret?.(
-        {
-          agent: String(req.headers['x-agent']),
-          mapping: 'api.anthropic.com',
-          preset: 'anthropic',
-          host: 'api.anthropic.com',
-          port: 443,
-          method: req.method ?? 'GET',
-          path,
-          shape: 'intercepted',
-        },
-        closed.signal,
+    // As the proxy does (forward.ts passHooks): a hook may answer at once, even by throwing.
+    new Promise<void>((resolve) =>
+      resolve(
+        hooks.beforeSecret?.(
+          {
+            agent: String(req.headers['x-agent']),
+            mapping: 'api.anthropic.com',
+            preset: 'anthropic',
+            host: 'api.anthropic.com',
+            port: 443,
+            method: req.method ?? 'GET',
+            path,
+            shape: 'intercepted',
+          },
+          closed.signal,
+        ),
       ),
     ).then(
       () => res.end('upstream reached'),

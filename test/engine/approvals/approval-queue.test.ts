@@ -76,10 +76,16 @@ function harness(options: Partial<ApprovalQueueOptions> = {}, home = tempDir()):
   return { queue, store, home, clock };
 }
 
+/** The hook as a promise: it answers at once (even by throwing) when nothing is held. */
+function gate(queue: ApprovalQueue) {
+  return (req: AdmittedRequest, signal: AbortSignal) =>
+    new Promise<void>((resolve) => resolve(queue.hooks.beforeSecret!(req, signal)));
+}
+
 /** Starts a held request; `settled()` says how it ended, without an unhandled rejection. */
 function ask(queue: ApprovalQueue, req: AdmittedRequest, signal = new AbortController().signal) {
   let outcome: 'pending' | 'allowed' | Error = 'pending';
-  const promise = Promise.resolve(queue.hooks.beforeSecret!(req, signal)).then(
+  const promise = gate(queue)(req, signal).then(
     () => (outcome = 'allowed'),
     (err: Error) => (outcome = err),
   );
@@ -94,12 +100,16 @@ describe('approval queue', () => {
   it('never holds an agent that does not ask', async () => {
     const { queue } = harness();
     await expect(
-      queue.hooks.beforeSecret!(request({ agent: 'ci' }), new AbortController().signal),
+      gate(queue)(request({ agent: 'ci' }), new AbortController().signal),
     ).resolves.toBeUndefined();
     await expect(
-      queue.hooks.beforeSecret!(request({ agent: 'nobody' }), new AbortController().signal),
+      gate(queue)(request({ agent: 'nobody' }), new AbortController().signal),
     ).resolves.toBeUndefined();
     expect(queue.list()).toEqual([]);
+    // Decided at once: the proxy pays no promise for an agent that never asks.
+    expect(
+      queue.hooks.beforeSecret!(request({ agent: 'ci' }), new AbortController().signal),
+    ).toBeUndefined();
   });
 
   it('holds the first request of an asking agent until allowed, then lets the pair through', async () => {
@@ -128,9 +138,7 @@ describe('approval queue', () => {
 
     // Approved pair: never held again while the grant lasts.
     clock.now += 60 * 60 * 1000;
-    await expect(
-      queue.hooks.beforeSecret!(request(), new AbortController().signal),
-    ).resolves.toBeUndefined();
+    await expect(gate(queue)(request(), new AbortController().signal)).resolves.toBeUndefined();
     expect(queue.list()).toEqual([]);
 
     // The approval names the host exactly, and the agent: another of either asks.
@@ -260,7 +268,7 @@ describe('approval queue', () => {
     // A new engine over the same home (a restart): not held.
     const restarted = harness({}, home);
     await expect(
-      restarted.queue.hooks.beforeSecret!(request(), new AbortController().signal),
+      gate(restarted.queue)(request(), new AbortController().signal),
     ).resolves.toBeUndefined();
     expect(restarted.queue.list()).toEqual([]);
   });
