@@ -237,9 +237,9 @@ export class KeygateEngine {
     this.approvals.close();
     await this.#proxy.close();
     this.#upstream.destroy();
-    await this.usage.flush().catch((err: unknown) =>
-      this.#log.warn('usage could not be written at stop', { err }),
-    );
+    await this.usage
+      .flush()
+      .catch((err: unknown) => this.#log.warn('usage could not be written at stop', { err }));
     this.store.close();
   }
 

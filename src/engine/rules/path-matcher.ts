@@ -3,9 +3,10 @@
  * segment) matches any number of segments, including none. `/v1/**` matches `/v1`, `/v1/` and
  * `/v1/a/b`, not `/v10`.
  *
- * Matching is on the raw path, case-sensitive and without percent-decoding (RFC 3986 §6.2.2):
- * the same bytes the upstream receives. A path cannot move a secret to another host, only pick
- * among the mappings of the host it was sent to.
+ * Matching is case-sensitive, on the path as admission normalised it (proxy/request-path.ts:
+ * dot segments removed, unreserved percent-encodings decoded), which is the path the upstream
+ * receives. A path cannot move a secret to another host, only pick among the mappings of the
+ * host it was sent to.
  */
 import { InvalidInputError } from '../errors.js';
 
