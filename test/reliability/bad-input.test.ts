@@ -406,7 +406,20 @@ describe('raw bytes on the proxy port', () => {
       'GET ws://example.com/socket HTTP/1.1\r\nHost: example.com\r\nConnection: Upgrade\r\n' +
         'Upgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
     );
-    expect(result.response?.headers['content-type']).toEqual(['application/json']);
+    // Text, as for any client that did not ask for JSON (error-response.ts), and only once.
+    expect(result.response?.headers['content-type']).toEqual(['text/plain; charset=utf-8']);
+    expect(result.response?.headers['x-should-retry']).toEqual(['false']);
+  });
+
+  it('a refused WebSocket upgrade that asks for JSON gets the JSON body, with one Content-Type', async () => {
+    const result = await rawExchange(
+      port,
+      'GET ws://example.com/socket HTTP/1.1\r\nHost: example.com\r\nConnection: Upgrade\r\n' +
+        'Accept: application/json\r\n' +
+        'Upgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+    );
+    expect(result.response?.headers['content-type']).toEqual(['application/json; charset=utf-8']);
+    expect(keygateBody(result.response)?.error).toBe('keygate_proxy_auth_required');
   });
 });
 

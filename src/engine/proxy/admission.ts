@@ -185,7 +185,7 @@ function admitInTunnel(
       ),
     );
   }
-  return admitTarget(at, target, true, undefined, policy);
+  return admitTarget(at, target, true, undefined, policy, 'https://');
 }
 
 function admitAbsolute(request: AdmissionRequest, policy: ProxyPolicy): Admission {
@@ -226,7 +226,8 @@ function admitAbsolute(request: AdmissionRequest, policy: ProxyPolicy): Admissio
     }
   }
   const path = `${url.pathname}${url.search}`;
-  return admitTarget(at, path, secure, authorityText(host, port, defaultPort), policy);
+  const scheme = shape === 'websocket-plain' ? 'ws://' : 'http://';
+  return admitTarget(at, path, secure, authorityText(host, port, defaultPort), policy, scheme);
 }
 
 /** Rules 4–7, the same for every shape that carries a request. */
@@ -236,6 +237,8 @@ function admitTarget(
   secure: boolean,
   hostHeader: string | undefined,
   policy: ProxyPolicy,
+  /** How the agent asked, for the plaintext refusal's wording. */
+  scheme: 'https://' | 'http://' | 'ws://',
 ): Admission {
   const { host, port, agent } = at;
   const rules = policy.rules;
@@ -266,7 +269,7 @@ function admitTarget(
     return refuse(
       at,
       new PlaintextRefusedError(
-        `${mapping ? `mapping ${mapping.name}` : host}: refusing plaintext to a mapped host; use https:// (or wss://)`,
+        `${mapping ? `mapping ${mapping.name}` : host}: refusing plaintext ${scheme} to a mapped host; use ${scheme === 'ws://' ? 'wss://' : 'https://'}`,
       ),
     );
   }
