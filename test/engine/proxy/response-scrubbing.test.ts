@@ -1,0 +1,108 @@
+/**
+ * The scrubbing point's head and WebSocket functions (src/engine/proxy/response-scrubbing.ts),
+ * unit by unit; the end-to-end channels are in test/integration/scrubbing-channels.test.ts.
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  decodableEncodings,
+  isScrubbableWhole,
+  scrubbingStages,
+  scrubResponseHead,
+  scrubWebSocketData,
+  scrubWebSocketRefusal,
+  UnscrubbableEncodingError,
+} from '../../../src/engine/proxy/response-scrubbing.js';
+import { SecretScrubber } from '../../../src/engine/proxy/secret-scrubber.js';
+
+const KEY = 'sk-unit-CANARY-42';
+const scrubber = new SecretScrubber([KEY], 'keygate-placeholder');
+
+function head(rawHeaders: string[], statusMessage = 'OK') {
+  const headers: Record<string, string> = {};
+  for (let i = 0; i < rawHeaders.length; i += 2)
+    headers[rawHeaders[i]!.toLowerCase()] = rawHeaders[i + 1]!;
+  return { rawHeaders, headers, statusMessage };
+}
+
+describe('scrubResponseHead', () => {
+  it('scrubs the reason phrase and every value, and drops a header whose name carries the key', () => {
+    const upstream = head(
+      ['Content-Type', 'text/plain', `X-${KEY}`, '1', 'X-Echo', `Bearer ${KEY}`],
+      `bad key ${KEY}`,
+    );
+    const headers: Record<string, string> = { ...upstream.headers };
+    const message = scrubResponseHead(scrubber, upstream, headers);
+    expect(message).toBe('bad key keygate-placeholder');
+    expect(headers).toEqual({
+      'content-type': 'text/plain',
+      'x-echo': 'Bearer keygate-placeholder',
+    });
+  });
+
+  it.each(['gzip, chunked', 'chunked, gzip', 'identity', 'br'])(
+    'refuses transfer-encoding %j (only chunked can be undone before scrubbing)',
+    (coding) => {
+      const upstream = head(['Transfer-Encoding', coding]);
+      expect(() => scrubResponseHead(scrubber, upstream, {})).toThrow(UnscrubbableEncodingError);
+    },
+  );
+
+  it('accepts plain chunked in any case', () => {
+    expect(scrubResponseHead(scrubber, head(['Transfer-Encoding', ' Chunked ']), {})).toBe('OK');
+  });
+});
+
+describe('body stages', () => {
+  it('decodes stacked codings in reverse and drops the framing headers', () => {
+    const headers: Record<string, string> = {
+      'content-encoding': 'gzip, br',
+      'content-length': '9',
+    };
+    const stages = scrubbingStages(scrubber, headers, true);
+    expect(stages).toHaveLength(3);
+    expect(headers).toEqual({});
+  });
+
+  it('refuses a coding it cannot decode before changing anything', () => {
+    const headers: Record<string, string> = { 'content-encoding': 'zstd', 'content-length': '9' };
+    expect(() => scrubbingStages(scrubber, headers, true)).toThrow(/zstd/);
+    expect(headers).toEqual({ 'content-encoding': 'zstd', 'content-length': '9' });
+  });
+
+  it('a small identity body with a length is scrubbed whole; others stream', () => {
+    expect(isScrubbableWhole({ 'content-length': '10' })).toBe(true);
+    expect(isScrubbableWhole({ 'content-length': String(64 * 1024 + 1) })).toBe(false);
+    expect(isScrubbableWhole({ 'content-length': '10', 'content-encoding': 'gzip' })).toBe(false);
+    expect(isScrubbableWhole({})).toBe(false);
+  });
+
+  it('narrows Accept-Encoding to what it can decode', () => {
+    expect(decodableEncodings('zstd, br;q=1, gzip')).toBe('br, gzip');
+    expect(decodableEncodings('zstd')).toBe('identity');
+    expect(decodableEncodings('')).toBe('identity');
+  });
+});
+
+describe('WebSocket channels', () => {
+  it('scrubs a refused upgrade’s reason, headers and body', () => {
+    const refusal = scrubWebSocketRefusal(scrubber, {
+      statusMessage: `Found ${KEY}`,
+      headers: { Location: `https://x.test/?k=${KEY}`, 'Www-Authenticate': `Bearer ${KEY}` },
+      body: Buffer.from(`{"got":"${KEY}"}`),
+    });
+    expect(JSON.stringify(refusal)).not.toContain(KEY);
+    expect(refusal.headers.Location).toBe('https://x.test/?k=keygate-placeholder');
+    expect(refusal.body).toBe('{"got":"keygate-placeholder"}');
+  });
+
+  it('passes an unmapped refusal and data through untouched', () => {
+    const body = Buffer.from('hi');
+    expect(scrubWebSocketRefusal(undefined, { statusMessage: 'x', headers: {}, body }).body).toBe(
+      'hi',
+    );
+    expect(scrubWebSocketData(undefined, body)).toBe(body);
+    expect(scrubWebSocketData(scrubber, Buffer.from(`bye ${KEY}`)).toString()).toBe(
+      'bye keygate-placeholder',
+    );
+  });
+});
