@@ -13,7 +13,7 @@ import type { InjectionSecrets } from '../rules/injectors/types.js';
 import { admit, type Admission } from './admission.js';
 import { forwardableRequestHeaders } from './hop-by-hop.js';
 import { requestTargetOf, type ProxyContext } from './proxy-context.js';
-import type { AdmittedRequest, RequestHooks } from './request-hooks.js';
+import { admittedRequest, passHooks } from './before-secret.js';
 import { decodableEncodings } from './response-scrubbing.js';
 import { sendUpstream, whereOf, type Exchange, type OutgoingHeaders } from './upstream-exchange.js';
 
@@ -138,61 +138,6 @@ function admitPlain(
     },
     policy,
   );
-}
-
-/** What the hooks may know of an admitted request: never a secret, a body or a query. */
-export function admittedRequest(
-  decision: { readonly host: string; readonly port: number; readonly path: string } & {
-    readonly agent: { readonly name: string };
-  },
-  mapping: CompiledMapping,
-  method: string,
-  shape: AdmittedRequest['shape'],
-): AdmittedRequest {
-  const q = decision.path.indexOf('?');
-  return {
-    agent: decision.agent.name,
-    mapping: mapping.name,
-    preset: mapping.config.preset,
-    host: decision.host,
-    port: decision.port,
-    method,
-    path: q < 0 ? decision.path : decision.path.slice(0, q),
-    shape,
-  };
-}
-
-/**
- * Runs the hooks' `beforeSecret`; undefined when none is set or every hook decided at once (the
- * common case costs no promise). A held request is dropped when the agent leaves: `onClose`
- * registers the abort.
- */
-export function passHooks(
-  hooks: RequestHooks,
-  request: AdmittedRequest,
-  onClose: (abort: () => void) => void,
-): Promise<void> | undefined {
-  const gate = hooks.beforeSecret;
-  if (!gate) return undefined;
-  const controller = new AbortController();
-  let result: Promise<void> | void;
-  try {
-    result = gate(request, controller.signal);
-  } catch (err) {
-    return Promise.reject(asAgentClosed(err));
-  }
-  if (!result) return undefined;
-  onClose(() => controller.abort());
-  return result.catch((err: unknown) => {
-    throw asAgentClosed(err);
-  });
-}
-
-/** An AbortSignal's DOMException means the agent left: say so by name. */
-function asAgentClosed(err: unknown): unknown {
-  return err instanceof Error && err.name === 'AbortError'
-    ? new AgentClosedError('the agent closed the connection while its request was held')
-    : err;
 }
 
 function forwardAdmitted(context: ProxyContext, x: Exchange): void {

@@ -17,7 +17,7 @@ import {
 import { admit, authorityText, type Admission } from './admission.js';
 import type { AuthenticatedAgent } from './agent-directory.js';
 import { renderError } from './error-response.js';
-import { admittedRequest, passHooks } from './forward.js';
+import { admittedRequest, passHooks } from './before-secret.js';
 import { forwardableRequestHeaders } from './hop-by-hop.js';
 import type { VerifyResult } from './keygate-mitm-proxy.js';
 import { stripQuery } from './outcomes.js';
