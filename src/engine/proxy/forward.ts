@@ -6,11 +6,11 @@
  * (upstream-exchange.ts).
  */
 import type http from 'node:http';
-import type { TLSSocket } from 'node:tls';
 import { AgentClosedError, BadProxyRequestError, SecretUnavailableError } from '../errors.js';
 import type { CompiledMapping } from '../rules/compiled-mapping.js';
 import type { InjectionSecrets } from '../rules/injectors/types.js';
-import { admit, type Admission } from './admission.js';
+import type { Admission } from './admission.js';
+import { admitRequest } from './admit-request.js';
 import { forwardableRequestHeaders } from './hop-by-hop.js';
 import { requestTargetOf, type ProxyContext } from './proxy-context.js';
 import { admittedRequest, passHooks } from './before-secret.js';
@@ -27,7 +27,7 @@ export function handleRequest(
   started: number,
 ): void {
   const decision = isSSL
-    ? admitIntercepted(context, req, res, started)
+    ? admitRequest(context, req, { tunnelled: true, websocket: false })
     : admitPlain(context, req, res, started);
   if (!decision) return;
   if (decision.verdict !== 'forward') {
@@ -78,31 +78,6 @@ function pathForRecord(context: ProxyContext, req: http.IncomingMessage): string
   }
 }
 
-function admitIntercepted(
-  context: ProxyContext,
-  req: http.IncomingMessage,
-  res: http.ServerResponse,
-  started: number,
-): Admission | undefined {
-  const conn = context.connections.get(req.socket as TLSSocket);
-  if (!conn) {
-    // Defect 1: only sockets Keygate terminated after an admitted CONNECT get here.
-    const err = new BadProxyRequestError('request did not arrive through an authenticated CONNECT');
-    context.outcomes.deny(res, err, { host: '(unknown)', port: 0, started, method: req.method });
-    return undefined;
-  }
-  return admit(
-    {
-      shape: 'intercepted',
-      agent: conn.agent,
-      tunnel: conn,
-      requestTarget: requestTargetOf(context, req) || '/',
-      hostHeader: req.headers.host,
-    },
-    context.policy(),
-  );
-}
-
 function admitPlain(
   context: ProxyContext,
   req: http.IncomingMessage,
@@ -128,16 +103,7 @@ function admitPlain(
     });
     return undefined;
   }
-  const policy = context.policy();
-  return admit(
-    {
-      shape: 'plaintext',
-      agent: policy.agents.authenticate(req.headers['proxy-authorization']),
-      requestTarget: target,
-      hostHeader: req.headers.host,
-    },
-    policy,
-  );
+  return admitRequest(context, req, { tunnelled: false, websocket: false });
 }
 
 function forwardAdmitted(context: ProxyContext, x: Exchange): void {

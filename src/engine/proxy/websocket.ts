@@ -6,7 +6,6 @@
  */
 import type http from 'node:http';
 import { performance } from 'node:perf_hooks';
-import type { TLSSocket } from 'node:tls';
 import type { WebSocket } from 'ws';
 import {
   BadProxyRequestError,
@@ -14,7 +13,8 @@ import {
   SecretUnavailableError,
   UpstreamUnreachableError,
 } from '../errors.js';
-import { admit, authorityText, type Admission } from './admission.js';
+import { authorityText, type Admission } from './admission.js';
+import { admitRequest } from './admit-request.js';
 import type { AuthenticatedAgent } from './agent-directory.js';
 import { renderError } from './error-response.js';
 import { admittedRequest, passHooks } from './before-secret.js';
@@ -53,31 +53,7 @@ function admitUpgrade(
   req: http.IncomingMessage,
   secure: boolean,
 ): Admission {
-  const policy = context.policy();
-  if (secure) {
-    const conn = context.connections.get(req.socket as TLSSocket);
-    if (!conn) {
-      return {
-        verdict: 'refuse',
-        host: '(unknown)',
-        port: 0,
-        agent: undefined,
-        error: new BadProxyRequestError('upgrade did not arrive through an authenticated CONNECT'),
-      };
-    }
-    return admit(
-      {
-        shape: 'websocket-tls',
-        agent: conn.agent,
-        tunnel: conn,
-        requestTarget: requestTargetOf(context, req) || '/',
-        hostHeader: req.headers.host,
-      },
-      policy,
-    );
-  }
-  const target = requestTargetOf(context, req);
-  if (target.startsWith('/')) {
+  if (!secure && requestTargetOf(context, req).startsWith('/')) {
     return {
       verdict: 'refuse',
       host: '(origin-form)',
@@ -88,15 +64,7 @@ function admitUpgrade(
       ),
     };
   }
-  return admit(
-    {
-      shape: 'websocket-plain',
-      agent: policy.agents.authenticate(req.headers['proxy-authorization']),
-      requestTarget: target,
-      hostHeader: req.headers.host,
-    },
-    policy,
-  );
+  return admitRequest(context, req, { tunnelled: secure, websocket: true });
 }
 
 export class WebSocketUpgrades {
