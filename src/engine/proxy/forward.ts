@@ -15,7 +15,14 @@ import { forwardableRequestHeaders } from './hop-by-hop.js';
 import { requestTargetOf, type ProxyContext } from './proxy-context.js';
 import { admittedRequest, passHooks } from './before-secret.js';
 import { decodableEncodings } from './response-scrubbing.js';
-import { sendUpstream, whereOf, type Exchange, type OutgoingHeaders } from './upstream-exchange.js';
+import { ReplayRecord, refreshedSecrets } from './rotation-replay.js';
+import {
+  relayResponse,
+  sendUpstream,
+  whereOf,
+  type Exchange,
+  type OutgoingHeaders,
+} from './upstream-exchange.js';
 
 const HEALTH_BODY = JSON.stringify({ ok: true, service: 'keygate' });
 
@@ -106,9 +113,15 @@ function admitPlain(
   return admitRequest(context, req, { tunnelled: false, websocket: false });
 }
 
-function forwardAdmitted(context: ProxyContext, x: Exchange): void {
+/** The agent's headers as they go upstream, before any credential is injected. */
+function upstreamHeadersOf(x: Exchange): OutgoingHeaders {
   const headers = forwardableRequestHeaders(x.req.headers);
   if (x.hostHeader) headers.host = x.hostHeader;
+  return headers;
+}
+
+function forwardAdmitted(context: ProxyContext, x: Exchange): void {
+  const headers = upstreamHeadersOf(x);
   const mapping = x.mapping;
   if (!mapping || !x.admitted) {
     sendUpstream(context, x, headers, x.path);
@@ -148,6 +161,10 @@ function withSecrets(
 ): void {
   const secrets = context.secrets.cached(mapping);
   if (secrets) {
+    // Warm, so maybe stale (rotated at its source): keep what sending it again would need.
+    const record = new ReplayRecord(x.req, secrets);
+    x.onRejected = (upstreamResponse) =>
+      replayAfterRejection(context, x, mapping, record, upstreamResponse);
     injectAndSend(context, x, mapping, headers, secrets);
     return;
   }
@@ -159,12 +176,59 @@ function withSecrets(
   );
 }
 
+/**
+ * The upstream refused a cached credential: if its source now has another value, send the
+ * request again with it and let the agent see only that answer (rotation-replay.ts).
+ */
+function replayAfterRejection(
+  context: ProxyContext,
+  x: Exchange,
+  mapping: CompiledMapping,
+  record: ReplayRecord,
+  upstreamResponse: http.IncomingMessage,
+): boolean {
+  const status = upstreamResponse.statusCode ?? 0;
+  if (!record.mayReplay(status, x.req)) {
+    // Too late to send again, but not to fix the next request: refresh in the background.
+    void refreshedSecrets(context, mapping, record.secrets);
+    return false;
+  }
+  // Nothing reads the refusal until the refresh decides (it waits, unread, in its stream).
+  void refreshedSecrets(context, mapping, record.secrets).then((fresh) => {
+    if (x.res.headersSent || x.res.destroyed) {
+      upstreamResponse.destroy();
+      return;
+    }
+    if (!fresh) {
+      relayResponse(context, x, upstreamResponse);
+      return;
+    }
+    // The refusal is read and dropped, so its connection goes back to the pool.
+    upstreamResponse.resume();
+    context.log.info(
+      'the upstream refused a cached credential that has since changed; sent again',
+      {
+        mapping: mapping.name,
+        status,
+      },
+    );
+    const body = record.body(x.req);
+    const again: Exchange = { ...x, scrubber: undefined, onRejected: undefined };
+    injectAndSend(context, again, mapping, upstreamHeadersOf(x), fresh, {
+      body: Buffer.isBuffer(body) ? body : undefined,
+      rejected: record.secrets,
+    });
+  });
+  return true;
+}
+
 function injectAndSend(
   context: ProxyContext,
   x: Exchange,
   mapping: CompiledMapping,
   headers: OutgoingHeaders,
   secrets: InjectionSecrets,
+  replay?: { readonly body: Buffer | undefined; readonly rejected: InjectionSecrets },
 ): void {
   if (x.res.destroyed) {
     agentLeft(context, x);
@@ -173,7 +237,7 @@ function injectAndSend(
   const target = { headers, path: x.path };
   try {
     mapping.injector.apply(target, secrets);
-    x.scrubber = context.secrets.scrubberFor(secrets);
+    x.scrubber = context.secrets.scrubberFor(secrets, replay?.rejected);
     // Only codecs the scrubber can decode: an echoed key inside a zstd body would slip through.
     // Without the header any coding is acceptable (RFC 9110 §12.5.3), so it is always set.
     headers['accept-encoding'] = decodableEncodings(headers['accept-encoding'] ?? '');
@@ -186,5 +250,5 @@ function injectAndSend(
     );
     return;
   }
-  sendUpstream(context, x, target.headers, target.path);
+  sendUpstream(context, x, target.headers, target.path, replay?.body);
 }

@@ -51,22 +51,31 @@ export class SecretInjection {
     }
   }
 
-  /** Every form in which these secrets could come back: raw, URL-encoded, and Basic's base64. */
-  scrubberFor(secrets: InjectionSecrets): SecretScrubber {
+  /**
+   * Every form in which these secrets could come back: raw, URL-encoded, and Basic's base64.
+   * `also`: secrets an earlier attempt of the same request carried (a rotation replay), caught
+   * too; that scrubber is made for the one answer, not cached.
+   */
+  scrubberFor(secrets: InjectionSecrets, also?: InjectionSecrets): SecretScrubber {
+    if (also) return new SecretScrubber([...forms(secrets), ...forms(also)], PLACEHOLDER_KEY);
     const byUser = this.#scrubbers.get(secrets.primary) ?? new WeakMap<object, SecretScrubber>();
     this.#scrubbers.set(secrets.primary, byUser);
     const key = secrets.user ?? NO_USER;
     let scrubber = byUser.get(key);
     if (!scrubber) {
-      const primary = secrets.primary.reveal();
-      const values = [primary, encodeURIComponent(primary)];
-      if (secrets.user) {
-        const user = secrets.user.reveal();
-        values.push(user, Buffer.from(`${user}:${primary}`).toString('base64'));
-      }
-      scrubber = new SecretScrubber(values, PLACEHOLDER_KEY);
+      scrubber = new SecretScrubber(forms(secrets), PLACEHOLDER_KEY);
       byUser.set(key, scrubber);
     }
     return scrubber;
   }
+}
+
+function forms(secrets: InjectionSecrets): string[] {
+  const primary = secrets.primary.reveal();
+  const values = [primary, encodeURIComponent(primary)];
+  if (secrets.user) {
+    const user = secrets.user.reveal();
+    values.push(user, Buffer.from(`${user}:${primary}`).toString('base64'));
+  }
+  return values;
 }

@@ -37,6 +37,11 @@ export interface Exchange {
   readonly admitted: AdmittedRequest | undefined;
   /** Set when a credential was injected: the response must not carry it back. */
   scrubber?: SecretScrubber | undefined;
+  /**
+   * Consulted when the upstream refuses the credential (401/403): true means the caller took the
+   * response over (rotation-replay.ts), to send the request again or relay this one itself.
+   */
+  onRejected?: ((upstreamResponse: http.IncomingMessage) => boolean) | undefined;
 }
 
 export function whereOf(x: Exchange): RecordFields {
@@ -56,6 +61,8 @@ export function sendUpstream(
   x: Exchange,
   headers: OutgoingHeaders,
   path: string,
+  /** A replay's body, kept whole from the first attempt; otherwise the agent's is piped. */
+  replayBody?: Buffer,
 ): void {
   const { req, res } = x;
   const { options, timeouts } = context;
@@ -90,6 +97,8 @@ export function sendUpstream(
   let responded = false;
   upstreamRequest.on('response', (upstreamResponse) => {
     responded = true;
+    const status = upstreamResponse.statusCode;
+    if ((status === 401 || status === 403) && x.onRejected?.(upstreamResponse)) return;
     relayResponse(context, x, upstreamResponse);
   });
   upstreamRequest.on('error', (err) => {
@@ -100,6 +109,10 @@ export function sendUpstream(
     if (!res.writableFinished) upstreamRequest.destroy();
   });
   req.on('error', () => upstreamRequest.destroy());
+  if (replayBody !== undefined) {
+    upstreamRequest.end(replayBody);
+    return;
+  }
   // pipe() honours upstreamRequest.write()'s return value: an upload never outruns the upstream.
   if (
     req.headers['content-length'] === undefined &&
@@ -114,7 +127,7 @@ export function sendUpstream(
   req.resume();
 }
 
-function relayResponse(
+export function relayResponse(
   context: ProxyContext,
   x: Exchange,
   upstreamResponse: http.IncomingMessage,
