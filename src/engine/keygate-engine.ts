@@ -16,7 +16,7 @@ import { AgentDirectory } from './proxy/agent-directory.js';
 import { composeHooks } from './proxy/compose-hooks.js';
 import { UpstreamRoutes } from './proxy/connect-to.js';
 import { UpstreamDns } from './proxy/dns-lookup.js';
-import { ProxyServer, type ProxyPolicy, type ProxyTimeouts } from './proxy/proxy-server.js';
+import { CredentialProxy, type ProxyPolicy, type ProxyTimeouts } from './proxy/credential-proxy.js';
 import { createUpstreamAgents, type UpstreamAgents } from './proxy/upstream-agents.js';
 import { CompiledMapping, mappingRefs } from './rules/compiled-mapping.js';
 import { isLoopbackHost } from './rules/host-name.js';
@@ -76,7 +76,7 @@ interface EngineParts {
   readonly usage: UsageStore;
   readonly budgets: BudgetHooks;
   readonly upstream: UpstreamAgents;
-  readonly proxy: ProxyServer;
+  readonly proxy: CredentialProxy;
   readonly log: Logger;
 }
 
@@ -104,7 +104,7 @@ export class KeygateEngine {
   /** Per-agent request and token budgets; `hits()` for status. */
   readonly budgets: BudgetHooks;
   readonly #upstream: UpstreamAgents;
-  readonly #proxy: ProxyServer;
+  readonly #proxy: CredentialProxy;
   readonly #log: Logger;
 
   private constructor(
@@ -171,7 +171,7 @@ export class KeygateEngine {
         onError: (err) => log.warn('usage could not be recorded', { err }),
       });
       const budgets = new BudgetHooks({ agents: () => store.get().agents, usage });
-      const proxy = new ProxyServer({
+      const proxy = new CredentialProxy({
         logger: log,
         activity,
         resolver,

@@ -1,7 +1,7 @@
 /**
  * What the request-shape handlers (connect.ts, forward.ts, upstream-response.ts, websocket.ts)
  * share: the server's options, the current policy, and the bookkeeping that ties an intercepted
- * TLS socket to the CONNECT that admitted it. ProxyServer builds one; the handlers are functions
+ * TLS socket to the CONNECT that admitted it. CredentialProxy builds one; the handlers are functions
  * of it, so each shape can be read on its own.
  */
 import type http from 'node:http';
@@ -34,7 +34,7 @@ export const DEFAULT_TIMEOUTS: ProxyTimeouts = {
   handshakeMs: 10_000,
 };
 
-export interface ProxyServerOptions {
+export interface CredentialProxyOptions {
   readonly logger: Logger;
   readonly activity: ActivityLog;
   readonly resolver: SecretResolver;
@@ -58,7 +58,7 @@ export interface InterceptedConnection {
 }
 
 export interface ProxyContext {
-  readonly options: ProxyServerOptions;
+  readonly options: CredentialProxyOptions;
   readonly timeouts: ProxyTimeouts;
   readonly log: Logger;
   readonly mitm: KeygateMitmProxy;

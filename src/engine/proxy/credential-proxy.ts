@@ -23,21 +23,25 @@ import {
   DEFAULT_TIMEOUTS,
   type InterceptedConnection,
   type ProxyContext,
-  type ProxyServerOptions,
+  type CredentialProxyOptions,
   type ProxyTimeouts,
 } from './proxy-context.js';
 import { SecretInjection } from './secret-injection.js';
 import { WebSocketUpgrades } from './websocket.js';
 
 export type { ProxyPolicy } from './admission.js';
-export { DEFAULT_TIMEOUTS, type ProxyServerOptions, type ProxyTimeouts } from './proxy-context.js';
+export {
+  DEFAULT_TIMEOUTS,
+  type CredentialProxyOptions,
+  type ProxyTimeouts,
+} from './proxy-context.js';
 
-export class ProxyServer {
+export class CredentialProxy {
   readonly #mitm: KeygateMitmProxy;
   readonly #context: ProxyContext;
   #policy: ProxyPolicy;
 
-  constructor(options: ProxyServerOptions) {
+  constructor(options: CredentialProxyOptions) {
     this.#policy = options.policy;
     const log = options.logger;
     const upgrades: { current?: WebSocketUpgrades } = {};
