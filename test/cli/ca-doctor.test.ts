@@ -4,10 +4,28 @@
  */
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keygate, tempHome } from '../helpers/keygate-process.js';
-import { freePort, keygateAll } from './cli-helpers.js';
+import { keygateAll } from './cli-helpers.js';
+
+/** A free port below Linux's and macOS's ephemeral ranges (32768+, 49152+), picked at random. */
+async function freeFixedPort(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt += 1) {
+    const candidate = 20000 + Math.floor(Math.random() * 12000);
+    const server = net.createServer();
+    const bound = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen(candidate, '127.0.0.1', () => resolve(true));
+    });
+    if (bound) {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      return candidate;
+    }
+  }
+  throw new Error('no free port found in 20000-31999 after 50 tries');
+}
 
 let home: ReturnType<typeof tempHome>;
 let port: number;
@@ -15,7 +33,11 @@ let port: number;
 beforeAll(async () => {
   home = tempHome('keygate-cli-ca-');
   // A configured port nothing else uses, so "the port is free" does not depend on the machine.
-  port = await freePort();
+  // Not `freePort()`: that hands back an ephemeral port, which the kernel then gives to the next
+  // `listen(0)` or outbound socket of a parallel test file, and doctor reads it as "used by
+  // something other than Keygate" (seen under load). Ports below the ephemeral range are never
+  // handed out that way.
+  port = await freeFixedPort();
   writeFileSync(
     join(home.home, 'settings.json'),
     JSON.stringify({

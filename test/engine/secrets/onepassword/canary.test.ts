@@ -21,9 +21,10 @@ import {
   FileTokenStore,
   TokenStoreChain,
 } from '../../../../src/engine/secrets/onepassword/token-store.js';
-import { FakeOnePassword } from '../../../helpers/fake-op-client.js';
+import { FakeOnePassword, fakeToken } from '../../../helpers/fake-op-client.js';
 
-const CANARY_TOKEN = 'ops_eyJDQU5BUlkiOiJ0b2tlbiJ9CANARYTOKENtail0123456789';
+// Well-formed as the real SDK requires; its whole text is a needle.
+const CANARY_TOKEN = fakeToken('CANARY-token');
 const CANARY_SECRET = 'sk-CANARYSECRET-aa11bb22cc33dd44';
 const NEEDLES = [
   'CANARY',

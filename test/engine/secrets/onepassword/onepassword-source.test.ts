@@ -16,12 +16,13 @@ import {
   type OnePasswordSecretSourceOptions,
   type OpAccountConfig,
 } from '../../../../src/engine/secrets/onepassword/onepassword-source.js';
-import { FakeOnePassword, type FakeItem } from '../../../helpers/fake-op-client.js';
+import { FakeOnePassword, fakeToken, type FakeItem } from '../../../helpers/fake-op-client.js';
 
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;
 const CANARY_SECRET = 'sk-CANARY-value-7f3a9b2c4d5e6f70';
-const CANARY_TOKEN = 'ops_CANARYTOKENeyJzaWduSW5BZGRyZXNzIjoiZXhhbXBsZSJ9';
+// A token the real SDK accepts as well-formed; its whole text is the canary.
+const CANARY_TOKEN = fakeToken('CANARY-source');
 
 const OPENAI = 'op://Work/OpenAI/credential';
 const GITHUB = 'op://Work/GitHub/password';
@@ -164,7 +165,10 @@ describe('resolving through the resolver', () => {
     await new Promise((resolve) => setImmediate(resolve));
     expect(source.status()[0]).toMatchObject({
       connected: false,
-      lastError: '1Password did not answer in time (the op source did not answer within 50 ms)',
+      // The real SDK hangs on a server that never answers (onepassword-sdk-errors.json, "hang"):
+      // to the user that is 1Password not reached (issue 10 §1), with the resolver's reason.
+      lastError:
+        '1Password could not be reached: no answer in time (the op source did not answer within 50 ms)',
     });
   });
 
@@ -250,8 +254,11 @@ describe('prefetch', () => {
 
   it('resolveMany makes one resolveAll per account', async () => {
     const accounts: OpAccountConfig[] = [
-      { name: 'personal', auth: { kind: 'service-account', token: new Secret('ops_personal') } },
-      { name: 'work', auth: { kind: 'service-account', token: new Secret('ops_work') } },
+      {
+        name: 'personal',
+        auth: { kind: 'service-account', token: new Secret(fakeToken('personal')) },
+      },
+      { name: 'work', auth: { kind: 'service-account', token: new Secret(fakeToken('work')) } },
     ];
     const { op, source } = setup({
       accounts,
@@ -268,8 +275,11 @@ describe('prefetch', () => {
 
   it('one account failing marks only its references; all failing throws', async () => {
     const accounts: OpAccountConfig[] = [
-      { name: 'personal', auth: { kind: 'service-account', token: new Secret('ops_personal') } },
-      { name: 'gone', auth: { kind: 'service-account', token: new Secret('ops_gone') } },
+      {
+        name: 'personal',
+        auth: { kind: 'service-account', token: new Secret(fakeToken('personal')) },
+      },
+      { name: 'gone', auth: { kind: 'service-account', token: new Secret(fakeToken('gone')) } },
     ];
     const { op, source } = setup({
       accounts,
@@ -278,7 +288,7 @@ describe('prefetch', () => {
     const factory = op.factory;
     const failing = new OnePasswordSecretSource({
       factory: (auth) =>
-        auth.kind === 'service-account' && auth.token.reveal() === 'ops_gone'
+        auth.kind === 'service-account' && auth.token.reveal() === fakeToken('gone')
           ? Promise.reject(new Error('bad service account token, please rotate it: revoked'))
           : factory(auth),
       accounts: () => accounts,
@@ -306,7 +316,7 @@ describe('accounts', () => {
     expect((await failure(resolver.resolve(OPENAI))).kind).toBe('cooldown');
     accounts.push({
       name: 'personal',
-      auth: { kind: 'service-account', token: new Secret('ops_new') },
+      auth: { kind: 'service-account', token: new Secret(fakeToken('new')) },
     });
     resolver.invalidate();
     expect((await resolver.resolve(OPENAI)).reveal()).toBe(CANARY_SECRET);
@@ -325,15 +335,15 @@ describe('accounts', () => {
 
   it('resolveForAccount picks the named account; the default is the first', async () => {
     const accounts: OpAccountConfig[] = [
-      { name: 'a', auth: { kind: 'service-account', token: new Secret('ops_a') } },
-      { name: 'b', auth: { kind: 'service-account', token: new Secret('ops_b') } },
+      { name: 'a', auth: { kind: 'service-account', token: new Secret(fakeToken('a')) } },
+      { name: 'b', auth: { kind: 'service-account', token: new Secret(fakeToken('b')) } },
     ];
     const { op, source } = setup({ accounts });
     await source.resolveForAccount('b', OPENAI, never);
     await source.resolve(OPENAI, never);
     expect(op.auths.map((a) => (a.kind === 'service-account' ? a.token.reveal() : ''))).toEqual([
-      'ops_b',
-      'ops_a',
+      fakeToken('b'),
+      fakeToken('a'),
     ]);
   });
 
@@ -342,7 +352,7 @@ describe('accounts', () => {
     await source.resolve(OPENAI, never);
     accounts[0] = {
       name: 'personal',
-      auth: { kind: 'service-account', token: new Secret('ops_rotated') },
+      auth: { kind: 'service-account', token: new Secret(fakeToken('rotated')) },
     };
     await source.resolve(OPENAI, never);
     expect(op.createCalls).toBe(2);
@@ -392,7 +402,7 @@ describe('pool through the source', () => {
   it('at most 50 clients for 60 accounts', async () => {
     const accounts: OpAccountConfig[] = Array.from({ length: 60 }, (_, i) => ({
       name: `acct-${i}`,
-      auth: { kind: 'service-account', token: new Secret(`ops_${i}`) },
+      auth: { kind: 'service-account', token: new Secret(fakeToken(`t${i}`)) },
     }));
     const { source } = setup({ accounts });
     for (const account of accounts) await source.resolveForAccount(account.name, OPENAI, never);
@@ -409,7 +419,7 @@ describe('status and explain', () => {
         auth: { kind: 'service-account', token: new Secret(CANARY_TOKEN) },
         hourlyLimit: BUSINESS_HOURLY_LIMIT,
       },
-      { name: 'idle', auth: { kind: 'service-account', token: new Secret('ops_idle') } },
+      { name: 'idle', auth: { kind: 'service-account', token: new Secret(fakeToken('idle')) } },
     ];
     const { clock, source, resolver } = setup({ accounts });
     expect(source.status()[0]).toMatchObject({ readsThisHour: 0, connected: false });
