@@ -7,8 +7,12 @@
  */
 
 export interface SseEventSink {
-  /** A slice of the current event's data (LF between its `data:` lines). */
-  data(bytes: Buffer): void;
+  /**
+   * A slice of the current event's data (LF between its `data:` lines). `eventName` is the
+   * event's name as far as known yet (servers send `event:` before `data:`), so a sink can skip
+   * events it has no use for without reading them.
+   */
+  data(bytes: Buffer, eventName: string): void;
   /** A blank line ended an event that had data. */
   dispatch(eventName: string): void;
 }
@@ -98,13 +102,13 @@ export class SseFramer {
 
   #beginDataLine(): void {
     if (this.#fieldCut) return;
-    if (this.#hasData) this.#sink.data(NEWLINE);
+    if (this.#hasData) this.#sink.data(NEWLINE, this.#eventName);
     this.#hasData = true;
   }
 
   #value(bytes: Buffer): void {
     if (this.#fieldCut || bytes.length === 0) return;
-    if (this.#field === 'data') this.#sink.data(bytes);
+    if (this.#field === 'data') this.#sink.data(bytes, this.#eventName);
     else if (this.#field === 'event' && this.#eventName.length < MAX_EVENT_NAME)
       this.#eventName += bytes.toString(
         'latin1',

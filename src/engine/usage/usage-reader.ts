@@ -123,6 +123,15 @@ class DocumentReader {
   }
 }
 
+/**
+ * SSE events that never carry usage or the model: the content deltas, which are nearly all of a
+ * stream's bytes, and pings. They are skipped by name, unread (Anthropic's `content_block_delta`,
+ * the Responses API's `response.*.delta`); `message_delta` carries usage and is read.
+ */
+export function skippedEvent(name: string): boolean {
+  return name === 'content_block_delta' || name === 'ping' || name.endsWith('.delta');
+}
+
 export type BodyFormat = 'json' | 'sse';
 
 /** The body format a response's Content-Type names, if usage can be read from it. */
@@ -143,9 +152,22 @@ export class ResponseUsageReader {
   constructor(api: UsageApi, format: BodyFormat) {
     this.#api = api;
     if (format === 'sse') {
+      // Decided at an event's first data slice, so an event is read whole or not at all.
+      let started = false;
+      let skip = false;
       this.#framer = new SseFramer({
-        data: (bytes) => this.#document.write(bytes),
-        dispatch: () => this.#document.finish(this.#answer),
+        data: (bytes, eventName) => {
+          if (!started) {
+            started = true;
+            skip = skippedEvent(eventName);
+          }
+          if (!skip) this.#document.write(bytes);
+        },
+        dispatch: () => {
+          if (!skip) this.#document.finish(this.#answer);
+          started = false;
+          skip = false;
+        },
       });
     }
   }

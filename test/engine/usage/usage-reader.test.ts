@@ -239,3 +239,18 @@ describe('JsonFieldScanner', () => {
     expect(scanner.failed).toBe(true);
   });
 });
+
+describe('skipped SSE events', () => {
+  it('content deltas and pings are not read, even when they look like usage', () => {
+    const reader = new ResponseUsageReader('anthropic-messages', 'sse');
+    const fake = '{"type":"content_block_delta","usage":{"output_tokens":5000}}';
+    reader.write(
+      Buffer.from(
+        'event: message_delta\ndata: {"type":"message_delta","usage":{"output_tokens":7}}\n\n' +
+          `event: content_block_delta\ndata: ${fake}\n\nevent: ping\ndata: ${fake}\n\n` +
+          `event: response.output_text.delta\ndata: ${fake}\n\n`,
+      ),
+    );
+    expect(reader.end()).toMatchObject({ found: true, outputTokens: 7 });
+  });
+});
