@@ -5,8 +5,8 @@
  */
 import { Menu, nativeImage, Tray, type MenuItemConstructorOptions } from 'electron';
 import type { Logger } from '../engine/log/logger.js';
-import type { AppPaths } from './app-paths.js';
-import type { EngineHost } from './engine-host.js';
+import type { AppPaths } from '../engine/desktop/app-paths.js';
+import type { EngineSupervisor } from '../engine/supervisor/engine-supervisor.js';
 import type { LoginItem } from './login-item.js';
 import {
   buildTrayMenu,
@@ -15,14 +15,14 @@ import {
   type TrayAction,
   type TrayMenuItem,
   type TrayState,
-} from './tray-menu-model.js';
+} from '../engine/desktop/tray-menu-model.js';
 import type { CertificateTrust } from '../engine/trust/certificate-trust.js';
 
 const REFRESH_MS = 60_000;
 
 export interface TrayDeps {
   readonly paths: AppPaths;
-  readonly host: EngineHost;
+  readonly host: EngineSupervisor;
   readonly loginItem: LoginItem;
   readonly trust: CertificateTrust;
   readonly actions: Record<TrayAction, () => Promise<void>>;
