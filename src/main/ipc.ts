@@ -8,7 +8,7 @@ import { ipcMain, type IpcMainInvokeEvent } from 'electron';
 import type { ApiHandlers } from '../shared/api.js';
 import { errorBody } from '../shared/api-client.js';
 import type { Logger } from '../engine/log/logger.js';
-import { buildIpcTable, isTrustedSender, type IpcResult } from './ipc-table.js';
+import { buildIpcTable, isTrustedSender, type IpcResult } from '../engine/desktop/ipc-table.js';
 
 export class UntrustedSenderError extends Error {
   override name = 'UntrustedSenderError';

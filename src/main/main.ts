@@ -9,10 +9,10 @@ import { chromiumProfileDir } from '../engine/desktop/chromium-profile.js';
 import { dropTestSwitches } from '../engine/desktop/test-switches.js';
 import { defaultHome } from '../engine/home.js';
 import { createLogger, parseLogLevel } from '../engine/log/logger.js';
-import { appPaths } from './app-paths.js';
+import { appPaths } from '../engine/desktop/app-paths.js';
 import { setupDock } from './dock.js';
-import { setupEngine } from './engine-host.js';
-import { appOnlyHandlers } from './app-handlers.js';
+import { setupEngine } from './engine.js';
+import { appOnlyHandlers } from '../engine/desktop/app-handlers.js';
 import { setupIpc } from './ipc.js';
 import { setupLifecycle } from './lifecycle.js';
 import { setupLoginItem } from './login-item.js';
@@ -42,15 +42,15 @@ async function main(): Promise<void> {
     isPackaged: app.isPackaged,
     resourcesPath: process.resourcesPath,
   });
-  const host = await setupEngine(logger);
+  const settings = setupSettingsWindow(paths, logger);
+  instance.onRelaunch(() => settings.show());
+  const notifier = setupNotifications(() => settings.show(), logger);
+  const host = await setupEngine(notifier, logger);
   setupLifecycle(() => host.stop(), logger);
   const loginItem = setupLoginItem();
   const trust = setupTrust(() => host.handlers['ca.info'](), logger);
   // The contract, with the three operations only the app can serve answered here.
   setupIpc({ ...host.handlers, ...appOnlyHandlers(loginItem, trust) }, paths.settingsUrl, logger);
-  const settings = setupSettingsWindow(paths, logger);
-  instance.onRelaunch(() => settings.show());
-  const notifier = setupNotifications(host, () => settings.show(), logger);
   setupTray({
     paths,
     host,

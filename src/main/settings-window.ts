@@ -8,12 +8,16 @@
  */
 import { app, BrowserWindow, session, shell, type Session, type WebContents } from 'electron';
 import type { Logger } from '../engine/log/logger.js';
-import type { AppPaths } from './app-paths.js';
-import { isPermissionAllowed } from './permissions.js';
-import { navigationDecision } from './navigation.js';
+import type { AppPaths } from '../engine/desktop/app-paths.js';
+import { isPermissionAllowed } from '../engine/desktop/permissions.js';
+import { navigationDecision } from '../engine/desktop/navigation.js';
 import { RENDERER_CSP } from '../shared/csp.js';
-import { isAllowedRequest } from './renderer-files.js';
-import { SETTINGS_PARTITION, settingsWindowOptions, withDevTools } from './window-options.js';
+import { isAllowedRequest } from '../engine/desktop/renderer-files.js';
+import {
+  SETTINGS_PARTITION,
+  settingsWindowOptions,
+  withDevTools,
+} from '../engine/desktop/window-options.js';
 
 export interface SettingsWindow {
   show(): void;

@@ -3,16 +3,16 @@
  */
 import { app, clipboard, dialog } from 'electron';
 import type { Logger } from '../engine/log/logger.js';
-import { agentSetupText } from './agent-setup.js';
-import type { EngineHost } from './engine-host.js';
+import { agentSetupText } from '../engine/desktop/agent-setup.js';
+import type { EngineSupervisor } from '../engine/supervisor/engine-supervisor.js';
 import type { LoginItem } from './login-item.js';
 import type { Notifier } from './notifications.js';
 import type { SettingsWindow } from './settings-window.js';
-import type { TrayAction } from './tray-menu-model.js';
+import type { TrayAction } from '../engine/desktop/tray-menu-model.js';
 import type { CertificateTrust } from '../engine/trust/certificate-trust.js';
 
 export interface TrayActionDeps {
-  readonly host: EngineHost;
+  readonly host: EngineSupervisor;
   readonly settings: SettingsWindow;
   readonly loginItem: LoginItem;
   readonly trust: CertificateTrust;

@@ -3,57 +3,30 @@
  * engine reports a change (and every minute, for "injected today" at midnight); the icon follows
  * trayIconFor(state). Template images, so macOS tints them for light and dark menu bars.
  */
-import { Menu, nativeImage, Tray, type MenuItemConstructorOptions } from 'electron';
+import { Menu, nativeImage, Tray } from 'electron';
+import { menuTemplate, readTrayState } from '../engine/desktop/tray-template.js';
 import type { Logger } from '../engine/log/logger.js';
-import type { AppPaths } from './app-paths.js';
-import type { EngineHost } from './engine-host.js';
+import type { AppPaths } from '../engine/desktop/app-paths.js';
+import type { EngineSupervisor } from '../engine/supervisor/engine-supervisor.js';
 import type { LoginItem } from './login-item.js';
 import {
   buildTrayMenu,
   trayIconFor,
   trayTooltip,
   type TrayAction,
-  type TrayMenuItem,
   type TrayState,
-} from './tray-menu-model.js';
+} from '../engine/desktop/tray-menu-model.js';
 import type { CertificateTrust } from '../engine/trust/certificate-trust.js';
 
 const REFRESH_MS = 60_000;
 
 export interface TrayDeps {
   readonly paths: AppPaths;
-  readonly host: EngineHost;
+  readonly host: EngineSupervisor;
   readonly loginItem: LoginItem;
   readonly trust: CertificateTrust;
   readonly actions: Record<TrayAction, () => Promise<void>>;
   readonly logger: Logger;
-}
-
-function toElectron(
-  item: TrayMenuItem,
-  run: (action: TrayAction) => void,
-): MenuItemConstructorOptions {
-  switch (item.type) {
-    case 'separator':
-      return { type: 'separator' };
-    case 'status':
-      return { label: item.label, enabled: false };
-    case 'normal':
-      return {
-        label: item.label,
-        enabled: item.enabled,
-        ...(item.accelerator ? { accelerator: item.accelerator } : {}),
-        click: () => run(item.action),
-      };
-    case 'checkbox':
-      return {
-        type: 'checkbox',
-        label: item.label,
-        checked: item.checked,
-        enabled: item.enabled,
-        click: () => run(item.action),
-      };
-  }
 }
 
 export function setupTray(deps: TrayDeps): { destroy(): void } {
@@ -66,22 +39,7 @@ export function setupTray(deps: TrayDeps): { destroy(): void } {
     image.setTemplateImage(true);
     return image;
   };
-  const state = async (): Promise<TrayState> => {
-    let proxy: TrayState['proxy'];
-    try {
-      proxy = await host.handlers['proxy.status']();
-    } catch (err) {
-      logger.warn('could not read the proxy status', { err });
-    }
-    const problem = host.problem;
-    return {
-      proxy,
-      ...(problem ? { hostError: problem } : {}),
-      trust: trust.state,
-      launchAtLogin: loginItem.enabled,
-      launchAtLoginNeedsApproval: loginItem.needsApproval,
-    };
-  };
+  const state = () => readTrayState({ host, trust, loginItem, logger });
 
   const initial: TrayState = { proxy: undefined, trust: trust.state, launchAtLogin: false };
   const tray = new Tray(icon(initial));
@@ -97,7 +55,7 @@ export function setupTray(deps: TrayDeps): { destroy(): void } {
       const current = await state();
       tray.setImage(icon(current));
       tray.setToolTip(trayTooltip(current));
-      const menu = Menu.buildFromTemplate(buildTrayMenu(current).map((i) => toElectron(i, run)));
+      const menu = Menu.buildFromTemplate(buildTrayMenu(current).map((i) => menuTemplate(i, run)));
       // Trust is checked at start, after "Trust Certificate", and when Settings asks: not on
       // every menu open, which would run /usr/bin/security each time (docs/macos.md).
       tray.setContextMenu(menu);

@@ -1,12 +1,8 @@
 /**
- * The settings window's preload: exposes `window.keygate.call(op, request)` and nothing else. It
- * forwards only the operations of the API contract (src/shared/api.ts), each on its own channel
- * (`keygate:<op>`), and resolves to the contract's envelope, `{ result }` or `{ error }`
- * (src/shared/api-client.ts unwraps it). No ipcRenderer, no Node, for the page.
- *
- * Sandboxed preloads are CommonJS and may `require` only `electron` and a few builtins, not
- * files of their own. So the operation list is written out here; the compiler checks it against
- * the contract (below) and test/main/preload.test.ts checks it against API_OPERATIONS.
+ * `window.keygate.call(op, request)` and nothing else: contract operations only, each on its own
+ * channel (`keygate:<op>`), resolving to the envelope (src/shared/api-client.ts). Sandboxed
+ * preloads cannot `require` our files, so the list is written out; tsc and
+ * test/main/preload.test.ts check it against the contract.
  */
 import { contextBridge, ipcRenderer } from 'electron';
 import type { ApiOperation } from '../shared/api.js' with { 'resolution-mode': 'import' };
@@ -48,10 +44,7 @@ const _operationsComplete: [Missing] extends [never] ? true : false = true;
 
 /** What the renderer sees as `window.keygate` (src/renderer/transport.ts declares the same). */
 export interface KeygateBridge {
-  /**
-   * Runs one contract operation and resolves to its envelope. An operation outside the contract
-   * is answered with an `UnknownOperationError` envelope, and nothing is sent.
-   */
+  /** Runs one contract operation; any other gets an `UnknownOperationError`, and nothing is sent. */
   call(op: string, request: unknown): Promise<ApiEnvelope>;
 }
 

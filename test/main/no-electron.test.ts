@@ -1,26 +1,19 @@
 /**
- * The pure modules of src/main run in plain Node (these tests import them), so neither they nor
- * anything they import may load `electron`: its package would try to find, or download, the
- * Electron binary. Type imports are fine; this reads the compiled JavaScript to prove they were
- * erased, following every relative import.
+ * The app's logic lives outside the shell, in src/engine/desktop and src/engine/supervisor, and
+ * runs in plain Node (tests import it), so nothing it imports may load `electron` or
+ * `electron-store`: their packages would try to find, or download, the Electron binary. This
+ * reads the compiled JavaScript, following every relative import.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../helpers/keygate-process.js';
 
-const PURE = [
-  'agent-setup',
-  'app-handlers',
-  'app-paths',
-  'ipc-table',
-  'navigation',
-  'permissions',
-  'renderer-files',
-  'safe-storage-token-store',
-  'tray-menu-model',
-  'window-options',
-];
+const PURE = ['desktop', 'supervisor'].flatMap((dir) =>
+  readdirSync(join(REPO_ROOT, 'dist', 'engine', dir))
+    .filter((name) => name.endsWith('.js'))
+    .map((name) => `${dir}/${name.slice(0, -'.js'.length)}`),
+);
 
 const IMPORT =
   /(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|(?:^|\n)\s*import\s*['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)|\brequire\(\s*['"]([^'"]+)['"]\s*\)/g;
@@ -47,9 +40,15 @@ function reachableBareImports(entry: string): Map<string, string> {
   return bare;
 }
 
-describe('compiled pure modules of src/main', () => {
-  it.each(PURE)('dist/main/%s.js reaches no electron import', (name) => {
-    const bare = reachableBareImports(join(REPO_ROOT, 'dist', 'main', `${name}.js`));
+describe('the compiled app logic outside the shell', () => {
+  it('covers the moved modules', () => {
+    expect(PURE).toEqual(
+      expect.arrayContaining(['desktop/tray-menu-model', 'supervisor/engine-supervisor']),
+    );
+  });
+
+  it.each(PURE)('dist/engine/%s.js reaches no electron import', (name) => {
+    const bare = reachableBareImports(join(REPO_ROOT, 'dist', 'engine', `${name}.js`));
     const electron = [...bare].filter(
       ([spec]) => spec === 'electron' || spec.startsWith('electron/'),
     );
@@ -57,11 +56,11 @@ describe('compiled pure modules of src/main', () => {
     expect(bare.has('electron-store')).toBe(false);
   });
 
-  it('the scanner does see electron where it is imported (main.js, engine-host.js)', () => {
+  it('the scanner does see electron where it is imported (main.js, engine.js)', () => {
     expect(reachableBareImports(join(REPO_ROOT, 'dist', 'main', 'main.js')).has('electron')).toBe(
       true,
     );
-    const host = reachableBareImports(join(REPO_ROOT, 'dist', 'main', 'engine-host.js'));
+    const host = reachableBareImports(join(REPO_ROOT, 'dist', 'main', 'engine.js'));
     expect(host.has('electron')).toBe(true);
     expect(host.has('electron-store')).toBe(true);
   });

@@ -1,13 +1,11 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { Controller } from '../../engine/controller.js';
-import { checkStartOptions, KeygateEngine } from '../../engine/keygate-engine.js';
+import { checkStartOptions } from '../../engine/keygate-engine.js';
 import { createLogger, parseLogLevel } from '../../engine/log/logger.js';
-import { removeRuntimeInfo, writeRuntimeInfo } from '../../engine/runtime-file.js';
-import { startUiServer, type UiServer } from '../../engine/ui/ui-server.js';
+import { EngineSupervisor } from '../../engine/supervisor/engine-supervisor.js';
 import { openStore, resolveHome, type GlobalOptions } from '../cli-context.js';
-import { logProblems } from '../problem-log.js';
+import { problemLog } from '../problem-log.js';
 import {
   collect,
   parseLogLevelOption,
@@ -123,86 +121,53 @@ export function registerServe(program: Command): void {
         process.stderr.write('keygate: the proxy was disabled in settings; serve enables it\n');
       }
       store.close();
-      const engine = await KeygateEngine.start({
-        home,
-        ...(options.host !== undefined ? { host: options.host } : {}),
-        ...(options.port !== undefined ? { port: options.port } : {}),
-        upstreamCaFiles: options.upstreamCa,
-        connectTo: options.connectTo,
-        dnsServers: options.dnsServer,
-        denyUnmapped: options.denyUnmapped === true,
-        timeouts: {
-          ...(options.connectTimeout !== undefined
-            ? { connectMs: options.connectTimeout * 1000 }
+      const supervisor = await EngineSupervisor.start({
+        engine: {
+          home,
+          ...(options.host !== undefined ? { host: options.host } : {}),
+          ...(options.port !== undefined ? { port: options.port } : {}),
+          upstreamCaFiles: options.upstreamCa,
+          connectTo: options.connectTo,
+          dnsServers: options.dnsServer,
+          denyUnmapped: options.denyUnmapped === true,
+          timeouts: {
+            ...(options.connectTimeout !== undefined
+              ? { connectMs: options.connectTimeout * 1000 }
+              : {}),
+            ...(options.idleTimeout !== undefined
+              ? { upstreamIdleMs: options.idleTimeout * 1000 }
+              : {}),
+          },
+          ...(options.approvalTimeout !== undefined
+            ? { approvalTimeoutMs: options.approvalTimeout * 1000 }
             : {}),
-          ...(options.idleTimeout !== undefined
-            ? { upstreamIdleMs: options.idleTimeout * 1000 }
+          ...(options.secretTtl !== undefined
+            ? {
+                resolver: {
+                  ttlMs: options.secretTtl * 1000,
+                  // "Not found" is never remembered longer than a value would be.
+                  negativeTtlMs: Math.min(NEGATIVE_TTL_MS, options.secretTtl * 1000),
+                },
+              }
             : {}),
-        },
-        ...(options.approvalTimeout !== undefined
-          ? { approvalTimeoutMs: options.approvalTimeout * 1000 }
-          : {}),
-        ...(options.secretTtl !== undefined
-          ? {
-              resolver: {
-                ttlMs: options.secretTtl * 1000,
-                // "Not found" is never remembered longer than a value would be.
-                negativeTtlMs: Math.min(NEGATIVE_TTL_MS, options.secretTtl * 1000),
-              },
-            }
-          : {}),
-        logger,
-      });
-      const controller = new Controller({ store: engine.store, home: engine.paths.home, engine });
-      const status = await controller.handlers['proxy.status']();
-      // Always listening, for `keygate approvals/approve/deny` (serve.json has its control token);
-      // the page itself and the full-power token only with --ui.
-      let ui: UiServer;
-      try {
-        ui = await startUiServer({
-          controller,
-          host: '127.0.0.1',
-          port: options.uiPort ?? 0,
-          ...(withUi ? { staticDir: RENDERER_DIR } : {}),
           logger,
-        });
-      } catch (err) {
-        await engine.stop();
-        throw err;
-      }
-      let stale: Record<string, string> = {};
-      const recordAddress = () =>
-        writeRuntimeInfo(engine.paths.home, {
-          pid: process.pid,
-          host: options.host ?? engine.store.get().proxy.host,
-          port: engine.port ?? 0,
-          ...(Object.keys(stale).length > 0 ? { stale } : {}),
-          control: { url: ui.url, token: ui.controlToken },
-        });
-      recordAddress();
-      const stopProblemLog = logProblems(engine, controller, logger, (next) => {
-        stale = next;
-        try {
-          recordAddress();
-        } catch (err) {
-          // serve keeps proxying; only `map list` elsewhere misses the flags.
-          logger.warn('could not record stale mappings in serve.json', { err });
-        }
+        },
+        // The control server always listens, for `keygate approvals/approve/deny` (serve.json
+        // has its token); the page itself and the full-power token only with --ui.
+        control: {
+          ...(options.uiPort !== undefined ? { port: options.uiPort } : {}),
+          ...(withUi ? { staticDir: RENDERER_DIR } : {}),
+        },
+        ...problemLog(logger),
       });
-      // The port moved (the settings UI): `keygate env` reads serve.json for the real one.
-      engine.onListenerChange((address) => {
-        if (address === undefined) return;
-        recordAddress();
-        logger.info('proxy moved', { address });
-      });
+      const { engine, control: ui } = supervisor;
+      const status = await supervisor.handlers['proxy.status']();
       // Listening for the signals before saying we listen: a script that reads the line below may
       // signal at once, and a signal with no listener yet would kill serve uncleanly (CI hit it).
       const stopped = new Promise<void>((resolve) => {
         const stop = (signal: NodeJS.Signals) => {
           logger.info('stopping', { signal });
-          removeRuntimeInfo(engine.paths.home, process.pid);
-          stopProblemLog();
-          Promise.all([ui.close(), engine.stop()]).then(
+          supervisor.stop().then(
             () => resolve(),
             (err: unknown) => {
               logger.error('error while stopping', { err });

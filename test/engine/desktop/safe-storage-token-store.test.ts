@@ -9,11 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Conf from 'conf';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Secret } from '../../src/engine/secrets/secret.js';
+import { Secret } from '../../../src/engine/secrets/secret.js';
 import {
   TokenStoreChain,
   TokenStoreTamperedError,
-} from '../../src/engine/secrets/onepassword/token-store.js';
+} from '../../../src/engine/secrets/onepassword/token-store.js';
 import {
   EncryptionUnavailableError,
   InsecureKeyringError,
@@ -21,7 +21,7 @@ import {
   TOKEN_KEY,
   TOKEN_STORE_NAME,
   type AsyncCipher,
-} from '../../src/main/safe-storage-token-store.js';
+} from '../../../src/engine/desktop/safe-storage-token-store.js';
 
 const TOKEN = 'ops_eyJzaWduSW5BZGRyZXNzIjoibXkuMXBhc3N3b3JkLmNvbSJ9_TEST_TOKEN';
 

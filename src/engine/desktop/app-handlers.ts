@@ -5,7 +5,7 @@
  * Pure: the login item and the trust checker are passed in.
  */
 import type { TrustState } from './tray-menu-model.js';
-import type { TrustOutcome } from '../engine/trust/certificate-trust.js';
+import type { TrustOutcome } from '../trust/certificate-trust.js';
 
 export interface AppOnlyContract {
   'app.launchAtLogin': { request: { enabled?: boolean }; response: { enabled: boolean } };

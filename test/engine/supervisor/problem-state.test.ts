@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { readProblemState } from '../../src/engine/supervisor/problem-state.js';
-import type { MappingView, ProxyStatus } from '../../src/shared/api.js';
+import { readProblemState } from '../../../src/engine/supervisor/problem-state.js';
+import type { MappingView, ProxyStatus } from '../../../src/shared/api.js';
 
 const status = (lastError?: string) =>
   ({ running: true, ...(lastError ? { lastError } : {}) }) as unknown as ProxyStatus;

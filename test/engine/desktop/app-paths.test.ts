@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { AgentEnv } from '../../src/shared/api.js';
-import { agentSetupText } from '../../src/main/agent-setup.js';
-import { appPaths } from '../../src/main/app-paths.js';
+import type { AgentEnv } from '../../../src/shared/api.js';
+import { agentSetupText } from '../../../src/engine/desktop/agent-setup.js';
+import { appPaths } from '../../../src/engine/desktop/app-paths.js';
 
 describe('appPaths', () => {
   it('packaged: dist inside app.asar, tray icons in Contents/Resources/tray', () => {

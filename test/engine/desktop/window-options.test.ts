@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { isPermissionAllowed } from '../../src/main/permissions.js';
+import { isPermissionAllowed } from '../../../src/engine/desktop/permissions.js';
 import {
   SETTINGS_PARTITION,
   settingsWindowOptions,
   withDevTools,
-} from '../../src/main/window-options.js';
+} from '../../../src/engine/desktop/window-options.js';
 
 describe('settingsWindowOptions', () => {
   const options = settingsWindowOptions('/app/dist/preload/preload.cjs');

@@ -1,15 +1,41 @@
 /**
  * The settings window's options. The renderer shows and edits mappings and agent tokens, so it
  * gets no Node, no access to the preload's world, Chromium's sandbox, and web security on; the
- * preload's contract facade is its only way out. Only the *type* comes from electron (erased at
- * compile time; test/main checks the compiled file has no electron import).
+ * preload's contract facade is its only way out. The shape is written out here (no electron
+ * types in the engine); settings-window.ts hands it to BrowserWindow, where the shell's
+ * type-check against electron.d.ts proves it fits.
  */
-import type { BrowserWindowConstructorOptions } from 'electron';
+export interface SettingsWindowOptions {
+  readonly width: number;
+  readonly height: number;
+  readonly minWidth: number;
+  readonly minHeight: number;
+  readonly title: string;
+  readonly show: boolean;
+  readonly titleBarStyle: 'default';
+  readonly fullscreenable: boolean;
+  readonly webPreferences: {
+    readonly preload: string;
+    readonly partition: string;
+    readonly contextIsolation: boolean;
+    readonly sandbox: boolean;
+    readonly nodeIntegration: boolean;
+    readonly nodeIntegrationInWorker: boolean;
+    readonly nodeIntegrationInSubFrames: boolean;
+    readonly webSecurity: boolean;
+    readonly allowRunningInsecureContent: boolean;
+    readonly webviewTag: boolean;
+    readonly experimentalFeatures: boolean;
+    readonly navigateOnDragDrop: boolean;
+    readonly spellcheck: boolean;
+    readonly devTools: boolean;
+  };
+}
 
 /** A session of its own: in memory, shared with nothing else, with its own file handler. */
 export const SETTINGS_PARTITION = 'keygate-settings';
 
-export function settingsWindowOptions(preloadPath: string): BrowserWindowConstructorOptions {
+export function settingsWindowOptions(preloadPath: string): SettingsWindowOptions {
   return {
     width: 880,
     height: 640,
@@ -45,9 +71,9 @@ export function settingsWindowOptions(preloadPath: string): BrowserWindowConstru
 
 /** Devtools stay available while developing (`npm run app`), never in the shipped app. */
 export function withDevTools(
-  options: BrowserWindowConstructorOptions,
+  options: SettingsWindowOptions,
   isPackaged: boolean,
-): BrowserWindowConstructorOptions {
+): SettingsWindowOptions {
   if (isPackaged) return options;
   return { ...options, webPreferences: { ...options.webPreferences, devTools: true } };
 }

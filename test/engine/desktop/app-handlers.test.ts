@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { API_OPERATIONS } from '../../src/shared/api.js';
+import { API_OPERATIONS } from '../../../src/shared/api.js';
 import {
   APP_ONLY_OPERATIONS,
   appOnlyHandlers,
   type LoginItemLike,
   type TrustLike,
-} from '../../src/main/app-handlers.js';
-import type { TrustState } from '../../src/main/tray-menu-model.js';
+} from '../../../src/engine/desktop/app-handlers.js';
+import type { TrustState } from '../../../src/engine/desktop/tray-menu-model.js';
 
 function fakes(state: TrustState = 'not-trusted') {
   let enabled = false;

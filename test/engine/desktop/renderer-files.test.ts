@@ -2,8 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { isAllowedRequest, rendererFileFor } from '../../src/main/renderer-files.js';
-import { REPO_ROOT } from '../helpers/keygate-process.js';
+import { isAllowedRequest, rendererFileFor } from '../../../src/engine/desktop/renderer-files.js';
+import { REPO_ROOT } from '../../helpers/keygate-process.js';
 
 const root = '/Applications/Keygate.app/Contents/Resources/app.asar/dist/renderer';
 const url = (path: string) => pathToFileURL(path).href;

@@ -3,8 +3,8 @@
  * Electron Menu; keeping the decisions here makes every state testable in plain Node.
  * No electron import, at runtime or in types.
  */
-import type { ProxyStatus } from '../shared/api.js';
-import type { TrustState } from '../engine/trust/trust-command.js';
+import type { ProxyStatus } from '../../shared/api.js';
+import type { TrustState } from '../trust/trust-command.js';
 
 /** What the login keychain says about the Keygate CA (engine/trust/). */
 export type { TrustState };

@@ -4,8 +4,8 @@
  * registers the table with ipcMain; keeping it here lets Node tests check that every contract
  * operation, and nothing else, has a channel. No electron import.
  */
-import { API_OPERATIONS, type ApiHandlers, type ApiOperation } from '../shared/api.js';
-import { errorBody, type ApiEnvelope } from '../shared/api-client.js';
+import { API_OPERATIONS, type ApiHandlers, type ApiOperation } from '../../shared/api.js';
+import { errorBody, type ApiEnvelope } from '../../shared/api-client.js';
 
 export const IPC_CHANNEL_PREFIX = 'keygate:';
 

@@ -1,14 +1,14 @@
 import { describe, expect, it, vi } from 'vitest';
-import { API_OPERATIONS, type ApiHandlers, type ApiOperation } from '../../src/shared/api.js';
-import { unwrapEnvelope } from '../../src/shared/api-client.js';
-import { InvalidInputError } from '../../src/engine/errors.js';
+import { API_OPERATIONS, type ApiHandlers, type ApiOperation } from '../../../src/shared/api.js';
+import { unwrapEnvelope } from '../../../src/shared/api-client.js';
+import { InvalidInputError } from '../../../src/engine/errors.js';
 import {
   buildIpcTable,
   ipcChannel,
   isTrustedSender,
   type IpcResult,
-} from '../../src/main/ipc-table.js';
-import { navigationDecision } from '../../src/main/navigation.js';
+} from '../../../src/engine/desktop/ipc-table.js';
+import { navigationDecision } from '../../../src/engine/desktop/navigation.js';
 
 /** Handlers that answer with their own name, so a test can tell which one ran. */
 function fakeHandlers(overrides: Partial<Record<ApiOperation, (r: unknown) => unknown>> = {}) {

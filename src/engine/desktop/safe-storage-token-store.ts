@@ -6,23 +6,27 @@
  *
  * Only the async safeStorage API is used: the sync one is deprecated (removed in Electron 46).
  * Both collaborators are injected, so this runs in plain Node under test (a fake cipher, and
- * `conf`, which electron-store is built on); engine-host.ts passes the real ones.
+ * `conf`, which electron-store is built on); src/main/engine.ts passes the real ones.
  */
-import type { SafeStorage } from 'electron';
-import { Secret } from '../engine/secrets/secret.js';
+import { Secret } from '../secrets/secret.js';
 import {
   TokenStoreIoError,
   TokenStoreTamperedError,
   type TokenStore,
-} from '../engine/secrets/onepassword/token-store.js';
+} from '../secrets/onepassword/token-store.js';
 
-/** The part of Electron's safeStorage this store uses. */
-export type AsyncCipher = Pick<
-  SafeStorage,
-  'isAsyncEncryptionAvailable' | 'encryptStringAsync' | 'decryptStringAsync'
-> &
-  // Linux only: Electron defines it there alone, so elsewhere it is absent.
-  Partial<Pick<SafeStorage, 'getSelectedStorageBackend'>>;
+/**
+ * The part of Electron's safeStorage this store uses, written out so the engine needs no
+ * electron types; src/main/engine.ts passes the real one, which the shell's type-check (against
+ * electron.d.ts) proves fits.
+ */
+export interface AsyncCipher {
+  isAsyncEncryptionAvailable(): Promise<boolean>;
+  encryptStringAsync(plainText: string): Promise<Buffer>;
+  decryptStringAsync(encrypted: Buffer): Promise<{ result: string; shouldReEncrypt: boolean }>;
+  /** Linux only: Electron defines it there alone, so elsewhere it is absent. */
+  getSelectedStorageBackend?(): string;
+}
 
 /** The part of electron-store (or conf) this store uses. */
 export interface CiphertextStore {

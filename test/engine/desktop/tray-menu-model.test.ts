@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import type { ProxyStatus } from '../../src/shared/api.js';
+import type { ProxyStatus } from '../../../src/shared/api.js';
 import {
   buildTrayMenu,
   trayIconFor,
   trayTooltip,
   type TrayMenuItem,
   type TrayState,
-} from '../../src/main/tray-menu-model.js';
+} from '../../../src/engine/desktop/tray-menu-model.js';
 
 const listening: ProxyStatus = {
   running: true,
