@@ -43,6 +43,9 @@ const SSE = EVENTS.map(
   (event) => `event: ${String(event.type)}\ndata: ${JSON.stringify(event)}\n\n`,
 ).join('');
 
+/** Codex's own switches: no update check, no analytics (otel export is off by default). */
+const QUIET = ['-c', 'check_for_update_on_startup=false', '-c', 'analytics.enabled=false'];
+
 let fixture: CliAgentFixture;
 const environments: string[][] = [];
 
@@ -84,7 +87,7 @@ function codex(side: 'ok' | 'missing', extra: string[] = []) {
   return runCli(
     fixture,
     fixture[side],
-    ['codex', 'exec', '--skip-git-repo-check', ...extra, 'say hi'],
+    ['codex', 'exec', '--skip-git-repo-check', ...QUIET, ...extra, 'say hi'],
     { secret: SECRET },
   );
 }
