@@ -86,6 +86,10 @@ describe('Claude Code through keygate run, to api.anthropic.com', () => {
         expect(environ).not.toContain(SECRET);
         expect(environ).not.toContain(`${SECRET_VAR}=`);
       }
+      // It is the agent's: it holds the placeholder.
+      expect(
+        seen.some((environ) => environ.includes('ANTHROPIC_API_KEY=keygate-placeholder')),
+      ).toBe(true);
     }
   });
 

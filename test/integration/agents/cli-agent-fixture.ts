@@ -153,13 +153,14 @@ export function environmentsWithHome(home: string): string[] {
   const found: string[] = [];
   for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
     let environ: string;
+    let cmdline: string;
     try {
       environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
+      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
     } catch {
       continue; // gone, or not ours: only processes we can read are agents we started
     }
     // `keygate run` itself was given the secret (as a shell would): it is the one that withholds it.
-    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
     if (cmdline.includes(KEYGATE_BIN)) continue;
     if (environ.split('\0').includes(`HOME=${home}`)) found.push(environ);
   }

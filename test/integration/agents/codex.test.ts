@@ -83,11 +83,11 @@ afterAll(async () => {
   await fixture?.stop();
 });
 
-function codex(side: 'ok' | 'missing', extra: string[] = []) {
+function codex(side: 'ok' | 'missing') {
   return runCli(
     fixture,
     fixture[side],
-    ['codex', 'exec', '--skip-git-repo-check', ...QUIET, ...extra, 'say hi'],
+    ['codex', 'exec', '--skip-git-repo-check', ...QUIET, 'say hi'],
     { secret: SECRET },
   );
 }
@@ -106,11 +106,16 @@ describe('Codex through keygate run, to api.openai.com', () => {
     expect(leaks(fixture.upstream, [fixture.ok, fixture.missing])).toEqual([]);
     expect(run.stdout + run.stderr).not.toContain(SECRET);
     expect(environments.length).toBeGreaterThan(0);
-    for (const seen of environments)
+    for (const seen of environments) {
       for (const environ of seen) {
         expect(environ).not.toContain(SECRET);
         expect(environ).not.toContain(`${SECRET_VAR}=`);
       }
+      // It is the agent's: it holds the placeholder.
+      expect(seen.some((environ) => environ.includes('OPENAI_API_KEY=keygate-placeholder'))).toBe(
+        true,
+      );
+    }
   });
 
   // Codex does not read x-should-retry: five WebSocket attempts, then five over HTTPS (~30 s).
