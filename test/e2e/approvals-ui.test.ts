@@ -48,7 +48,7 @@ function hold(overrides: Partial<AdmittedRequest> = {}) {
   };
   let outcome: 'pending' | 'allowed' | Error = 'pending';
   const done = Promise.resolve(
-    fixture.engine.approvals.hooks.beforeSecret!(request, new AbortController().signal),
+    fixture.engine.approvals.hooks.beforeSecret!(request, { signal: new AbortController().signal }),
   ).then(
     () => (outcome = 'allowed'),
     (err: Error) => (outcome = err),

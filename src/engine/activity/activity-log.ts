@@ -76,6 +76,6 @@ export class ActivityLog {
 function viewOf(entry: Entry): ActivityEvent {
   if (entry.view) return entry.view;
   const { atMs: _atMs, ...fields } = entry.event;
-  entry.view = { ...fields, id: entry.id, at: new Date(entry.atMs).toISOString() };
+  entry.view = Object.assign(fields, { id: entry.id, at: new Date(entry.atMs).toISOString() });
   return entry.view;
 }

@@ -23,7 +23,7 @@ import {
   ApprovalTimeoutError,
   InvalidInputError,
 } from '../errors.js';
-import type { AdmittedRequest, RequestHooks } from '../proxy/request-hooks.js';
+import type { AdmittedRequest, AgentConnection, RequestHooks } from '../proxy/request-hooks.js';
 import type { ApprovalPair, ApprovalPolicy } from './approval-policy.js';
 
 export const DEFAULT_APPROVAL_TIMEOUT_MS = 120_000;
@@ -100,11 +100,11 @@ export class ApprovalQueue {
    * the request path pays nothing for agents that never ask; a refusal may then be a throw.
    */
   readonly hooks: RequestHooks = {
-    beforeSecret: (request, signal) => this.check(request, signal),
+    beforeSecret: (request, connection) => this.check(request, connection),
   };
 
   /** Resolves when the request may go on; rejects with a named Keygate error when it may not. */
-  check(request: AdmittedRequest, signal: AbortSignal): Promise<void> | void {
+  check(request: AdmittedRequest, connection: AgentConnection): Promise<void> | void {
     const pair: ApprovalPair = {
       agent: request.agent,
       mapping: request.mapping,
@@ -128,6 +128,8 @@ export class ApprovalQueue {
       }
       this.#denied.delete(key);
     }
+    // Only now, when the request may be held, is the signal made (request-hooks.ts).
+    const signal = connection.signal;
     if (signal.aborted) throw new AgentClosedError('the agent left before approval was asked');
     return this.#hold(key, pair, request, signal);
   }

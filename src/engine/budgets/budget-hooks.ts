@@ -90,14 +90,15 @@ export class BudgetHooks implements RequestHooks {
   }
 
   #check(agent: string, scope: Scope, now: number): BudgetHit | undefined {
-    const base = { agent, ...(scope.mapping !== undefined ? { mapping: scope.mapping } : {}) };
+    const mapping = scope.mapping;
     const maxRequests = scope.limits.maxRequestsPerHour;
     if (maxRequests !== undefined) {
       const window = this.#windows.get(windowKey(agent, scope.mapping));
       const wait = window?.waitSeconds(now, maxRequests) ?? 0;
       if (wait > 0)
         return {
-          ...base,
+          agent,
+          mapping,
           kind: 'requests',
           limit: maxRequests,
           used: window!.used(now),
@@ -109,7 +110,8 @@ export class BudgetHooks implements RequestHooks {
       const used = this.#usage.tokensOn(localDay(now), agent, scope.mapping);
       if (used >= maxTokens)
         return {
-          ...base,
+          agent,
+          mapping,
           kind: 'tokens',
           limit: maxTokens,
           used,

@@ -5,7 +5,7 @@
  */
 import { AgentClosedError } from '../errors.js';
 import type { CompiledMapping } from '../rules/compiled-mapping.js';
-import type { AdmittedRequest, RequestHooks } from './request-hooks.js';
+import type { AdmittedRequest, AgentConnection, RequestHooks } from './request-hooks.js';
 
 /** What the hooks may know of an admitted request: never a secret, a body or a query. */
 export function admittedRequest(
@@ -41,18 +41,37 @@ export function passHooks(
 ): Promise<void> | undefined {
   const gate = hooks.beforeSecret;
   if (!gate) return undefined;
-  const controller = new AbortController();
+  const connection = new WatchedConnection();
   let result: Promise<void> | void;
   try {
-    result = gate(request, controller.signal);
+    result = gate(request, connection);
   } catch (err) {
     return Promise.reject(asAgentClosed(err));
   }
   if (!result) return undefined;
-  onClose(() => controller.abort());
+  onClose(() => connection.close());
   return result.catch((err: unknown) => {
     throw asAgentClosed(err);
   });
+}
+
+/** The signal is made only when a hook reads it, which a hook does only when it holds. */
+class WatchedConnection implements AgentConnection {
+  #controller: AbortController | undefined;
+  #closed = false;
+
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.#closed) this.#controller.abort();
+    }
+    return this.#controller.signal;
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#controller?.abort();
+  }
 }
 
 /** An AbortSignal's DOMException means the agent left: say so by name. */

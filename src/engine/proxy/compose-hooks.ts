@@ -7,6 +7,7 @@
 import type { Logger } from '../log/logger.js';
 import type {
   AdmittedRequest,
+  AgentConnection,
   RequestHooks,
   ResponseObserver,
   WebSocketObserver,
@@ -35,20 +36,25 @@ export function composeHooks(hooks: readonly RequestHooks[], log?: Logger): Requ
   if (before.length > 0) {
     // Synchronous until a hook returns a promise: most requests (agents that neither ask nor
     // have budgets) then cost the proxy no promise at all.
+    // The agent can only have left while a hook held the request, so the signal is read (and
+    // made, request-hooks.ts) only after a promise.
     const from = (
       start: number,
       request: AdmittedRequest,
-      signal: AbortSignal,
+      connection: AgentConnection,
     ): Promise<void> | undefined => {
       for (let i = start; i < before.length; i++) {
-        signal.throwIfAborted();
-        const result = before[i]!.beforeSecret!(request, signal);
-        if (result) return result.then(() => from(i + 1, request, signal));
+        const result = before[i]!.beforeSecret!(request, connection);
+        if (result)
+          return result.then(() => {
+            connection.signal.throwIfAborted();
+            return from(i + 1, request, connection);
+          });
       }
       return undefined;
     };
-    composed.beforeSecret = (request: AdmittedRequest, signal: AbortSignal) =>
-      from(0, request, signal);
+    composed.beforeSecret = (request: AdmittedRequest, connection: AgentConnection) =>
+      from(0, request, connection);
   }
   if (responses.length > 0)
     composed.onResponse = (request, status, headers) => {

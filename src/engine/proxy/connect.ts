@@ -61,13 +61,15 @@ function tunnel(
   started: number,
 ): void {
   const { options, timeouts, outcomes } = context;
+  const route = options.routes.route(conn.host, conn.port);
   const destination = {
-    ...options.routes.route(conn.host, conn.port),
+    host: route.host,
+    port: route.port,
     lookup: options.upstream.dns.lookupFor(conn.agent.name, 'unmapped'),
   };
   const where = { host: conn.host, port: conn.port, agent: conn.agent, started };
   openTunnel(socket, head, destination, timeouts.connectMs, {
-    onOpen: () => outcomes.record('tunneled', { ...where, method: 'CONNECT', status: 200 }),
+    onOpen: () => outcomes.record('tunneled', where, { method: 'CONNECT', status: 200 }),
     onFailure: (err) => {
       const error = classifyUpstreamError(err, `tunnel to ${conn.host}:${conn.port}`);
       logTunnelFailure(context.log, conn, error);
@@ -138,8 +140,7 @@ function mintFailed(
     return;
   }
   socket.destroy();
-  context.outcomes.record('error', {
-    ...where,
+  context.outcomes.record('error', where, {
     method: 'CONNECT',
     status: error.status,
     error: error.errorId,

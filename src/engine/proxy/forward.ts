@@ -150,7 +150,7 @@ function failHeld(context: ProxyContext, x: Exchange, err: unknown): void {
 /** The agent left while its request waited (hooks, a cold secret): nothing is sent upstream. */
 function agentLeft(context: ProxyContext, x: Exchange): void {
   const error = new AgentClosedError('the agent closed the connection before the answer');
-  context.outcomes.record('error', { ...whereOf(x), status: error.status, error: error.errorId });
+  context.outcomes.record('error', whereOf(x), { status: error.status, error: error.errorId });
 }
 
 function withSecrets(
@@ -213,6 +213,7 @@ function replayAfterRejection(
       },
     );
     const body = record.body(x.req);
+    // eslint-disable-next-line no-restricted-syntax -- a replay is rare; clarity wins here
     const again: Exchange = { ...x, scrubber: undefined, onRejected: undefined };
     injectAndSend(context, again, mapping, upstreamHeadersOf(x), fresh, {
       body: Buffer.isBuffer(body) ? body : undefined,

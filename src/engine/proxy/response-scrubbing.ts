@@ -70,7 +70,12 @@ export function scrubWebSocketRefusal(
   scrubber: SecretScrubber | undefined,
   refusal: { statusMessage: string; headers: Record<string, string>; body: Buffer },
 ): { statusMessage: string; headers: Record<string, string>; body: string } {
-  if (!scrubber) return { ...refusal, body: refusal.body.toString('utf8') };
+  if (!scrubber)
+    return {
+      statusMessage: refusal.statusMessage,
+      headers: refusal.headers,
+      body: refusal.body.toString('utf8'),
+    };
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(refusal.headers))
     headers[name] = scrubber.scrubText(value);

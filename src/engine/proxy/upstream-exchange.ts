@@ -174,8 +174,7 @@ export function relayResponse(
         host: x.host,
         code: (err as NodeJS.ErrnoException).code,
       });
-    context.outcomes.record(x.mapping ? 'injected' : 'forwarded', {
-      ...whereOf(x),
+    context.outcomes.record(x.mapping ? 'injected' : 'forwarded', whereOf(x), {
       status: upstreamResponse.statusCode,
       mapping: x.mapping?.name,
     });
@@ -208,7 +207,7 @@ function upstreamFailed(context: ProxyContext, x: Exchange, err: Error, responde
     // The agent left first (its 'close' is what cut the upstream): record that, not an
     // upstream failure that never happened.
     const error = new AgentClosedError('the agent closed the connection before the answer');
-    context.outcomes.record('error', { ...whereOf(x), status: error.status, error: error.errorId });
+    context.outcomes.record('error', whereOf(x), { status: error.status, error: error.errorId });
     return;
   }
   const where = x.mapping ? `mapping ${x.mapping.name}` : `${x.host}:${x.port}`;
@@ -271,7 +270,7 @@ function sendScrubbedWhole(
     const record = () => {
       if (recorded) return;
       recorded = true;
-      context.outcomes.record('injected', { ...whereOf(x), status, mapping: x.mapping?.name });
+      context.outcomes.record('injected', whereOf(x), { status, mapping: x.mapping?.name });
     };
     res.once('finish', record);
     res.once('close', record);

@@ -164,8 +164,7 @@ export class WebSocketUpgrades {
       // The upstream's own answer (a 401, a 404…), as the agent would have had it directly,
       // through the scrubbing point like every other upstream byte.
       const refusal = scrubWebSocketRefusal(scrubber, dialled.refusal);
-      context.outcomes.record(mapping ? 'injected' : 'forwarded', {
-        ...where,
+      context.outcomes.record(mapping ? 'injected' : 'forwarded', where, {
         method: 'GET',
         status: dialled.refusal.status,
       });
@@ -182,8 +181,7 @@ export class WebSocketUpgrades {
     req.socket.once('close', () => {
       if (!open.claimed) open.upstream.terminate();
     });
-    context.outcomes.record(mapping ? 'injected' : 'forwarded', {
-      ...where,
+    context.outcomes.record(mapping ? 'injected' : 'forwarded', where, {
       method: 'GET',
       status: 101,
     });

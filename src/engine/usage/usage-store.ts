@@ -163,9 +163,13 @@ export class UsageStore {
   ): void {
     const row: UsageRow = {
       day: localDay(this.#now()),
-      ...key,
+      agent: key.agent,
+      mapping: key.mapping,
       model: cleanModel(key.model),
-      ...counts,
+      requests: counts.requests,
+      inputTokens: counts.inputTokens,
+      outputTokens: counts.outputTokens,
+      cachedTokens: counts.cachedTokens,
     };
     addInto(this.#pending, row);
     for (const listener of [...this.#listeners]) listener(row);

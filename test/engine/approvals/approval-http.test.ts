@@ -41,7 +41,7 @@ async function hookedServer(hooks: RequestHooks): Promise<number> {
             path,
             shape: 'intercepted',
           },
-          closed.signal,
+          { signal: closed.signal },
         ),
       ),
     ).then(

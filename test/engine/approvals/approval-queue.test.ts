@@ -1,5 +1,5 @@
 /**
- * The approval queue, called exactly as the proxy calls it (`hooks.beforeSecret(request, signal)`),
+ * The approval queue, called exactly as the proxy calls it (`hooks.beforeSecret(request, { signal })`),
  * over a real settings store in a temp home: who is held, joins, bounds, the agent leaving,
  * timeout, allow-for expiry, "always" in settings, and the short memory of a denial.
  */
@@ -79,7 +79,7 @@ function harness(options: Partial<ApprovalQueueOptions> = {}, home = tempDir()):
 /** The hook as a promise: it answers at once (even by throwing) when nothing is held. */
 function gate(queue: ApprovalQueue) {
   return (req: AdmittedRequest, signal: AbortSignal) =>
-    new Promise<void>((resolve) => resolve(queue.hooks.beforeSecret!(req, signal)));
+    new Promise<void>((resolve) => resolve(queue.hooks.beforeSecret!(req, { signal })));
 }
 
 /** Starts a held request; `settled()` says how it ended, without an unhandled rejection. */
@@ -108,7 +108,7 @@ describe('approval queue', () => {
     expect(queue.list()).toEqual([]);
     // Decided at once: the proxy pays no promise for an agent that never asks.
     expect(
-      queue.hooks.beforeSecret!(request({ agent: 'ci' }), new AbortController().signal),
+      queue.hooks.beforeSecret!(request({ agent: 'ci' }), { signal: new AbortController().signal }),
     ).toBeUndefined();
   });
 

@@ -1,7 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { Logger } from '../../../src/engine/log/logger.js';
 import { composeHooks } from '../../../src/engine/proxy/compose-hooks.js';
-import type { AdmittedRequest, RequestHooks } from '../../../src/engine/proxy/request-hooks.js';
+import type {
+  AdmittedRequest,
+  AgentConnection,
+  RequestHooks,
+} from '../../../src/engine/proxy/request-hooks.js';
 
 const REQUEST: AdmittedRequest = {
   agent: 'a',
@@ -13,6 +17,10 @@ const REQUEST: AdmittedRequest = {
   path: '/v1/messages',
   shape: 'intercepted',
 };
+
+function connection(controller = new AbortController()): AgentConnection {
+  return { signal: controller.signal };
+}
 
 function recordingLog(): Logger & { errors: string[] } {
   const errors: string[] = [];
@@ -41,26 +49,44 @@ describe('composeHooks', () => {
       },
       { beforeSecret: () => void calls.push('never') },
     ]);
-    await expect(hooks.beforeSecret!(REQUEST, new AbortController().signal)).rejects.toBe(refusal);
+    await expect(hooks.beforeSecret!(REQUEST, connection())).rejects.toBe(refusal);
     expect(calls).toEqual(['budget', 'approval']);
   });
 
-  it('stops when the agent hangs up between hooks', async () => {
+  it('stops when the agent hangs up while a hook holds the request', async () => {
     const controller = new AbortController();
     const calls: string[] = [];
+    let release!: () => void;
     const hooks = composeHooks([
       {
         beforeSecret: () => {
           calls.push('first');
-          controller.abort(new Error('agent closed'));
+          return new Promise<void>((resolve) => (release = resolve));
         },
       },
       { beforeSecret: () => void calls.push('second') },
     ]);
-    // Nothing was held, so the composed hook stays synchronous and throws at once (the contract
-    // allows either; passHooks turns both into a rejection).
-    expect(() => hooks.beforeSecret!(REQUEST, controller.signal)).toThrow('agent closed');
+    const held = hooks.beforeSecret!(REQUEST, connection(controller));
+    controller.abort(new Error('agent closed'));
+    release();
+    await expect(held).rejects.toThrow('agent closed');
     expect(calls).toEqual(['first']);
+  });
+
+  it('never reads the signal when no hook holds (it is made on first read)', () => {
+    let reads = 0;
+    const watched: AgentConnection = {
+      get signal() {
+        reads++;
+        return new AbortController().signal;
+      },
+    };
+    const hooks = composeHooks([
+      { beforeSecret: () => undefined },
+      { beforeSecret: () => undefined },
+    ]);
+    expect(hooks.beforeSecret!(REQUEST, watched)).toBeUndefined();
+    expect(reads).toBe(0);
   });
 
   it('has no member for a stage no hook has', () => {
