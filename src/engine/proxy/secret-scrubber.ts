@@ -12,6 +12,9 @@ import { Transform, type TransformCallback } from 'node:stream';
 export class SecretScrubber {
   readonly #needles: readonly Buffer[];
   readonly #replacement: Buffer;
+  // SECRET: never log. The same values as text, for header fields and reason phrases.
+  readonly #textNeedles: readonly string[];
+  readonly #replacementText: string;
 
   constructor(values: readonly string[], replacement: string) {
     // Longest first, so a value that contains another is replaced whole.
@@ -19,6 +22,13 @@ export class SecretScrubber {
       .map((v) => Buffer.from(v, 'utf8'))
       .sort((a, b) => b.length - a.length);
     this.#replacement = Buffer.from(replacement, 'utf8');
+    // Node reads header fields and the reason phrase as latin1, one char per byte (RFC 9110
+    // §5.5): a value's UTF-8 bytes then appear as its latin1 reading. For ASCII both are the
+    // value itself. Matched as strings, which costs no Buffer per header.
+    this.#textNeedles = [
+      ...new Set(this.#needles.flatMap((b) => [b.toString('utf8'), b.toString('latin1')])),
+    ].sort((a, b) => b.length - a.length);
+    this.#replacementText = replacement;
   }
 
   get active(): boolean {
@@ -44,10 +54,12 @@ export class SecretScrubber {
     return out;
   }
 
+  /** Replaces every value in a header field or reason phrase; the input itself when none. */
   scrubText(text: string): string {
-    const buffer = Buffer.from(text, 'utf8');
-    const scrubbed = this.scrub(buffer);
-    return scrubbed === buffer ? text : scrubbed.toString('utf8');
+    let out = text;
+    for (const needle of this.#textNeedles)
+      if (out.includes(needle)) out = out.split(needle).join(this.#replacementText);
+    return out;
   }
 
   /** How many trailing bytes of `data` could begin a value, and must wait for the next chunk. */

@@ -55,6 +55,18 @@ describe('SecretScrubber', () => {
     expect(scrubber.scrub(data)).toBe(data);
   });
 
+  it('finds a value in header text, also as Node reads its UTF-8 bytes there (latin1)', () => {
+    const unicode = new SecretScrubber(['clé-0123456789'], 'PLACEHOLDER');
+    const asNodeReadsIt = Buffer.from('clé-0123456789', 'utf8').toString('latin1');
+    expect(asNodeReadsIt).not.toBe('clé-0123456789');
+    expect(unicode.scrubText(`Bearer ${asNodeReadsIt}`)).toBe('Bearer PLACEHOLDER');
+    expect(unicode.scrubText('x clé-0123456789 y clé-0123456789')).toBe(
+      'x PLACEHOLDER y PLACEHOLDER',
+    );
+    const untouched = 'nothing to see';
+    expect(unicode.scrubText(untouched)).toBe(untouched);
+  });
+
   it('is inactive without values', () => {
     expect(new SecretScrubber([''], 'x').active).toBe(false);
   });
