@@ -47,8 +47,8 @@ function describe(op: ApiOperation, issue: z.core.$ZodIssue): string {
 
 /** The request as its handler takes it, or the InvalidRequestError naming the first problem. */
 export function parseRequest<K extends ApiOperation>(op: K, raw: unknown): ApiRequest<K> {
-  // Operations without input are called with nothing; JSON and IPC may carry that as null.
-  const parsed = API[op].request.safeParse(raw ?? {});
+  // Operations without input may be called with nothing (the CLI); `null` is not nothing.
+  const parsed = API[op].request.safeParse(raw === undefined ? {} : raw);
   if (!parsed.success) {
     const [issue] = parsed.error.issues;
     throw new InvalidRequestError(
