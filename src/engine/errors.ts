@@ -29,6 +29,16 @@ export abstract class NamedError extends Error {
   }
 }
 
+/**
+ * Node's errno code of a system error (`ENOENT`, `ERR_…`), or undefined. A named error's `code`
+ * is Keygate's own (`invalid_input`), never mistaken for one.
+ */
+export function errnoCode(error: unknown): string | undefined {
+  if (typeof error !== 'object' || error === null || error instanceof NamedError) return undefined;
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' ? code : undefined;
+}
+
 export interface ErrorDefinition {
   readonly status: number;
   readonly code: string;
@@ -36,28 +46,26 @@ export interface ErrorDefinition {
   readonly traits?: ErrorTraits;
 }
 
-type ErrorParent = abstract new (message: string, options?: never) => NamedError;
+type ErrorParent = abstract new (...args: never[]) => NamedError;
 
 /**
  * A named error class: `name` (also the class's own name), `code` and `status` from this one
- * definition. `parent` makes it a kind of another (AppOnlyOperationError is an InvalidInputError);
- * classes that carry more fields extend the result (`class X extends defineError(…) {…}`).
+ * definition. `parent` makes it a kind of another (AppOnlyOperationError is an InvalidInputError)
+ * and gives it the parent's constructor; classes that carry more fields extend the result
+ * (`class X extends defineError(…) { constructor(…) {…} }`).
  */
 export function defineError<P extends ErrorParent = typeof NamedError>(
   name: string,
   definition: ErrorDefinition,
   parent?: P,
-): new (message: string, options?: ConstructorParameters<P>[1]) => InstanceType<P> {
-  const Base = (parent ?? NamedError) as unknown as new (
-    message: string,
-    options?: ErrorOptions,
-  ) => NamedError;
+): new (...args: ConstructorParameters<P>) => InstanceType<P> {
+  const Base = (parent ?? NamedError) as unknown as new (...args: unknown[]) => NamedError;
   const cls = class extends Base {
     override readonly status = definition.status;
     override readonly code = definition.code;
     protected readonly traits = definition.traits;
-    constructor(message: string, options?: ErrorOptions) {
-      super(message, options);
+    constructor(...args: unknown[]) {
+      super(...args);
       this.name = name;
     }
   };
@@ -67,7 +75,7 @@ export function defineError<P extends ErrorParent = typeof NamedError>(
 
 export abstract class KeygateError extends NamedError {
   /** Per class: the reason-phrase cause and whether a retry can help. */
-  protected declare readonly traits: ErrorTraits;
+  declare protected readonly traits: ErrorTraits;
   readonly #retryAfterMs: number | undefined;
 
   constructor(message: string, options?: KeygateErrorOptions) {

@@ -224,8 +224,7 @@ function operation<Request extends z.ZodType>(request: Request) {
 
 /** Operations that take nothing: any object passes (its keys are dropped), anything else not. */
 const NOTHING = z.object({});
-const trustAnswer = z.object({ trusted: z.boolean(), detail: z.string().optional() });
-type TrustAnswer = z.infer<typeof trustAnswer>;
+type TrustAnswer = { trusted: boolean; detail?: string };
 type Status = ProxyStatus;
 type Token = TokenStatus;
 const account = z.string().optional();

@@ -14,6 +14,7 @@ import {
   TokenStoreTamperedError,
   type TokenStore,
 } from '../secrets/onepassword/token-store.js';
+import { defineError } from '../errors.js';
 
 /**
  * The part of Electron's safeStorage this store uses, written out so the engine needs no
@@ -46,17 +47,20 @@ export const TOKEN_KEY = 'onePasswordServiceAccountToken';
 /** The electron-store file, next to settings.json in the Keygate home: `<home>/app-token.json`. */
 export const TOKEN_STORE_NAME = 'app-token';
 
-export class EncryptionUnavailableError extends Error {
-  override name = 'EncryptionUnavailableError';
-}
+export class EncryptionUnavailableError extends defineError('EncryptionUnavailableError', {
+  status: 500,
+  code: 'encryption_unavailable',
+}) {}
 
 /**
  * Linux without a Secret Service or KWallet: Chromium's `basic_text` backend encrypts with a key
  * written in its source code, so "encrypted" would mean readable by anyone with the file.
  */
-export class InsecureKeyringError extends EncryptionUnavailableError {
-  override name = 'InsecureKeyringError';
-}
+export class InsecureKeyringError extends defineError(
+  'InsecureKeyringError',
+  { status: 500, code: 'insecure_keyring' },
+  EncryptionUnavailableError,
+) {}
 
 export class SafeStorageTokenStore implements TokenStore {
   readonly #cipher: AsyncCipher;
