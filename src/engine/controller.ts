@@ -9,6 +9,7 @@ import net from 'node:net';
 import type {
   AgentView,
   ApiHandlers,
+  AppOnlyHandlers,
   ApiRequest,
   CaInfo,
   DoctorCheck,
@@ -133,17 +134,12 @@ export class Controller {
     'proxy.configure': async (request) => this.#configure(request),
     'activity.recent': async ({ limit }) => this.#engine?.activity.recent(limit) ?? [],
     'approvals.list': async () => this.#approvals().list(),
-    'approvals.decide': async ({ id, decision, forSeconds }) => {
-      if (typeof id !== 'string' || !['allow', 'always', 'deny'].includes(decision))
-        throw new InvalidInputError('approvals.decide needs an id and allow, always or deny');
-      if (forSeconds !== undefined && typeof forSeconds !== 'number')
-        throw new InvalidInputError('forSeconds must be a number');
-      return this.#approvals().decide(
+    'approvals.decide': async ({ id, decision, forSeconds }) =>
+      this.#approvals().decide(
         id,
         decision,
         forSeconds === undefined ? undefined : forSeconds * 1000,
-      );
-    },
+      ),
     'ca.info': async () => this.#caInfo(),
     'doctor.run': async () => this.#doctor(),
     'token.set': async ({ token }) => this.#setToken(token),
@@ -155,19 +151,24 @@ export class Controller {
       (await this.#connected()).items(vaultId, account),
     'onepassword.suggestions': async ({ account }) =>
       (await this.#connected()).suggestions(account),
-    // The app overrides these three with its own handlers (src/main/app-handlers.ts).
-    'app.launchAtLogin': async () => {
-      throw new AppOnlyOperationError('launch at login is a setting of the macOS app');
-    },
-    'ca.trustState': async () => {
-      throw new AppOnlyOperationError('keychain trust is managed by the macOS app');
-    },
-    'ca.trust': async () => {
-      throw new AppOnlyOperationError(
-        `trust the CA with: security add-trusted-cert -r trustRoot -k ~/Library/Keychains/login.keychain-db ${this.#paths.caCert}`,
-      );
-    },
+    ...this.#appOnlyRefusals(),
   };
+
+  /** APP_ONLY_OPERATIONS: the app lays its own handlers over these (engine/desktop/app-handlers.ts). */
+  #appOnlyRefusals(): AppOnlyHandlers {
+    // Messages are made on the call: the handlers are built before the constructor sets #paths.
+    const refuse = (message: () => string) => async (): Promise<never> => {
+      throw new AppOnlyOperationError(message());
+    };
+    return {
+      'app.launchAtLogin': refuse(() => 'launch at login is a setting of the macOS app'),
+      'ca.trustState': refuse(() => 'keychain trust is managed by the macOS app'),
+      'ca.trust': refuse(
+        () =>
+          `trust the CA with: security add-trusted-cert -r trustRoot -k ~/Library/Keychains/login.keychain-db ${this.#paths.caCert}`,
+      ),
+    };
+  }
 
   async #listMappings(): Promise<MappingView[]> {
     const { resolver } = await this.#setup();
@@ -317,8 +318,6 @@ export class Controller {
 
   #setAgent(name: string, ask: boolean | undefined): AgentView {
     validateAgentName(name);
-    if (ask !== undefined && typeof ask !== 'boolean')
-      throw new InvalidInputError('ask must be true or false');
     let found: Agent | undefined;
     this.#store.update((draft) => {
       const agent = draft.agents.find((a) => a.name === name);
@@ -336,8 +335,6 @@ export class Controller {
     hosts: readonly string[] | undefined,
     ask: boolean | undefined,
   ): { agent: AgentView; token: string } {
-    if (ask !== undefined && typeof ask !== 'boolean')
-      throw new InvalidInputError('ask must be true or false');
     const agent = { ...newAgent(name, hosts), ...(ask ? { ask: true } : {}) };
     this.#store.update((draft) => {
       if (draft.agents.some((a) => a.name === name)) {
@@ -383,9 +380,6 @@ export class Controller {
     if (port !== undefined && (!Number.isInteger(port) || port < 1024 || port > 65535)) {
       // Below 1024 needs root on Linux and macOS; 0 (any free port) cannot be told to agents.
       throw new InvalidInputError(`port must be a whole number from 1024 to 65535 (got ${port})`);
-    }
-    if (denyUnmapped !== undefined && typeof denyUnmapped !== 'boolean') {
-      throw new InvalidInputError('denyUnmapped must be true or false');
     }
     const before = this.#store.get().proxy;
     this.#store.update((draft) => {

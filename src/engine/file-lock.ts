@@ -14,6 +14,7 @@
  */
 import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { errnoCode } from './errors.js';
 
 export interface FileLockOptions {
   /** A lock older than this is taken to be left by a process that hung or died. */
@@ -166,9 +167,4 @@ function processExists(pid: number): boolean {
     // EPERM: it exists, owned by someone else.
     return errnoCode(error) === 'EPERM';
   }
-}
-
-function errnoCode(error: unknown): string | undefined {
-  if (typeof error !== 'object' || error === null || !('code' in error)) return undefined;
-  return typeof error.code === 'string' ? error.code : undefined;
 }

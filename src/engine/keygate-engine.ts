@@ -8,7 +8,7 @@ import type { Settings } from '../shared/settings-schema.js';
 import { ActivityLog } from './activity/activity-log.js';
 import { settingsApprovalPolicy } from './approvals/approval-policy.js';
 import { ApprovalQueue } from './approvals/approval-queue.js';
-import { InvalidInputError, SettingsError } from './errors.js';
+import { defineError, InvalidInputError, SettingsError } from './errors.js';
 import { homePaths, type HomePaths } from './home.js';
 import { silentLogger, type Logger } from './log/logger.js';
 import { BudgetHooks } from './budgets/budget-hooks.js';
@@ -80,9 +80,10 @@ interface EngineParts {
   readonly log: Logger;
 }
 
-export class PortInUseError extends Error {
-  override name = 'PortInUseError';
-}
+export class PortInUseError extends defineError('PortInUseError', {
+  status: 500,
+  code: 'port_in_use',
+}) {}
 
 export class KeygateEngine {
   readonly paths: HomePaths;

@@ -7,6 +7,7 @@
  */
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { z } from 'zod';
 import { writeFileAtomicSync } from './atomic-write.js';
 
 export interface RuntimeInfo {
@@ -60,39 +61,42 @@ export function readRuntimeInfo(home: string): RuntimeInfo | undefined {
   } catch {
     return undefined;
   }
+  let info: z.infer<typeof runtimeInfoSchema>;
   try {
-    const info = JSON.parse(text) as Partial<RuntimeInfo>;
-    if (
-      typeof info.pid !== 'number' ||
-      typeof info.port !== 'number' ||
-      typeof info.host !== 'string'
-    )
-      return undefined;
-    if (!alive(info.pid)) return undefined;
-    const stale = validStale(info.stale);
-    const control = validControl(info.control);
-    return {
-      pid: info.pid,
-      host: info.host,
-      port: info.port,
-      ...(stale ? { stale } : {}),
-      ...(control ? { control } : {}),
-    };
+    const parsed = runtimeInfoSchema.safeParse(JSON.parse(text));
+    if (!parsed.success) return undefined;
+    info = parsed.data;
   } catch {
-    return undefined;
+    return undefined; // not JSON: a half-written or foreign file, as good as none
   }
+  if (!alive(info.pid)) return undefined;
+  const { stale, control } = info;
+  return {
+    pid: info.pid,
+    host: info.host,
+    port: info.port,
+    ...(stale ? { stale } : {}),
+    ...(control ? { control } : {}),
+  };
 }
 
-function validStale(value: unknown): Record<string, string> | undefined {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
-  const entries = Object.entries(value).filter(
-    (entry): entry is [string, string] => typeof entry[1] === 'string',
-  );
-  return entries.length > 0 ? Object.fromEntries(entries) : undefined;
-}
-
-function validControl(value: unknown): RuntimeControl | undefined {
-  const control = value as Partial<RuntimeControl> | undefined;
-  if (typeof control?.url !== 'string' || typeof control.token !== 'string') return undefined;
-  return { url: control.url, token: control.token };
-}
+/**
+ * What a reader trusts of serve.json: pid, host and port or nothing; a malformed `stale` or
+ * `control` (another version wrote it) is dropped alone, and so are stale entries that are not text.
+ */
+const runtimeInfoSchema = z.object({
+  pid: z.number(),
+  host: z.string(),
+  port: z.number(),
+  stale: z
+    .record(z.string(), z.unknown())
+    .transform((value) => {
+      const entries = Object.entries(value).filter(
+        (entry): entry is [string, string] => typeof entry[1] === 'string',
+      );
+      return entries.length > 0 ? Object.fromEntries(entries) : undefined;
+    })
+    .optional()
+    .catch(undefined),
+  control: z.object({ url: z.string(), token: z.string() }).optional().catch(undefined),
+});

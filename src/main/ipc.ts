@@ -7,12 +7,14 @@
 import { ipcMain, type IpcMainInvokeEvent } from 'electron';
 import type { ApiHandlers } from '../shared/api.js';
 import { errorBody } from '../shared/api-client.js';
+import { defineError } from '../engine/errors.js';
 import type { Logger } from '../engine/log/logger.js';
 import { buildIpcTable, isTrustedSender, type IpcResult } from '../engine/desktop/ipc-table.js';
 
-export class UntrustedSenderError extends Error {
-  override name = 'UntrustedSenderError';
-}
+export class UntrustedSenderError extends defineError('UntrustedSenderError', {
+  status: 403,
+  code: 'untrusted_sender',
+}) {}
 
 function trusted(event: IpcMainInvokeEvent, settingsUrl: string): boolean {
   const frame = event.senderFrame;

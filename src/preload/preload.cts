@@ -1,46 +1,13 @@
 /**
  * `window.keygate.call(op, request)` and nothing else: contract operations only, each on its own
  * channel (`keygate:<op>`), resolving to the envelope (src/shared/api-client.ts). Sandboxed
- * preloads cannot `require` our files, so the list is written out; tsc and
- * test/main/preload.test.ts check it against the contract.
+ * preloads cannot `require` our files, so the build (scripts/build.mjs) writes the contract's
+ * API_OPERATIONS in place of the empty list below; test/main/preload.test.ts checks the result.
  */
 import { contextBridge, ipcRenderer } from 'electron';
-import type { ApiOperation } from '../shared/api.js' with { 'resolution-mode': 'import' };
 import type { ApiEnvelope } from '../shared/api-client.js' with { 'resolution-mode': 'import' };
 
-const OPERATIONS = [
-  'mappings.list',
-  'mappings.upsert',
-  'mappings.remove',
-  'mappings.test',
-  'agents.list',
-  'agents.add',
-  'agents.set',
-  'agents.remove',
-  'agents.env',
-  'proxy.status',
-  'proxy.setEnabled',
-  'proxy.configure',
-  'activity.recent',
-  'approvals.list',
-  'approvals.decide',
-  'ca.info',
-  'doctor.run',
-  'token.set',
-  'token.useDesktop',
-  'token.status',
-  'token.clear',
-  'onepassword.vaults',
-  'onepassword.items',
-  'onepassword.suggestions',
-  'app.launchAtLogin',
-  'ca.trustState',
-  'ca.trust',
-] as const satisfies readonly ApiOperation[];
-
-// Compile-time: a contract operation missing from the list makes this `false`, and tsc fails.
-type Missing = Exclude<ApiOperation, (typeof OPERATIONS)[number]>;
-const _operationsComplete: [Missing] extends [never] ? true : false = true;
+const OPERATIONS: readonly string[] = [/* API_OPERATIONS */];
 
 /** What the renderer sees as `window.keygate` (src/renderer/transport.ts declares the same). */
 export interface KeygateBridge {

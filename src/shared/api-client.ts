@@ -7,12 +7,15 @@
  * Electron's IPC and HTTP both lose an Error's class and fields on the way, so the error travels
  * as data and is thrown here, on the caller's side, as an ApiCallError.
  */
-import { API_OPERATIONS, type ApiOperation, type ApiRequest, type ApiResponse } from './api.js';
+// Types only: api.ts holds the zod schemas, and the renderer runs in a browser without zod.
+import type { ApiOperation, ApiRequest, ApiResponse } from './api.js';
 
 /** What every transport carries back. `message` never holds a secret or a stack trace. */
 export interface ApiErrorBody {
   name: string;
   message: string;
+  /** The error's code (`invalid_request`, …) when Keygate named it (src/engine/errors.ts). */
+  code?: string;
 }
 
 export type ApiEnvelope<T = unknown> = { result: T } | { error: ApiErrorBody };
@@ -23,7 +26,7 @@ export interface ApiTransport {
 }
 
 export type ApiClient = {
-  [K in ApiOperation]: (request: ApiRequest<K>) => Promise<ApiResponse<K>>;
+  readonly [K in ApiOperation]: (request: ApiRequest<K>) => Promise<ApiResponse<K>>;
 };
 
 /** An operation's failure, as the engine reported it (`InvalidInputError`, …) or the transport. */
@@ -40,10 +43,16 @@ export class ApiCallError extends Error {
   }
 }
 
-/** The error half of an envelope: name and message only, never the stack or a cause. */
+/** The error half of an envelope: name, message and code only, never the stack or a cause. */
 export function errorBody(err: unknown): ApiErrorBody {
-  if (err instanceof Error) return { name: err.name || 'Error', message: err.message };
-  return { name: 'Error', message: String(err) };
+  if (!(err instanceof Error)) return { name: 'Error', message: String(err) };
+  const code = (err as { code?: unknown }).code;
+  return {
+    name: err.name || 'Error',
+    message: err.message,
+    // Node's own errors carry a code too (ENOENT); only a Keygate error's is worth sending.
+    ...(typeof code === 'string' && /^[a-z_]+$/.test(code) ? { code } : {}),
+  };
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -64,20 +73,30 @@ export function unwrapEnvelope(op: string, envelope: unknown): unknown {
   throw new ApiCallError('TransportError', `${op}: the answer was not understood`, op);
 }
 
+/**
+ * One method per operation, made when first read: the client does not know the list (which
+ * lives with the schemas); the far side refuses a name that is not an operation. `then` is not
+ * one, so a client can be returned from an async function.
+ */
 export function createApiClient(transport: ApiTransport): ApiClient {
-  const client: Record<string, (request: unknown) => Promise<unknown>> = {};
-  for (const op of API_OPERATIONS) {
-    client[op] = async (request: unknown) => {
-      let envelope: unknown;
-      try {
-        // Operations whose request is `void` still send an object, so handlers can destructure.
-        envelope = await transport.call(op, request ?? {});
-      } catch (err) {
-        const { message } = errorBody(err);
-        throw new ApiCallError('TransportError', message, op);
-      }
-      return unwrapEnvelope(op, envelope);
-    };
-  }
-  return client as unknown as ApiClient;
+  const methods = new Map<string, (request: unknown) => Promise<unknown>>();
+  const method = (op: string) => async (request: unknown) => {
+    let envelope: unknown;
+    try {
+      // Operations whose request is `void` still send an object, so handlers can destructure.
+      envelope = await transport.call(op, request ?? {});
+    } catch (err) {
+      const { message } = errorBody(err);
+      throw new ApiCallError('TransportError', message, op);
+    }
+    return unwrapEnvelope(op, envelope);
+  };
+  return new Proxy({} as ApiClient, {
+    get(_target, op) {
+      if (typeof op !== 'string' || op === 'then') return undefined;
+      let found = methods.get(op);
+      if (!found) methods.set(op, (found = method(op)));
+      return found;
+    },
+  });
 }

@@ -1,27 +1,34 @@
 /**
- * The one API contract. Every operation the UI or the CLI can ask of Keygate is declared here
- * once, with its request and response types. Three transports carry it: Electron IPC (through
- * the preload), loopback HTTP (`keygate serve --ui`), and direct calls from the CLI.
- * `ApiHandlers` makes a missing handler a compile error.
+ * The one API contract. Every operation the UI or the CLI can ask of Keygate is one entry of
+ * `API`: the zod schema of its request, and its response (a schema where a client checks it).
+ * The types (`ApiContract`, `ApiHandlers`) are derived from it, so a missing handler is a compile
+ * error, and `dispatch()` (src/engine/dispatch.ts) checks every request against its schema
+ * before the handler runs, whichever transport carried it: Electron IPC (through the preload,
+ * whose list of operations the build writes from this one), loopback HTTP (`keygate serve --ui`),
+ * or the CLI. Imports zod: the renderer may only `import type` from here (it runs in a browser,
+ * without node_modules).
  */
+import { z } from 'zod';
 import type { ActivityEvent } from './activity.js';
 import type { InjectorConfig } from './settings-schema.js';
 
-export interface MappingInput {
-  host: string;
-  ref: string;
-  preset?: string;
-  bearer?: boolean;
-  header?: string;
-  format?: string;
-  apiKeyHeader?: string;
-  basicUserRef?: string;
-  query?: string;
-  path?: string;
-  port?: number;
-  account?: string;
-  allowPlaintext?: boolean;
-}
+/** Shapes only: what each field means and which values it may take is buildMapping's to say. */
+export const mappingInputSchema = z.object({
+  host: z.string(),
+  ref: z.string(),
+  preset: z.string().optional(),
+  bearer: z.boolean().optional(),
+  header: z.string().optional(),
+  format: z.string().optional(),
+  apiKeyHeader: z.string().optional(),
+  basicUserRef: z.string().optional(),
+  query: z.string().optional(),
+  path: z.string().optional(),
+  port: z.number().optional(),
+  account: z.string().optional(),
+  allowPlaintext: z.boolean().optional(),
+});
+export type MappingInput = z.infer<typeof mappingInputSchema>;
 
 export interface MappingView {
   /** Stable name: host pattern, plus :port and path glob when set. */
@@ -162,85 +169,141 @@ export interface DoctorCheck {
 }
 
 /** A request held until the user answers (docs/agents.md, Approvals). Never a query string. */
-export interface PendingApprovalView {
-  id: string;
-  agent: string;
-  mapping: string;
+const pendingApprovalSchema = z.object({
+  id: z.string(),
+  agent: z.string(),
+  mapping: z.string(),
   /** The mapping's preset (`anthropic`, `openai`), for a friendlier label. */
-  preset?: string;
-  host: string;
-  port: number;
-  method: string;
+  preset: z.string().optional(),
+  host: z.string(),
+  port: z.number(),
+  method: z.string(),
   /** Origin-form path of the first request that asked, without the query. */
-  path: string;
+  path: z.string(),
   /** When the first request started waiting (ISO 8601). */
-  since: string;
+  since: z.string(),
   /** When it times out, answered with 403 keygate_approval_timeout. */
-  expiresAt: string;
+  expiresAt: z.string(),
   /** Requests waiting on this answer (concurrent ones join the first). */
-  waiting: number;
-}
+  waiting: z.number(),
+});
+export type PendingApprovalView = z.infer<typeof pendingApprovalSchema>;
 
-export type ApprovalDecision = 'allow' | 'always' | 'deny';
+const approvalDecisionSchema = z.enum(['allow', 'always', 'deny']);
+export type ApprovalDecision = z.infer<typeof approvalDecisionSchema>;
 
-export interface ApprovalOutcomeView {
-  id: string;
-  agent: string;
-  mapping: string;
-  host: string;
-  decision: ApprovalDecision;
+const approvalOutcomeSchema = z.object({
+  id: z.string(),
+  agent: z.string(),
+  mapping: z.string(),
+  host: z.string(),
+  decision: approvalDecisionSchema,
   /** For `allow`: when the grant ends. */
-  until?: string;
+  until: z.string().optional(),
+});
+export type ApprovalOutcomeView = z.infer<typeof approvalOutcomeSchema>;
+
+/** One operation: its request schema and its response, checked (`checked`) or typed only. */
+export interface Operation<Request extends z.ZodType, Response> {
+  readonly request: Request;
+  /** Set where a client reads the answer over a transport (the CLI's `keygate approvals`). */
+  readonly response: z.ZodType<Response> | undefined;
 }
 
-export interface ApiContract {
-  'mappings.list': { request: void; response: MappingView[] };
-  'mappings.upsert': { request: MappingInput; response: MappingView };
-  'mappings.remove': { request: { host: string; path?: string }; response: { removed: number } };
-  'mappings.test': { request: { host: string }; response: MappingTestResult[] };
-  'agents.list': { request: void; response: AgentView[] };
-  'agents.add': {
-    request: { name: string; hosts?: string[]; ask?: boolean };
-    response: { agent: AgentView; token: string };
+function operation<Request extends z.ZodType>(request: Request) {
+  return {
+    /** The response's type; no client checks it at run time. */
+    returns: <Response>(): Operation<Request, Response> => ({ request, response: undefined }),
+    /** The response's schema, for clients that read it from another process. */
+    checked: <Response extends z.ZodType>(response: Response) =>
+      ({ request, response }) as Operation<Request, z.output<Response>> & {
+        readonly response: Response;
+      },
   };
-  'agents.set': { request: { name: string; ask?: boolean }; response: AgentView };
-  'agents.remove': { request: { name: string }; response: { removed: boolean } };
-  'agents.env': { request: { name?: string }; response: AgentEnv };
-  'proxy.status': { request: void; response: ProxyStatus };
-  'proxy.setEnabled': { request: { enabled: boolean }; response: ProxyStatus };
+}
+
+/** Operations that take nothing: any object passes (its keys are dropped), anything else not. */
+const NOTHING = z.object({});
+type TrustAnswer = { trusted: boolean; detail?: string };
+type Status = ProxyStatus;
+type Token = TokenStatus;
+const account = z.string().optional();
+
+/**
+ * The contract. Adding an operation is one entry here (and its handler, which the compiler asks
+ * for). Request schemas check shapes; handlers check meaning (a port range, a host pattern) with
+ * their own InvalidInputError.
+ */
+export const API = {
+  'mappings.list': operation(NOTHING).returns<MappingView[]>(),
+  'mappings.upsert': operation(mappingInputSchema).returns<MappingView>(),
+  'mappings.remove': operation(
+    z.object({ host: z.string(), path: z.string().optional() }),
+  ).returns<{
+    removed: number;
+  }>(),
+  'mappings.test': operation(z.object({ host: z.string() })).returns<MappingTestResult[]>(),
+  'agents.list': operation(NOTHING).returns<AgentView[]>(),
+  'agents.add': operation(
+    z.object({
+      name: z.string(),
+      hosts: z.array(z.string()).optional(),
+      ask: z.boolean().optional(),
+    }),
+  ).returns<{ agent: AgentView; token: string }>(),
+  'agents.set': operation(
+    z.object({ name: z.string(), ask: z.boolean().optional() }),
+  ).returns<AgentView>(),
+  'agents.remove': operation(z.object({ name: z.string() })).returns<{ removed: boolean }>(),
+  'agents.env': operation(z.object({ name: z.string().optional() })).returns<AgentEnv>(),
+  'proxy.status': operation(NOTHING).returns<Status>(),
+  'proxy.setEnabled': operation(z.object({ enabled: z.boolean() })).returns<Status>(),
   /** Saves the port (1024-65535; the listener moves to it) and/or the unmapped-host policy. */
-  'proxy.configure': {
-    request: { port?: number; denyUnmapped?: boolean };
-    response: ProxyStatus;
-  };
-  'activity.recent': { request: { limit?: number }; response: ActivityEvent[] };
+  'proxy.configure': operation(
+    z.object({ port: z.number().optional(), denyUnmapped: z.boolean().optional() }),
+  ).returns<Status>(),
+  'activity.recent': operation(z.object({ limit: z.number().optional() })).returns<
+    ActivityEvent[]
+  >(),
   /** Needs the running engine (serve, the app): pending approvals live in its memory. */
-  'approvals.list': { request: void; response: PendingApprovalView[] };
+  'approvals.list': operation(NOTHING).checked(z.array(pendingApprovalSchema)),
   /** `forSeconds` only with `allow` (default 8 hours). */
-  'approvals.decide': {
-    request: { id: string; decision: ApprovalDecision; forSeconds?: number };
-    response: ApprovalOutcomeView;
-  };
-  'ca.info': { request: void; response: CaInfo };
-  'doctor.run': { request: void; response: DoctorCheck[] };
+  'approvals.decide': operation(
+    z.object({
+      id: z.string(),
+      decision: approvalDecisionSchema,
+      forSeconds: z.number().optional(),
+    }),
+  ).checked(approvalOutcomeSchema),
+  'ca.info': operation(NOTHING).returns<CaInfo>(),
+  'doctor.run': operation(NOTHING).returns<DoctorCheck[]>(),
   // SECRET: never log. The request carries the service-account token.
-  'token.set': { request: { token: string }; response: TokenStatus };
-  'token.useDesktop': { request: { accountName: string }; response: TokenStatus };
-  'token.status': { request: void; response: TokenStatus };
-  'token.clear': { request: void; response: TokenStatus };
-  'onepassword.vaults': { request: { account?: string }; response: VaultView[] };
-  'onepassword.items': { request: { vaultId: string; account?: string }; response: ItemView[] };
-  'onepassword.suggestions': { request: { account?: string }; response: ImportSuggestionView[] };
-  // App-only: they need Electron or the login keychain; `keygate serve` refuses them.
-  'app.launchAtLogin': { request: { enabled?: boolean }; response: { enabled: boolean } };
-  'ca.trustState': {
-    request: Record<string, never>;
-    response: { trusted: boolean; detail?: string };
-  };
-  'ca.trust': { request: Record<string, never>; response: { trusted: boolean; detail?: string } };
-}
+  'token.set': operation(z.object({ token: z.string() })).returns<Token>(),
+  'token.useDesktop': operation(z.object({ accountName: z.string() })).returns<Token>(),
+  'token.status': operation(NOTHING).returns<Token>(),
+  'token.clear': operation(NOTHING).returns<Token>(),
+  'onepassword.vaults': operation(z.object({ account })).returns<VaultView[]>(),
+  'onepassword.items': operation(z.object({ vaultId: z.string(), account })).returns<ItemView[]>(),
+  'onepassword.suggestions': operation(z.object({ account })).returns<ImportSuggestionView[]>(),
+  // App-only (APP_ONLY_OPERATIONS): they need Electron or the login keychain; serve refuses them.
+  'app.launchAtLogin': operation(z.object({ enabled: z.boolean().optional() })).returns<{
+    enabled: boolean;
+  }>(),
+  'ca.trustState': operation(NOTHING).returns<TrustAnswer>(),
+  'ca.trust': operation(NOTHING).returns<TrustAnswer>(),
+} satisfies Record<string, Operation<z.ZodType, unknown>>;
 
-export type ApiOperation = keyof ApiContract;
+export type ApiOperation = keyof typeof API;
+
+/** `void` for operations that take nothing, so callers write `handlers['proxy.status']()`. */
+type RequestOf<S extends z.ZodType> = string extends keyof z.output<S> ? void : z.output<S>;
+
+export type ApiContract = {
+  [K in ApiOperation]: {
+    request: RequestOf<(typeof API)[K]['request']>;
+    response: (typeof API)[K] extends Operation<z.ZodType, infer R> ? R : never;
+  };
+};
 export type ApiRequest<K extends ApiOperation> = ApiContract[K]['request'];
 export type ApiResponse<K extends ApiOperation> = ApiContract[K]['response'];
 
@@ -248,37 +311,14 @@ export type ApiHandlers = {
   [K in ApiOperation]: (request: ApiRequest<K>) => Promise<ApiResponse<K>>;
 };
 
-/** Runtime list of operations, for transports that register one route or channel per operation. */
-export const API_OPERATIONS = [
-  'mappings.list',
-  'mappings.upsert',
-  'mappings.remove',
-  'mappings.test',
-  'agents.list',
-  'agents.add',
-  'agents.set',
-  'agents.remove',
-  'agents.env',
-  'proxy.status',
-  'proxy.setEnabled',
-  'proxy.configure',
-  'activity.recent',
-  'approvals.list',
-  'approvals.decide',
-  'ca.info',
-  'doctor.run',
-  'token.set',
-  'token.useDesktop',
-  'token.status',
-  'token.clear',
-  'onepassword.vaults',
-  'onepassword.items',
-  'onepassword.suggestions',
-  'app.launchAtLogin',
-  'ca.trustState',
-  'ca.trust',
-] as const satisfies readonly ApiOperation[];
+/** Every operation, in contract order: one route or channel each. */
+export const API_OPERATIONS = Object.keys(API) as ApiOperation[];
 
-// Compile-time proof that API_OPERATIONS lists every operation: a missing one makes this `false`.
-type MissingOperations = Exclude<ApiOperation, (typeof API_OPERATIONS)[number]>;
-export const API_OPERATIONS_COMPLETE: [MissingOperations] extends [never] ? true : false = true;
+/** The operations only the app serves (src/engine/desktop/app-handlers.ts). */
+export const APP_ONLY_OPERATIONS = ['app.launchAtLogin', 'ca.trustState', 'ca.trust'] as const;
+export type AppOnlyOperation = (typeof APP_ONLY_OPERATIONS)[number];
+export type AppOnlyHandlers = Pick<ApiHandlers, AppOnlyOperation>;
+
+export function isApiOperation(op: unknown): op is ApiOperation {
+  return typeof op === 'string' && Object.hasOwn(API, op);
+}

@@ -6,147 +6,25 @@
  * that the main process starts, wires every piece, serves the contract over IPC to the settings
  * page only, follows the menu, survives a port in use, and quits cleanly.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SettingsStore } from '../../src/engine/settings/settings-store.js';
+import {
+  cleanUp,
+  dirs,
+  servers,
+  SETTINGS_URL,
+  start,
+  type FakeApp,
+  type MenuItem,
+} from './fixtures/fake-app.js';
 import { API_OPERATIONS } from '../../src/shared/api.js';
 import { REPO_ROOT } from '../helpers/keygate-process.js';
 import { fakeToken } from '../helpers/fake-op-client.js';
 
-const MAIN = join(REPO_ROOT, 'dist', 'main', 'main.js');
-const REGISTER = join(REPO_ROOT, 'test', 'main', 'fixtures', 'fake-electron', 'register.mjs');
-const SETTINGS_URL = pathToFileURL(join(REPO_ROOT, 'dist', 'renderer', 'index.html')).href;
-
-interface MenuItem {
-  label?: string;
-  type?: string;
-  checked?: boolean;
-  enabled?: boolean;
-}
-type Event = { event: string; [key: string]: unknown };
-
-class FakeApp {
-  readonly events: Event[] = [];
-  readonly stderr: string[] = [];
-  readonly exited: Promise<number | null>;
-  #waiters: Array<{ test: (e: Event) => boolean; resolve: (e: Event) => void }> = [];
-  #answers = new Map<number, (answer: Record<string, unknown>) => void>();
-  #nextId = 1;
-
-  constructor(readonly child: ChildProcessWithoutNullStreams) {
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      const message = JSON.parse(line) as Record<string, unknown>;
-      if (typeof message.id === 'number') {
-        this.#answers.get(message.id)?.(message);
-        return;
-      }
-      const event = message as Event;
-      this.events.push(event);
-      this.#waiters = this.#waiters.filter((w) => {
-        if (!w.test(event)) return true;
-        w.resolve(event);
-        return false;
-      });
-    });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => this.stderr.push(chunk));
-    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
-  }
-
-  /** The first event (past or future) that passes `test`. */
-  waitFor(test: (e: Event) => boolean, what: string, timeoutMs = 20_000): Promise<Event> {
-    const past = this.events.find(test);
-    if (past) return Promise.resolve(past);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`timed out waiting for ${what}; stderr:\n${this.stderr.join('')}`)),
-        timeoutMs,
-      );
-      this.#waiters.push({
-        test,
-        resolve: (e) => {
-          clearTimeout(timer);
-          resolve(e);
-        },
-      });
-    });
-  }
-
-  /** The latest menu if it satisfies `test`, or the next one that does (menus are rebuilt). */
-  async waitForMenu(test: (items: MenuItem[]) => boolean, what: string): Promise<MenuItem[]> {
-    const last = [...this.events].reverse().find((e) => e.event === 'menu');
-    if (last && test(last.items as MenuItem[])) return last.items as MenuItem[];
-    const seen = this.events.length;
-    const event = await this.waitFor(
-      (e) => e.event === 'menu' && this.events.indexOf(e) >= seen && test(e.items as MenuItem[]),
-      what,
-    );
-    return event.items as MenuItem[];
-  }
-
-  send(command: Record<string, unknown>): Promise<Record<string, unknown>> {
-    const id = this.#nextId++;
-    return new Promise((resolve) => {
-      this.#answers.set(id, resolve);
-      this.child.stdin.write(`${JSON.stringify({ id, ...command })}\n`);
-    });
-  }
-
-  async invoke(op: string, request: unknown = {}, url = SETTINGS_URL): Promise<unknown> {
-    const answer = await this.send({ cmd: 'invoke', channel: `keygate:${op}`, request, url });
-    if (answer.error) throw new Error(String(answer.error));
-    return answer.value;
-  }
-
-  async click(label: string): Promise<void> {
-    const answer = await this.send({ cmd: 'click', label });
-    if (answer.error) throw new Error(String(answer.error));
-  }
-}
-
-const apps: FakeApp[] = [];
-const dirs: string[] = [];
-const servers: net.Server[] = [];
-
-afterEach(async () => {
-  for (const app of apps.splice(0)) {
-    if (app.child.exitCode === null) app.child.kill('SIGKILL');
-  }
-  for (const server of servers.splice(0)) server.close();
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
-
-function start(
-  port: number,
-  extraEnv: NodeJS.ProcessEnv = {},
-  home = mkdtempSync(join(tmpdir(), 'keygate-app-')),
-): { app: FakeApp; home: string } {
-  dirs.push(home);
-  const store = SettingsStore.open(home);
-  store.update((draft) => {
-    draft.proxy.port = port;
-  });
-  store.close();
-  const env: NodeJS.ProcessEnv = { ...process.env, KEYGATE_HOME: home, SHELL: '/bin/zsh' };
-  for (const name of Object.keys(env)) {
-    if (/^(https?|all|no)_proxy$|^OP_SERVICE_ACCOUNT_TOKEN$/i.test(name)) delete env[name];
-  }
-  env.FAKE_ELECTRON_USER_DATA = home;
-  Object.assign(env, extraEnv);
-  const child = spawn(process.execPath, ['--import', pathToFileURL(REGISTER).href, MAIN], {
-    cwd: REPO_ROOT,
-    env,
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  const app = new FakeApp(child);
-  apps.push(app);
-  return { app, home };
-}
+afterEach(cleanUp);
 
 const statusLines = (items: MenuItem[]) =>
   items.filter((i) => i.enabled === false && i.type === undefined).map((i) => i.label ?? '');
@@ -185,11 +63,12 @@ describe('the main process, in Node with a fake electron', () => {
     await expect(app.invoke('proxy.status', {}, 'https://evil.example/')).resolves.toEqual({
       error: {
         name: 'UntrustedSenderError',
+        code: 'untrusted_sender',
         message: 'proxy.status is only available to Keygate Settings',
       },
     });
     await expect(app.invoke('agents.remove', 'not an object')).resolves.toMatchObject({
-      error: { name: 'InvalidIpcRequestError' },
+      error: { name: 'InvalidRequestError', code: 'invalid_request' },
     });
 
     // The app tells terminal commands where it listens.

@@ -17,7 +17,8 @@ import { join } from 'node:path';
 import tls from 'node:tls';
 import { ProxyAgent, request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { InvalidInputError } from '../../src/engine/errors.js';
+import { dispatch } from '../../src/engine/dispatch.js';
+import { InvalidInputError, InvalidRequestError } from '../../src/engine/errors.js';
 import { SETTINGS_SCHEMA_VERSION } from '../../src/shared/settings-schema.js';
 import type { MappingInput } from '../../src/shared/api.js';
 import { startBystanders, type Bystanders } from '../helpers/bystanders.js';
@@ -800,14 +801,14 @@ describe('mappings through the contract (mappings.upsert)', () => {
       /header must be a string/,
     ],
   ])(
-    'untyped contract input (the app’s transports carry JSON): %s → InvalidInputError',
+    'untyped contract input (the app’s transports carry JSON): %s → InvalidRequestError',
     async (_n, input, message) => {
-      const error = await fixture.controller.handlers['mappings.upsert'](
-        input as unknown as MappingInput,
-      ).then(
+      // Through dispatch(), as every transport calls: the schema names the field.
+      const error = await dispatch(fixture.controller.handlers, 'mappings.upsert', input).then(
         () => undefined,
         (err: unknown) => err,
       );
+      expect(error).toBeInstanceOf(InvalidRequestError);
       expect(error).toBeInstanceOf(InvalidInputError);
       expect((error as Error).message).toMatch(message);
     },

@@ -31,12 +31,19 @@ describe('createApiClient', () => {
   it('has one method per contract operation, each calling its own op', async () => {
     const { transport, calls } = recording((op) => ({ result: op }));
     const client = createApiClient(transport);
-    expect(Object.keys(client).sort()).toEqual([...API_OPERATIONS].sort());
     for (const op of API_OPERATIONS) {
       const method = client[op] as (request: unknown) => Promise<unknown>;
       expect(await method({})).toBe(op);
     }
     expect(calls.map(([op]) => op)).toEqual([...API_OPERATIONS]);
+  });
+
+  it('knows no list of its own, and is not a thenable (it can be returned from async code)', async () => {
+    const { transport, calls } = recording((op) => ({ result: op }));
+    const client = createApiClient(transport);
+    expect(await Promise.resolve(client)).toBe(client);
+    expect(calls).toEqual([]);
+    expect(client['mappings.list']).toBe(client['mappings.list']);
   });
 
   it('passes the request through, and an object for operations without one', async () => {

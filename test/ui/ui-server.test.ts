@@ -268,6 +268,7 @@ describe('the API', () => {
     expect(JSON.parse(res.body)).toEqual({
       error: {
         name: 'InvalidInputError',
+        code: 'invalid_input',
         message:
           'host "https://api.openai.com/v1/chat": pass only the host name: api.openai.com (no scheme or path; use path for a path glob)',
       },
@@ -302,7 +303,7 @@ describe('the API', () => {
     }
   });
 
-  it('malformed bodies are 400: not JSON, not an object', async () => {
+  it('malformed bodies are 400 InvalidRequestError: not JSON, not an object', async () => {
     for (const body of ['{', '[]', 'null', '"text"', '42']) {
       const res = await raw(
         'POST',
@@ -311,16 +312,24 @@ describe('the API', () => {
         body,
       );
       expect(res.status, body).toBe(400);
-      expect(JSON.parse(res.body).error.name).toBe('InvalidInputError');
+      expect(JSON.parse(res.body).error).toMatchObject({
+        name: 'InvalidRequestError',
+        code: 'invalid_request',
+      });
     }
   });
 
-  it('other failures are 500 with name and message only, never a stack', async () => {
-    // No host at all: not an InvalidInputError but a plain TypeError inside the handler.
+  it('a request its schema refuses is 400 with name, code and message only, never a stack', async () => {
+    // No host at all: refused before the handler runs (it once met a TypeError inside it).
+    // A handler's own failure is a 500 (test/ui/contract-transports.test.ts).
     const res = await api('mappings.test', {});
-    expect(res.status).toBe(500);
+    expect(res.status).toBe(400);
     const body = JSON.parse(res.body) as { error: Record<string, unknown> };
-    expect(Object.keys(body.error).sort()).toEqual(['message', 'name']);
+    expect(body.error).toEqual({
+      name: 'InvalidRequestError',
+      code: 'invalid_request',
+      message: 'mappings.test: host must be a string',
+    });
     expect(res.body).not.toMatch(/\n\s+at /);
     expect(res.body).not.toContain('.js:');
   });

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { InvalidInputError } from '../../engine/errors.js';
+import { dispatch } from '../../engine/dispatch.js';
 import { withController, type GlobalOptions } from '../cli-context.js';
 import { parseList } from '../parsers.js';
 
@@ -22,7 +23,7 @@ export function registerAgent(program: Command): void {
         if (options.hosts?.length === 0)
           throw new InvalidInputError('--hosts needs at least one host pattern (a.com,*.b.com)');
         const { token } = await withController(command.optsWithGlobals<GlobalOptions>(), (c) =>
-          c.handlers['agents.add']({
+          dispatch(c.handlers, 'agents.add', {
             name,
             ...(options.hosts ? { hosts: options.hosts } : {}),
             ...(options.ask ? { ask: true } : {}),
@@ -45,7 +46,7 @@ export function registerAgent(program: Command): void {
       if (options.ask === undefined)
         throw new InvalidInputError('nothing to set (--ask, --no-ask)');
       const view = await withController(command.optsWithGlobals<GlobalOptions>(), (c) =>
-        c.handlers['agents.set']({ name, ask: options.ask }),
+        dispatch(c.handlers, 'agents.set', { name, ask: options.ask }),
       );
       process.stdout.write(`${view.name}: ${view.ask ? 'asks' : 'does not ask'}\n`);
     });
@@ -56,7 +57,7 @@ export function registerAgent(program: Command): void {
     .option('--json', 'machine-readable output')
     .action(async (options: { json?: boolean }, command: Command) => {
       const agents = await withController(command.optsWithGlobals<GlobalOptions>(), (c) =>
-        c.handlers['agents.list'](),
+        dispatch(c.handlers, 'agents.list'),
       );
       if (options.json) {
         process.stdout.write(`${JSON.stringify(agents, null, 2)}\n`);
@@ -74,7 +75,7 @@ export function registerAgent(program: Command): void {
     .argument('<name>')
     .action(async (name: string, _options: unknown, command: Command) => {
       const { removed } = await withController(command.optsWithGlobals<GlobalOptions>(), (c) =>
-        c.handlers['agents.remove']({ name }),
+        dispatch(c.handlers, 'agents.remove', { name }),
       );
       if (!removed) {
         process.stderr.write(`keygate: no agent named "${name}"\n`);

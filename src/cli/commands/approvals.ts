@@ -9,11 +9,12 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { InvalidInputError } from '../../engine/errors.js';
 import { readRuntimeInfo, type RuntimeControl } from '../../engine/runtime-file.js';
 import { ApiCallError, createApiClient, type ApiClient } from '../../shared/api-client.js';
-import type {
-  ApiOperation,
-  ApiRequest,
-  ApiResponse,
-  ApprovalOutcomeView,
+import {
+  API,
+  type ApiOperation,
+  type ApiRequest,
+  type ApiResponse,
+  type ApprovalOutcomeView,
 } from '../../shared/api.js';
 import { resolveHome, type GlobalOptions } from '../cli-context.js';
 
@@ -81,7 +82,11 @@ async function callServe<K extends 'approvals.list' | 'approvals.decide'>(
   const control = running.control;
   const client: ApiClient = createApiClient({ call: (o, r) => post(control, o, r) });
   try {
-    return await (client[op] as (request: ApiRequest<K>) => Promise<ApiResponse<K>>)(request);
+    const answer = await (client[op] as (request: ApiRequest<K>) => Promise<unknown>)(request);
+    // Another process answered (maybe another version): read only what the contract promises.
+    const checked = API[op].response.safeParse(answer);
+    if (!checked.success) throw new Error(`keygate serve answered ${op} with something unexpected`);
+    return checked.data as ApiResponse<K>;
   } catch (err) {
     if (err instanceof ApiCallError && err.errorName === 'InvalidInputError')
       throw new InvalidInputError(err.message);

@@ -2,6 +2,7 @@ import { copyFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { createLogger, parseLogLevel } from '../../engine/log/logger.js';
 import { CertificateTrust } from '../../engine/trust/certificate-trust.js';
+import { dispatch } from '../../engine/dispatch.js';
 import { withController, type GlobalOptions } from '../cli-context.js';
 
 export function registerCa(program: Command): void {
@@ -11,7 +12,7 @@ export function registerCa(program: Command): void {
     .description('print the CA certificate path (created on first use)')
     .action(async (_options: unknown, command: Command) => {
       const info = await withController(command.optsWithGlobals<GlobalOptions>(), (c) =>
-        c.handlers['ca.info'](),
+        dispatch(c.handlers, 'ca.info'),
       );
       process.stdout.write(`${info.certPath}\n`);
     });
@@ -21,7 +22,7 @@ export function registerCa(program: Command): void {
     .argument('<file>')
     .action(async (file: string, _options: unknown, command: Command) => {
       const info = await withController(command.optsWithGlobals<GlobalOptions>(), (c) =>
-        c.handlers['ca.info'](),
+        dispatch(c.handlers, 'ca.info'),
       );
       await copyFile(info.certPath, file).catch((err: NodeJS.ErrnoException) => {
         throw new Error(`cannot write ${file}: ${err.code ?? err.message}`, { cause: err });
@@ -37,7 +38,7 @@ export function registerCa(program: Command): void {
     .option('--check', 'only say whether the login keychain trusts it (exit 1 if not)')
     .action(async (options: { check?: boolean }, command: Command) => {
       const info = await withController(command.optsWithGlobals<GlobalOptions>(), (c) =>
-        c.handlers['ca.info'](),
+        dispatch(c.handlers, 'ca.info'),
       );
       const logger = createLogger({ level: parseLogLevel(process.env.KEYGATE_LOG ?? 'warn') });
       const trust = new CertificateTrust(async () => info.certPath, logger);

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import type { Command } from 'commander';
 import { agentPreloadUrl } from '../../engine/agent-env.js';
 import { NODE_COVERAGE, nodeProxyRoute } from '../../engine/agent-preload/coverage.js';
+import { dispatch } from '../../engine/dispatch.js';
 import { withController, type GlobalOptions } from '../cli-context.js';
 
 interface Check {
@@ -55,7 +56,7 @@ export function registerDoctor(program: Command): void {
     .description('check the port, the CA, every mapping and its secret source')
     .action(async (_options: unknown, command: Command) => {
       const checks: Check[] = await withController(command.optsWithGlobals<GlobalOptions>(), (c) =>
-        c.handlers['doctor.run'](),
+        dispatch(c.handlers, 'doctor.run'),
       );
       checks.push(nodeAgentsCheck());
       for (const check of checks)

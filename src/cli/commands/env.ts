@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { childEnvironment, renderEnv } from '../../engine/agent-env.js';
 import { NODE_COVERAGE } from '../../engine/agent-preload/coverage.js';
 import { InvalidInputError } from '../../engine/errors.js';
+import { dispatch } from '../../engine/dispatch.js';
 import { withController, type GlobalOptions } from '../cli-context.js';
 
 export function registerEnv(program: Command): void {
@@ -19,7 +20,7 @@ export function registerEnv(program: Command): void {
       }
       const shell = options.shell;
       const env = await withController(command.optsWithGlobals<GlobalOptions>(), (c) =>
-        c.handlers['agents.env']({ name: options.agent }),
+        dispatch(c.handlers, 'agents.env', { name: options.agent }),
       );
       // The shell's own NODE_OPTIONS (inherited by this process) is kept, with the preload added.
       process.stdout.write(`${renderEnv(env, shell, process.env)}\n`);
@@ -39,7 +40,7 @@ export function registerEnv(program: Command): void {
       if (!file)
         throw new InvalidInputError('keygate run: no command given (keygate run -- CMD ARGS)');
       const env = await withController(command.optsWithGlobals<GlobalOptions>(), (c) =>
-        c.handlers['agents.env']({ name: options.agent }),
+        dispatch(c.handlers, 'agents.env', { name: options.agent }),
       );
       // Listening before the spawn: the command may print, and be signalled by whoever reads its
       // output, before the line after spawn() runs; with no listener yet, Node would die of the

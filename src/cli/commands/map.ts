@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { MappingInput } from '../../shared/api.js';
 import { PRESETS } from '../../shared/presets.js';
+import { dispatch } from '../../engine/dispatch.js';
 import { withController, type GlobalOptions } from '../cli-context.js';
 import { parsePort } from '../parsers.js';
 
@@ -57,7 +58,7 @@ export function registerMap(program: Command): void {
         ...(options.allowPlaintext ? { allowPlaintext: true } : {}),
       };
       const view = await withController(command.optsWithGlobals<GlobalOptions>(), (c) =>
-        c.handlers['mappings.upsert'](input),
+        dispatch(c.handlers, 'mappings.upsert', input),
       );
       process.stdout.write(`mapped ${view.name}: ${view.explain}\n`);
     });
@@ -68,7 +69,7 @@ export function registerMap(program: Command): void {
     .option('--json', 'machine-readable output')
     .action(async (options: { json?: boolean }, command: Command) => {
       const views = await withController(command.optsWithGlobals<GlobalOptions>(), (c) =>
-        c.handlers['mappings.list'](),
+        dispatch(c.handlers, 'mappings.list'),
       );
       if (options.json) {
         process.stdout.write(`${JSON.stringify(views, null, 2)}\n`);
@@ -92,7 +93,7 @@ export function registerMap(program: Command): void {
     .option('--path <glob>', 'only the mapping with this path glob')
     .action(async (host: string, options: { path?: string }, command: Command) => {
       const { removed } = await withController(command.optsWithGlobals<GlobalOptions>(), (c) =>
-        c.handlers['mappings.remove']({
+        dispatch(c.handlers, 'mappings.remove', {
           host,
           ...(options.path !== undefined ? { path: options.path } : {}),
         }),
@@ -111,7 +112,7 @@ export function registerMap(program: Command): void {
     .argument('<host>')
     .action(async (host: string, _options: unknown, command: Command) => {
       const results = await withController(command.optsWithGlobals<GlobalOptions>(), (c) =>
-        c.handlers['mappings.test']({ host }),
+        dispatch(c.handlers, 'mappings.test', { host }),
       );
       for (const result of results) {
         if (result.ok)

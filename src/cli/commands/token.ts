@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import type { TokenStatus } from '../../shared/api.js';
 import { InvalidInputError } from '../../engine/errors.js';
+import { dispatch } from '../../engine/dispatch.js';
 import { withController, type GlobalOptions } from '../cli-context.js';
 import { readSecretFromStdin } from '../read-secret.js';
 
@@ -43,7 +44,7 @@ export function registerToken(program: Command): void {
           'no token on stdin (keygate token set < token-file, or paste it)',
         );
       const status = await withController(command.optsWithGlobals<GlobalOptions>(), (c) =>
-        c.handlers['token.set']({ token: value }),
+        dispatch(c.handlers, 'token.set', { token: value }),
       );
       process.stdout.write(`token stored; ${status.vaultCount ?? 0} vault(s) visible\n`);
       if (status.tokenSource === 'env') {
@@ -58,7 +59,7 @@ export function registerToken(program: Command): void {
     .description('show the connected account, vault count and reads this hour (never the token)')
     .action(async (_options: unknown, command: Command) => {
       const status = await withController(command.optsWithGlobals<GlobalOptions>(), (c) =>
-        c.handlers['token.status'](),
+        dispatch(c.handlers, 'token.status'),
       );
       printStatus(status);
       if (status.error) process.exitCode = 1;
@@ -69,7 +70,7 @@ export function registerToken(program: Command): void {
     .description('forget the stored token and the 1Password app account')
     .action(async (_options: unknown, command: Command) => {
       const status = await withController(command.optsWithGlobals<GlobalOptions>(), (c) =>
-        c.handlers['token.clear'](),
+        dispatch(c.handlers, 'token.clear'),
       );
       process.stdout.write('stored token cleared\n');
       if (status.tokenSource === 'env')

@@ -3,7 +3,7 @@
  * --max-tokens N/d`). `Retry-After` (RFC 9110 §10.2.3) says when the window frees, in seconds;
  * both official SDKs honour it. Sent before any secret is resolved.
  */
-import { KeygateError, type ErrorTraits } from '../errors.js';
+import { defineError, KeygateError } from '../errors.js';
 
 export type BudgetKind = 'requests' | 'tokens';
 
@@ -24,13 +24,16 @@ export function describeHit(hit: BudgetHit): string {
     : `${scope} used ${hit.used} of its ${hit.limit} tokens today`;
 }
 
-export class BudgetExceededError extends KeygateError {
-  readonly status = 429;
-  readonly code = 'budget_exceeded';
-  override name = 'BudgetExceededError';
-  /** Retryable once the window frees, which `Retry-After` says. */
-  protected readonly traits: ErrorTraits = { summary: () => 'budget exceeded', retryable: true };
-
+export class BudgetExceededError extends defineError(
+  'BudgetExceededError',
+  {
+    status: 429,
+    code: 'budget_exceeded',
+    // Retryable once the window frees, which `Retry-After` says.
+    traits: { summary: () => 'budget exceeded', retryable: true },
+  },
+  KeygateError,
+) {
   constructor(readonly hit: BudgetHit) {
     super(`budget exceeded: ${describeHit(hit)}; retry in ${hit.retryAfterSeconds} s`, {
       retryAfterMs: hit.retryAfterSeconds * 1000,

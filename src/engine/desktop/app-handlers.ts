@@ -1,28 +1,13 @@
 /**
  * The operations only the app can serve, because they need Electron or the login keychain:
- * Launch at Login and trusting the CA. They are in the shared contract; `keygate serve` answers
- * them with AppOnlyOperationError, and main.ts lays these handlers over the controller's.
+ * Launch at Login and trusting the CA. They are declared once, in the shared contract
+ * (APP_ONLY_OPERATIONS); `keygate serve` answers them with AppOnlyOperationError, and main.ts
+ * lays these handlers over the controller's.
  * Pure: the login item and the trust checker are passed in.
  */
+import type { AppOnlyHandlers } from '../../shared/api.js';
 import type { TrustState } from './tray-menu-model.js';
 import type { TrustOutcome } from '../trust/certificate-trust.js';
-
-export interface AppOnlyContract {
-  'app.launchAtLogin': { request: { enabled?: boolean }; response: { enabled: boolean } };
-  'ca.trustState': {
-    request: Record<string, never>;
-    response: { trusted: boolean; detail?: string };
-  };
-  'ca.trust': { request: Record<string, never>; response: { trusted: boolean; detail?: string } };
-}
-
-export type AppOnlyHandlers = {
-  [K in keyof AppOnlyContract]: (
-    request: AppOnlyContract[K]['request'],
-  ) => Promise<AppOnlyContract[K]['response']>;
-};
-
-export const APP_ONLY_OPERATIONS = ['app.launchAtLogin', 'ca.trustState', 'ca.trust'] as const;
 
 export interface LoginItemLike {
   readonly enabled: boolean;

@@ -7,10 +7,12 @@
  * `app.setPath('userData', …)` before `ready`, which is when Chromium reads it.
  */
 import { join, relative, isAbsolute, sep } from 'node:path';
+import { defineError } from '../errors.js';
 
-export class ProfileInsideHomeError extends Error {
-  override name = 'ProfileInsideHomeError';
-}
+export class ProfileInsideHomeError extends defineError('ProfileInsideHomeError', {
+  status: 500,
+  code: 'profile_inside_home',
+}) {}
 
 export function chromiumProfileDir(appData: string, home: string): string {
   const dir = join(appData, 'Keygate Chromium');

@@ -1,11 +1,12 @@
 /**
  * The IPC side of the API contract, as data: one channel per operation in API_OPERATIONS, each
- * wrapping its handler so that what crosses to the renderer is a plain result envelope. ipc.ts
- * registers the table with ipcMain; keeping it here lets Node tests check that every contract
- * operation, and nothing else, has a channel. No electron import.
+ * going through dispatch() (schema first, then the handler) so that what crosses to the renderer
+ * is a plain result envelope. ipc.ts registers the table with ipcMain; keeping it here lets Node
+ * tests check that every contract operation, and nothing else, has a channel. No electron import.
  */
 import { API_OPERATIONS, type ApiHandlers, type ApiOperation } from '../../shared/api.js';
 import { errorBody, type ApiEnvelope } from '../../shared/api-client.js';
+import { dispatch } from '../dispatch.js';
 
 export const IPC_CHANNEL_PREFIX = 'keygate:';
 
@@ -30,31 +31,16 @@ export function ipcChannel(op: ApiOperation): IpcChannel {
   return `${IPC_CHANNEL_PREFIX}${op}`;
 }
 
-export class InvalidIpcRequestError extends Error {
-  override name = 'InvalidIpcRequestError';
-}
-
-/** Requests are objects (or nothing, for operations without input); anything else is refused. */
-function checkRequest(op: ApiOperation, request: unknown): void {
-  if (request === undefined || request === null) return;
-  if (typeof request !== 'object' || Array.isArray(request)) {
-    throw new InvalidIpcRequestError(`${op}: the request must be an object`);
-  }
-}
-
 export function buildIpcTable(handlers: ApiHandlers): IpcEntry[] {
   return API_OPERATIONS.map((op): IpcEntry => {
-    // Every handler takes its own request type; the channel carries `unknown` from the renderer.
-    const handler = handlers[op] as (request: unknown) => Promise<unknown>;
-    if (typeof handler !== 'function') throw new TypeError(`no handler for ${op}`);
+    if (typeof handlers[op] !== 'function') throw new TypeError(`no handler for ${op}`);
     return {
       op,
       channel: ipcChannel(op),
       async invoke(request) {
         try {
-          checkRequest(op, request);
           // SECRET: `request` may carry the 1Password token (token.set); it is never logged.
-          return { result: await handler(request ?? undefined) };
+          return { result: await dispatch(handlers, op, request as unknown) };
         } catch (err) {
           return { error: errorBody(err) };
         }

@@ -8,12 +8,14 @@
  * Both collaborators are injected, so this runs in plain Node under test (a fake cipher, and
  * `conf`, which electron-store is built on); src/main/engine.ts passes the real ones.
  */
+import { z } from 'zod';
 import { Secret } from '../secrets/secret.js';
 import {
   TokenStoreIoError,
   TokenStoreTamperedError,
   type TokenStore,
 } from '../secrets/onepassword/token-store.js';
+import { defineError } from '../errors.js';
 
 /**
  * The part of Electron's safeStorage this store uses, written out so the engine needs no
@@ -37,26 +39,28 @@ export interface CiphertextStore {
 }
 
 /** The record kept in the store: a version and the base64 of safeStorage's ciphertext. */
-interface StoredToken {
-  readonly version: 1;
-  readonly ciphertext: string;
-}
+/** What the store holds: Electron's ciphertext of the token, base64. */
+const storedTokenSchema = z.object({ version: z.literal(1), ciphertext: z.string() });
+type StoredToken = z.infer<typeof storedTokenSchema>;
 
 export const TOKEN_KEY = 'onePasswordServiceAccountToken';
 /** The electron-store file, next to settings.json in the Keygate home: `<home>/app-token.json`. */
 export const TOKEN_STORE_NAME = 'app-token';
 
-export class EncryptionUnavailableError extends Error {
-  override name = 'EncryptionUnavailableError';
-}
+export class EncryptionUnavailableError extends defineError('EncryptionUnavailableError', {
+  status: 500,
+  code: 'encryption_unavailable',
+}) {}
 
 /**
  * Linux without a Secret Service or KWallet: Chromium's `basic_text` backend encrypts with a key
  * written in its source code, so "encrypted" would mean readable by anyone with the file.
  */
-export class InsecureKeyringError extends EncryptionUnavailableError {
-  override name = 'InsecureKeyringError';
-}
+export class InsecureKeyringError extends defineError(
+  'InsecureKeyringError',
+  { status: 500, code: 'insecure_keyring' },
+  EncryptionUnavailableError,
+) {}
 
 export class SafeStorageTokenStore implements TokenStore {
   readonly #cipher: AsyncCipher;
@@ -123,17 +127,13 @@ export class SafeStorageTokenStore implements TokenStore {
   #read(): StoredToken | undefined {
     const value = this.#store.get(TOKEN_KEY);
     if (value === undefined) return undefined;
-    if (
-      typeof value !== 'object' ||
-      value === null ||
-      (value as { version?: unknown }).version !== 1 ||
-      typeof (value as { ciphertext?: unknown }).ciphertext !== 'string'
-    ) {
+    const record = storedTokenSchema.safeParse(value);
+    if (!record.success) {
       throw new TokenStoreTamperedError(
         `${this.#store.path} does not hold a Keygate token record; disconnect 1Password in Settings and paste the token again`,
       );
     }
-    return value as StoredToken;
+    return record.data;
   }
 
   async #requireEncryption(what: string): Promise<void> {

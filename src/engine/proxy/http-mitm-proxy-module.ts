@@ -10,16 +10,19 @@
  */
 import { Module, createRequire } from 'node:module';
 import type * as HttpMitmProxy from 'http-mitm-proxy';
+import { defineError } from '../errors.js';
 
 const require = createRequire(import.meta.url);
 
-export class LibraryCaUnavailableError extends Error {
+export class LibraryCaUnavailableError extends defineError('LibraryCaUnavailableError', {
+  status: 500,
+  code: 'library_ca_unavailable',
+}) {
   constructor() {
     super(
       "http-mitm-proxy's own CA was called, but Keygate replaces it (docs/decisions/0002, defects 3, 4); " +
         'a library upgrade has changed which code reaches it',
     );
-    this.name = 'LibraryCaUnavailableError';
   }
 }
 

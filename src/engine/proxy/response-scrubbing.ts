@@ -16,6 +16,7 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import zlib from 'node:zlib';
 import type { SecretScrubber } from './secret-scrubber.js';
+import { defineError } from '../errors.js';
 
 const DECODERS: Readonly<Record<string, () => NodeJS.ReadWriteStream>> = {
   gzip: () => zlib.createGunzip(),
@@ -115,13 +116,15 @@ export function isScrubbableWhole(headers: OutgoingHttpHeaders): boolean {
  * The upstream used a content-coding Keygate cannot decode (it ignored the narrowed
  * Accept-Encoding): the body cannot be searched for the credential, so it is not passed on.
  */
-export class UnscrubbableEncodingError extends Error {
+export class UnscrubbableEncodingError extends defineError('UnscrubbableEncodingError', {
+  status: 500,
+  code: 'unscrubbable_encoding',
+}) {
   constructor(
     readonly coding: string,
     header: 'content-encoding' | 'transfer-encoding' = 'content-encoding',
   ) {
     super(`${header} "${coding.slice(0, 40)}" cannot be decoded to scrub the response`);
-    this.name = 'UnscrubbableEncodingError';
   }
 }
 

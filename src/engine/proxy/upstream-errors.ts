@@ -3,6 +3,7 @@
  * The reason is Node's own code and message (e.g. CERT_HAS_EXPIRED), which never holds a secret.
  */
 import {
+  defineError,
   UpstreamTimeoutError,
   UpstreamTlsError,
   UpstreamUnreachableError,
@@ -28,9 +29,10 @@ const TLS_CODES = new Set([
   'EPROTO',
 ]);
 
-export class UpstreamTimeout extends Error {
-  override name = 'UpstreamTimeout';
-}
+export class UpstreamTimeout extends defineError('UpstreamTimeout', {
+  status: 500,
+  code: 'upstream_deadline',
+}) {}
 
 export function classifyUpstreamError(err: unknown, where: string): KeygateError {
   const error = err instanceof Error ? err : new Error(String(err));

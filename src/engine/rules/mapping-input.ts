@@ -1,5 +1,6 @@
 /**
- * Turns CLI or contract input (`keygate map add …`) into a Mapping for the settings file, with an
+ * Turns CLI or contract input (`keygate map add …`), already shaped by its schema
+ * (src/shared/api.ts), into a Mapping for the settings file, with an
  * error that says exactly what to fix. The result is checked by compiling it, so anything this
  * returns loads into a RuleTable.
  */
@@ -18,7 +19,7 @@ export type RefValidator = (ref: string) => { ok: boolean; reason?: string };
 
 /** Throws InvalidInputError with a message that says exactly what is wrong. */
 export function buildMapping(input: MappingInput, validateRef: RefValidator): Mapping {
-  checkFieldTypes(input);
+  // Field types were checked by the contract's schema (dispatch.ts); this checks their meaning.
   const { host, port } = splitHost(input.host, input.port);
   const pattern = new HostMatcher(host).pattern;
 
@@ -50,44 +51,6 @@ export function buildMapping(input: MappingInput, validateRef: RefValidator): Ma
   }
   new CompiledMapping(parsed.data);
   return parsed.data;
-}
-
-const STRING_FIELDS = [
-  'preset',
-  'header',
-  'format',
-  'apiKeyHeader',
-  'basicUserRef',
-  'query',
-  'path',
-  'account',
-] as const;
-
-/**
- * The contract's input arrives as JSON from the app's transports, not only from typed callers:
- * a wrong type gets an InvalidInputError naming the field, not a TypeError from deep inside.
- */
-function checkFieldTypes(input: MappingInput): void {
-  if (typeof input !== 'object' || input === null) {
-    throw new InvalidInputError('a mapping must be an object with host and ref');
-  }
-  const fields = input as unknown as Record<string, unknown>;
-  for (const name of ['host', 'ref'] as const) {
-    if (typeof fields[name] !== 'string') throw new InvalidInputError(`${name} must be a string`);
-  }
-  for (const name of STRING_FIELDS) {
-    if (fields[name] !== undefined && typeof fields[name] !== 'string') {
-      throw new InvalidInputError(`${name} must be a string`);
-    }
-  }
-  if (fields.port !== undefined && typeof fields.port !== 'number') {
-    throw new InvalidInputError('port must be a number');
-  }
-  for (const name of ['bearer', 'allowPlaintext'] as const) {
-    if (fields[name] !== undefined && typeof fields[name] !== 'boolean') {
-      throw new InvalidInputError(`${name} must be true or false`);
-    }
-  }
 }
 
 /**

@@ -3,6 +3,7 @@ import { LRUCache } from 'lru-cache';
 import { refForError } from './reference-display.js';
 import { Secret } from './secret.js';
 import { SecretSourceError, type ReferenceCheck, type SecretSource } from './secret-source.js';
+import { defineError } from '../errors.js';
 
 /** A millisecond clock. Only differences are used, so any monotonic origin works. */
 export interface Clock {
@@ -37,8 +38,10 @@ export type SecretResolutionKind =
   'not-found' | 'transient' | 'timeout' | 'invalid-ref' | 'cooldown';
 
 /** Why `resolve` failed. The message names the reference and the cause, never a value. */
-export class SecretResolutionError extends Error {
-  override name = 'SecretResolutionError';
+export class SecretResolutionError extends defineError('SecretResolutionError', {
+  status: 500,
+  code: 'secret_resolution',
+}) {
   constructor(
     message: string,
     readonly ref: string,
@@ -100,8 +103,7 @@ type Route =
   | { readonly source?: undefined; readonly reason: string };
 
 /** The source did not answer within `timeoutMs`; also the abort reason the source sees. */
-class SourceTimeout extends Error {
-  override name = 'TimeoutError';
+class SourceTimeout extends defineError('TimeoutError', { status: 500, code: 'source_timeout' }) {
   constructor(scheme: string, ms: number) {
     super(`the ${scheme} source did not answer within ${formatDuration(ms)}`);
   }

@@ -1,4 +1,5 @@
 import type { Secret } from './secret.js';
+import { defineError } from '../errors.js';
 
 export interface ReferenceCheck {
   readonly ok: boolean;
@@ -13,8 +14,10 @@ export type SecretFailureKind =
   /** The source is down, slow, rate-limited or its credentials expired; worth retrying later. */
   | 'transient';
 
-export class SecretSourceError extends Error {
-  override name = 'SecretSourceError';
+export class SecretSourceError extends defineError('SecretSourceError', {
+  status: 500,
+  code: 'secret_source',
+}) {
   constructor(
     message: string,
     readonly kind: SecretFailureKind,

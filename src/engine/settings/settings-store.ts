@@ -21,7 +21,7 @@ import {
   settingsSchema,
   type Settings,
 } from '../../shared/settings-schema.js';
-import { SettingsError } from '../errors.js';
+import { errnoCode, SettingsError } from '../errors.js';
 import { writeFileAtomicSync } from '../atomic-write.js';
 import { withFileLockSync, type FileLockOptions } from '../file-lock.js';
 import { FileChangePoller } from './file-change-poller.js';
@@ -543,11 +543,6 @@ function deepFreeze<T>(value: T): T {
     for (const child of Object.values(value)) deepFreeze(child);
   }
   return value;
-}
-
-function errnoCode(error: unknown): string | undefined {
-  if (typeof error !== 'object' || error === null || !('code' in error)) return undefined;
-  return typeof error.code === 'string' ? error.code : undefined;
 }
 
 /** `ENOTDIR: not a directory, …`; Node's fs messages already start with the errno code. */

@@ -21,10 +21,12 @@ import { createSecretSetup } from '../secrets/secret-setup.js';
 import { SettingsStore } from '../settings/settings-store.js';
 import { startUiServer, type UiServer } from '../ui/ui-server.js';
 import { readProblemState } from './problem-state.js';
+import { defineError } from '../errors.js';
 
-export class EngineNotRunningError extends Error {
-  override name = 'EngineNotRunningError';
-}
+export class EngineNotRunningError extends defineError('EngineNotRunningError', {
+  status: 500,
+  code: 'engine_not_running',
+}) {}
 
 /** Activity can arrive thousands of times a second; listeners hear about it at most this often. */
 const ACTIVITY_THROTTLE_MS = 1000;

@@ -27,6 +27,7 @@ import {
   toPem,
   type IssuerFields,
 } from './certificate-der.js';
+import { defineError } from '../errors.js';
 
 export interface CertificateAuthority {
   /** PEM of the CA cert. */
@@ -45,12 +46,10 @@ export interface CertificateAuthority {
   readonly signingKey: KeyObject; // SECRET: never log
 }
 
-export class CertificateAuthorityError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'CertificateAuthorityError';
-  }
-}
+export class CertificateAuthorityError extends defineError('CertificateAuthorityError', {
+  status: 500,
+  code: 'certificate_authority',
+}) {}
 
 const CA_CERT_FILE = 'ca.pem';
 const CA_KEY_FILE = 'ca-key.pem';

@@ -7,6 +7,7 @@
  * modules; these writers and node:crypto's synchronous ECDSA do it in well under a millisecond
  * (docs/decisions/0006-certificates-without-a-library.md).
  */
+import { defineError } from '../errors.js';
 
 export const TAG = {
   boolean: 0x01,
@@ -21,12 +22,7 @@ export const TAG = {
   set: 0x31,
 } as const;
 
-export class DerError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'DerError';
-  }
-}
+export class DerError extends defineError('DerError', { status: 500, code: 'der' }) {}
 
 /** Tag, definite length (X.690 §8.1.3: short form below 128, else long form), content. */
 export function tlv(tag: number, content: Buffer): Buffer {

@@ -36,6 +36,7 @@ import {
   subjectKeyIdentifier,
   toPem,
 } from './certificate-der.js';
+import { defineError } from '../errors.js';
 
 export interface LeafOptions {
   /** Default 7 days: short enough that a copied leaf is soon worthless. */
@@ -46,12 +47,10 @@ export interface LeafOptions {
   now?: () => number;
 }
 
-export class LeafCertificateError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'LeafCertificateError';
-  }
-}
+export class LeafCertificateError extends defineError('LeafCertificateError', {
+  status: 500,
+  code: 'leaf_certificate',
+}) {}
 
 interface Leaf {
   readonly name: string;

@@ -4,13 +4,12 @@
  * before it reaches a certificate or the cache.
  */
 import { isIP } from 'node:net';
+import { defineError } from '../errors.js';
 
-export class ServerNameError extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = 'ServerNameError';
-  }
-}
+export class ServerNameError extends defineError('ServerNameError', {
+  status: 500,
+  code: 'server_name',
+}) {}
 
 export interface ServerName {
   /** RFC 5280 §4.2.1.6: an IP literal must be an iPAddress SAN, never a dNSName. */

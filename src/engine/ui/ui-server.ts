@@ -12,10 +12,11 @@ import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
-import { API_OPERATIONS, type ApiHandlers, type ApiOperation } from '../../shared/api.js';
+import { isApiOperation, type ApiHandlers, type ApiOperation } from '../../shared/api.js';
 import { errorBody, type ApiEnvelope, type ApiErrorBody } from '../../shared/api-client.js';
 import { HTTP_UI_CSP } from '../../shared/csp.js';
-import { InvalidInputError } from '../errors.js';
+import { dispatch } from '../dispatch.js';
+import { InvalidInputError, InvalidRequestError, NamedError } from '../errors.js';
 import { silentLogger, type Logger } from '../log/logger.js';
 import { bearerMatches, hostAllowed, newUiToken, originAllowed } from './guards.js';
 import { findStaticFile, type StaticMount } from './static-files.js';
@@ -35,7 +36,6 @@ const SECURITY_HEADERS: Readonly<Record<string, string>> = {
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 const API_PREFIX = '/api/';
-const OPERATIONS: ReadonlySet<string> = new Set(API_OPERATIONS);
 /** What the control token (serve.json, for `keygate approvals/approve/deny`) may call. */
 export const CONTROL_OPERATIONS: ReadonlySet<string> = new Set<ApiOperation>([
   'approvals.list',
@@ -181,35 +181,33 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
       );
     }
     const op = path.slice(API_PREFIX.length);
-    if (!OPERATIONS.has(op)) throw new HttpError(404, 'UnknownOperation', `no operation "${op}"`);
+    if (!isApiOperation(op)) throw new HttpError(404, 'UnknownOperation', `no operation "${op}"`);
     if (control && !CONTROL_OPERATIONS.has(op))
       throw new HttpError(403, 'Forbidden', 'the control token only answers approvals');
     if (!isJsonContentType(req.headers['content-type'])) {
       throw new HttpError(415, 'UnsupportedMediaType', 'send the request as application/json');
     }
     const raw = await readBody(req);
-    let request: unknown;
     try {
-      request = raw.length === 0 ? {} : JSON.parse(raw.toString('utf8'));
-    } catch {
-      throw new HttpError(400, 'InvalidInputError', 'the request body is not valid JSON');
-    }
-    if (typeof request !== 'object' || request === null || Array.isArray(request)) {
-      throw new HttpError(400, 'InvalidInputError', 'the request body must be a JSON object');
-    }
-    const handler = handlers[op as ApiOperation] as (request: unknown) => Promise<unknown>;
-    try {
-      const result = await handler(request);
+      let request: unknown;
+      try {
+        request = raw.length === 0 ? {} : JSON.parse(raw.toString('utf8'));
+      } catch {
+        throw new InvalidRequestError(`${op}: the request body is not valid JSON`);
+      }
+      // The schema decides the rest: the same InvalidRequestError as over IPC.
+      const result = await dispatch(handlers, op, request);
       sendJson(res, 200, { result: result ?? null });
     } catch (err) {
       const body = errorBody(err);
-      if (err instanceof InvalidInputError) {
-        sendJson(res, 400, { error: body });
+      const status = err instanceof NamedError ? err.status : 500;
+      if (status < 500) {
+        sendJson(res, status, { error: body });
         return;
       }
       // Messages name causes, never secrets (the engine's rule); stacks stay here, unlogged too.
       log.warn('settings UI operation failed', { op, error: body.name, message: body.message });
-      sendJson(res, 500, { error: body });
+      sendJson(res, status, { error: body });
     }
   }
 

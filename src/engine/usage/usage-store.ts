@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../atomic-write.js';
 import { withFileLock } from '../file-lock.js';
+import { defineError } from '../errors.js';
 
 export const USAGE_FILE = 'usage.json';
 export const RETAIN_DAYS = 90;
@@ -50,9 +51,10 @@ const rowSchema = z.object({
 });
 const fileSchema = z.object({ version: z.literal(1), rows: z.array(rowSchema) });
 
-export class UsageFileError extends Error {
-  override name = 'UsageFileError';
-}
+export class UsageFileError extends defineError('UsageFileError', {
+  status: 500,
+  code: 'usage_file',
+}) {}
 
 /** The local calendar day of `ms` (the budgets' and `keygate usage`'s day). */
 export function localDay(ms: number): string {

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readRuntimeInfo, writeRuntimeInfo } from '../../../src/engine/runtime-file.js';
 import { CONTROL_OPERATIONS, startUiServer } from '../../../src/engine/ui/ui-server.js';
+import { WELL_FORMED } from '../../helpers/contract-requests.js';
 import { API_OPERATIONS, type ApiHandlers } from '../../../src/shared/api.js';
 import { tempDirs } from '../../helpers/temp-dirs.js';
 
@@ -18,7 +19,7 @@ afterEach(async () => {
   for (const close of closers.splice(0)) await close();
 });
 
-function post(port: number, op: string, token: string) {
+function post(port: number, op: string, token: string, body = '{}') {
   return new Promise<number>((resolve, reject) => {
     const req = http.request({
       host: '127.0.0.1',
@@ -32,7 +33,7 @@ function post(port: number, op: string, token: string) {
       res.on('end', () => resolve(res.statusCode ?? 0));
     });
     req.on('error', reject);
-    req.end('{}');
+    req.end(body);
   });
 }
 
@@ -60,7 +61,10 @@ describe('control endpoint', () => {
     expect(ui.controlToken).not.toBe(ui.token);
     expect([...CONTROL_OPERATIONS].sort()).toEqual(['approvals.decide', 'approvals.list']);
     for (const op of API_OPERATIONS) {
-      expect(await post(ui.port, op, ui.controlToken)).toBe(CONTROL_OPERATIONS.has(op) ? 200 : 403);
+      const body = JSON.stringify(WELL_FORMED[op]);
+      expect(await post(ui.port, op, ui.controlToken, body)).toBe(
+        CONTROL_OPERATIONS.has(op) ? 200 : 403,
+      );
     }
     expect(called.sort()).toEqual(['approvals.decide', 'approvals.list']);
     expect(await post(ui.port, 'agents.list', ui.token)).toBe(200);

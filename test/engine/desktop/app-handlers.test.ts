@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { API_OPERATIONS } from '../../../src/shared/api.js';
+import { API_OPERATIONS, APP_ONLY_OPERATIONS } from '../../../src/shared/api.js';
 import {
-  APP_ONLY_OPERATIONS,
   appOnlyHandlers,
   type LoginItemLike,
   type TrustLike,
@@ -45,17 +44,17 @@ describe('appOnlyHandlers', () => {
   it('reports trust state and trusts on request', async () => {
     const { loginItem, trust } = fakes('not-trusted');
     const handlers = appOnlyHandlers(loginItem, trust);
-    await expect(handlers['ca.trustState']({})).resolves.toMatchObject({ trusted: false });
-    await expect(handlers['ca.trust']({})).resolves.toEqual({
+    await expect(handlers['ca.trustState']()).resolves.toMatchObject({ trusted: false });
+    await expect(handlers['ca.trust']()).resolves.toEqual({
       trusted: true,
       detail: 'The Keygate certificate is now trusted.',
     });
-    await expect(handlers['ca.trustState']({})).resolves.toEqual({ trusted: true });
+    await expect(handlers['ca.trustState']()).resolves.toEqual({ trusted: true });
   });
 
   it('says why trust is unavailable off macOS', async () => {
     const { loginItem, trust } = fakes('unsupported');
-    await expect(appOnlyHandlers(loginItem, trust)['ca.trustState']({})).resolves.toEqual({
+    await expect(appOnlyHandlers(loginItem, trust)['ca.trustState']()).resolves.toEqual({
       trusted: false,
       detail: 'Keychain trust is only available on macOS.',
     });

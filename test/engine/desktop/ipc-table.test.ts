@@ -9,6 +9,7 @@ import {
   type IpcResult,
 } from '../../../src/engine/desktop/ipc-table.js';
 import { navigationDecision } from '../../../src/engine/desktop/navigation.js';
+import { WELL_FORMED } from '../../helpers/contract-requests.js';
 
 /** Handlers that answer with their own name, so a test can tell which one ran. */
 function fakeHandlers(overrides: Partial<Record<ApiOperation, (r: unknown) => unknown>> = {}) {
@@ -53,7 +54,7 @@ describe('buildIpcTable', () => {
     const { handlers, calls } = fakeHandlers();
     const table = buildIpcTable(handlers);
     for (const entry of table) {
-      const request = { probe: entry.op };
+      const request = WELL_FORMED[entry.op];
       await expect(entry.invoke(request)).resolves.toEqual({
         result: { handledBy: entry.op },
       });
@@ -61,15 +62,14 @@ describe('buildIpcTable', () => {
     }
   });
 
-  it('passes undefined for operations without input (null from IPC too)', async () => {
+  it('passes an empty request for operations without input; null is refused', async () => {
     const { handlers, calls } = fakeHandlers();
     const entry = buildIpcTable(handlers).find((e) => e.op === 'mappings.list')!;
     await entry.invoke(undefined);
-    await entry.invoke(null);
-    expect(calls).toEqual([
-      ['mappings.list', undefined],
-      ['mappings.list', undefined],
-    ]);
+    await expect(entry.invoke(null)).resolves.toMatchObject({
+      error: { name: 'InvalidRequestError' },
+    });
+    expect(calls).toEqual([['mappings.list', {}]]);
   });
 
   it("keeps the engine's error name and message, and nothing more", async () => {
@@ -81,7 +81,11 @@ describe('buildIpcTable', () => {
     const entry = buildIpcTable(handlers).find((e) => e.op === 'mappings.upsert')!;
     const result = await entry.invoke({ host: 'api.example.com', ref: 'op://x' });
     expect(result).toEqual({
-      error: { name: 'InvalidInputError', message: 'op://x does not resolve' },
+      error: {
+        name: 'InvalidInputError',
+        code: 'invalid_input',
+        message: 'op://x does not resolve',
+      },
     } satisfies IpcResult);
     expect(JSON.stringify(result)).not.toMatch(/stack|at /);
   });
@@ -89,9 +93,9 @@ describe('buildIpcTable', () => {
   it('refuses requests that are not objects, without calling the handler', async () => {
     const { handlers, calls } = fakeHandlers();
     const entry = buildIpcTable(handlers).find((e) => e.op === 'token.set')!;
-    for (const bad of ['tok', 42, ['a'], true]) {
+    for (const bad of ['tok', 42, ['a'], true, { token: 42 }]) {
       await expect(entry.invoke(bad)).resolves.toMatchObject({
-        error: { name: 'InvalidIpcRequestError' },
+        error: { name: 'InvalidRequestError', code: 'invalid_request' },
       });
     }
     expect(calls).toEqual([]);

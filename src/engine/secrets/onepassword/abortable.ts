@@ -1,8 +1,12 @@
 import { SecretSourceError } from '../secret-source.js';
+import { defineError } from '../../errors.js';
 
 /** The caller stopped waiting (its signal aborted). The SDK call itself runs on, unobserved. */
-export class OpAbortError extends SecretSourceError {
-  override name = 'AbortError';
+export class OpAbortError extends defineError(
+  'AbortError',
+  { status: 500, code: 'op_aborted' },
+  SecretSourceError,
+) {
   constructor(what: string, signal: AbortSignal) {
     const why =
       signal.reason instanceof Error && signal.reason.message ? `: ${signal.reason.message}` : '';

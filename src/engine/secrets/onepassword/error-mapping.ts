@@ -2,6 +2,7 @@ import type { OnePasswordProblem } from '../../../shared/api.js';
 import { SecretSourceError, type SecretFailureKind } from '../secret-source.js';
 import { opReferenceParts, parsingReason } from './reference.js';
 import { loadedSdk } from './sdk-loader.js';
+import { defineError } from '../../errors.js';
 
 /**
  * After a rate-limit error, how long the resolver keeps 1Password paused. Service-account reads
@@ -52,8 +53,11 @@ const PROBLEM_OF: Readonly<Record<OpErrorCategory, OpProblem | undefined>> = {
 };
 
 /** A 1Password failure, with what it means for the account (absent: about one reference only). */
-export class OpSourceError extends SecretSourceError {
-  override name = 'OpSourceError';
+export class OpSourceError extends defineError(
+  'OpSourceError',
+  { status: 500, code: 'op_source' },
+  SecretSourceError,
+) {
   constructor(
     message: string,
     kind: SecretFailureKind,
@@ -79,8 +83,11 @@ export interface ClassifiedOpError {
 }
 
 /** The client's session expired: the source recreates its client once and retries. */
-export class OpAuthExpiredError extends SecretSourceError {
-  override name = 'OpAuthExpiredError';
+export class OpAuthExpiredError extends defineError(
+  'OpAuthExpiredError',
+  { status: 500, code: 'op_auth_expired' },
+  SecretSourceError,
+) {
   constructor(options?: ErrorOptions) {
     super('the 1Password session expired', 'transient', undefined, options);
   }

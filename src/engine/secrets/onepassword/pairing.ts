@@ -8,6 +8,7 @@ import {
   type OpErrorCategory,
 } from './error-mapping.js';
 import type { OpClientFactory } from './op-client.js';
+import { defineError } from '../../errors.js';
 
 export interface PairingResult {
   /** Vaults the service account can read. 0 works, but nothing will resolve. */
@@ -24,8 +25,7 @@ export type PairingFailure =
   | 'failed';
 
 /** Why pairing failed, in words that never contain the token. */
-export class PairingError extends Error {
-  override name = 'PairingError';
+export class PairingError extends defineError('PairingError', { status: 500, code: 'pairing' }) {
   constructor(
     message: string,
     readonly reason: PairingFailure,

@@ -3,6 +3,7 @@ import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../atomic-write.js';
 import { Secret } from '../secret.js';
+import { defineError } from '../../errors.js';
 
 /**
  * Where the service-account token lives. Headless: the environment, or an encrypted file in the
@@ -18,19 +19,22 @@ export interface TokenStore {
 }
 
 /** `set`/`clear` on a store Keygate cannot write (the environment). */
-export class TokenStoreReadOnlyError extends Error {
-  override name = 'TokenStoreReadOnlyError';
-}
+export class TokenStoreReadOnlyError extends defineError('TokenStoreReadOnlyError', {
+  status: 500,
+  code: 'token_store_read_only',
+}) {}
 
 /** The encrypted token file or its key was altered, swapped or truncated. */
-export class TokenStoreTamperedError extends Error {
-  override name = 'TokenStoreTamperedError';
-}
+export class TokenStoreTamperedError extends defineError('TokenStoreTamperedError', {
+  status: 500,
+  code: 'token_store_tampered',
+}) {}
 
 /** The token file could not be read or written (permissions, disk). */
-export class TokenStoreIoError extends Error {
-  override name = 'TokenStoreIoError';
-}
+export class TokenStoreIoError extends defineError('TokenStoreIoError', {
+  status: 500,
+  code: 'token_store_io',
+}) {}
 
 export const TOKEN_ENV = 'OP_SERVICE_ACCOUNT_TOKEN';
 export const TOKEN_FILE = 'onepassword-token.enc';
