@@ -22,6 +22,7 @@ const OPERATIONS = [
   'proxy.setEnabled',
   'proxy.configure',
   'activity.recent',
+  'usage.list',
   'approvals.list',
   'approvals.decide',
   'ca.info',

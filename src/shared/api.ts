@@ -5,7 +5,8 @@
  * `ApiHandlers` makes a missing handler a compile error.
  */
 import type { ActivityEvent } from './activity.js';
-import type { InjectorConfig } from './settings-schema.js';
+import type { BudgetLimits, InjectorConfig } from './settings-schema.js';
+import type { UsageListRequest } from './usage-request.js';
 
 export interface MappingInput {
   host: string;
@@ -54,7 +55,39 @@ export interface AgentView {
   hosts?: string[];
   /** Asks the user before its first use of each mapping's secret. */
   ask?: boolean;
+  /** Its own limits (`--max-requests N/h`, `--max-tokens N/d`); per-mapping ones are in settings. */
+  budget?: BudgetLimits;
   createdAt: string;
+}
+
+/** Budget fields of agents.add and agents.set: a number sets the limit, null (set only) clears it. */
+export interface AgentBudgetInput {
+  maxRequestsPerHour?: number | null;
+  maxTokensPerDay?: number | null;
+}
+
+/** A budget refusing requests right now (429 keygate_budget_exceeded). */
+export interface BudgetHitView {
+  agent: string;
+  mapping?: string;
+  kind: 'requests' | 'tokens';
+  limit: number;
+  used: number;
+  /** When the window frees (ISO 8601). */
+  until: string;
+}
+
+/** Requests and tokens of one agent × mapping × model on one local day (docs/agents.md). */
+export interface UsageRowView {
+  /** Local day, YYYY-MM-DD. */
+  day: string;
+  agent: string;
+  mapping: string;
+  model: string;
+  requests: number;
+  inputTokens: number;
+  outputTokens: number;
+  cachedTokens: number;
 }
 
 export interface EnvVariable {
@@ -83,6 +116,10 @@ export interface ProxyStatus {
   mappings: number;
   agents: number;
   injectedToday: number;
+  /** Input plus output tokens every agent used today (local day). */
+  usageToday: number;
+  /** Budgets refusing requests right now. */
+  budgetHits?: BudgetHitView[];
   lastError?: string;
 }
 
@@ -200,10 +237,13 @@ export interface ApiContract {
   'mappings.test': { request: { host: string }; response: MappingTestResult[] };
   'agents.list': { request: void; response: AgentView[] };
   'agents.add': {
-    request: { name: string; hosts?: string[]; ask?: boolean };
+    request: { name: string; hosts?: string[]; ask?: boolean } & AgentBudgetInput;
     response: { agent: AgentView; token: string };
   };
-  'agents.set': { request: { name: string; ask?: boolean }; response: AgentView };
+  'agents.set': {
+    request: { name: string; ask?: boolean } & AgentBudgetInput;
+    response: AgentView;
+  };
   'agents.remove': { request: { name: string }; response: { removed: boolean } };
   'agents.env': { request: { name?: string }; response: AgentEnv };
   'proxy.status': { request: void; response: ProxyStatus };
@@ -214,6 +254,8 @@ export interface ApiContract {
     response: ProxyStatus;
   };
   'activity.recent': { request: { limit?: number }; response: ActivityEvent[] };
+  /** Validated by usageListRequestSchema (usage-request.ts: zod stays out of the browser bundle). */
+  'usage.list': { request: UsageListRequest; response: UsageRowView[] };
   /** Needs the running engine (serve, the app): pending approvals live in its memory. */
   'approvals.list': { request: void; response: PendingApprovalView[] };
   /** `forSeconds` only with `allow` (default 8 hours). */
@@ -263,6 +305,7 @@ export const API_OPERATIONS = [
   'proxy.setEnabled',
   'proxy.configure',
   'activity.recent',
+  'usage.list',
   'approvals.list',
   'approvals.decide',
   'ca.info',

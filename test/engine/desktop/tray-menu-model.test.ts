@@ -16,6 +16,7 @@ const listening: ProxyStatus = {
   mappings: 2,
   agents: 1,
   injectedToday: 42,
+  usageToday: 0,
 };
 const off: ProxyStatus = { ...listening, running: false, address: undefined, injectedToday: 0 };
 delete (off as { address?: string }).address;

@@ -1,0 +1,48 @@
+/**
+ * `--max-requests N/h` and `--max-tokens N/d` of `keygate agent add/set` (docs/agents.md, "Usage
+ * and budgets"): a whole number, optionally with k or M (`2M/d`), and the window's unit; `none`
+ * clears the limit (`agent set` only). The range is the settings schema's, checked by the
+ * controller (budget-input.ts).
+ */
+import { InvalidArgumentError } from 'commander';
+import type { AgentBudgetInput } from '../../shared/api.js';
+
+const MULTIPLIERS: Readonly<Record<string, number>> = { '': 1, k: 1_000, m: 1_000_000 };
+
+function limitParser(unit: 'h' | 'd', example: string): (value: string) => number | null {
+  const pattern = new RegExp(`^(\\d{1,16})([kKmM]?)(?:/${unit})?$`);
+  return (value) => {
+    const text = value.trim();
+    if (text === 'none') return null;
+    const match = pattern.exec(text);
+    const limit = match ? Number(match[1]) * MULTIPLIERS[match[2]!.toLowerCase()]! : NaN;
+    if (!Number.isSafeInteger(limit) || limit < 1)
+      throw new InvalidArgumentError(`expected a limit like ${example}, or none`);
+    return limit;
+  };
+}
+
+export const parseMaxRequests = limitParser('h', '100/h');
+export const parseMaxTokens = limitParser('d', '200000/d or 2M/d');
+
+export interface BudgetOptions {
+  maxRequests?: number | null;
+  maxTokens?: number | null;
+}
+
+/** The contract's budget fields for the options given. */
+export function budgetInput(options: BudgetOptions): AgentBudgetInput {
+  return {
+    ...(options.maxRequests !== undefined ? { maxRequestsPerHour: options.maxRequests } : {}),
+    ...(options.maxTokens !== undefined ? { maxTokensPerDay: options.maxTokens } : {}),
+  };
+}
+
+/** "100 requests/h, 2000000 tokens/d", or "no budget". */
+export function describeBudget(budget: AgentBudgetInput | undefined): string {
+  const parts = [
+    ...(budget?.maxRequestsPerHour ? [`${budget.maxRequestsPerHour} requests/h`] : []),
+    ...(budget?.maxTokensPerDay ? [`${budget.maxTokensPerDay} tokens/d`] : []),
+  ];
+  return parts.length > 0 ? parts.join(', ') : 'no budget';
+}
