@@ -9,11 +9,12 @@ import type { AgentBudgetInput } from '../../shared/api.js';
 
 const MULTIPLIERS: Readonly<Record<string, number>> = { '': 1, k: 1_000, m: 1_000_000 };
 
-function limitParser(unit: 'h' | 'd', example: string): (value: string) => number | null {
+function limitParser(unit: 'h' | 'd', example: string): (value: string) => number | 'none' {
   const pattern = new RegExp(`^(\\d{1,16})([kKmM]?)(?:/${unit})?$`);
   return (value) => {
     const text = value.trim();
-    if (text === 'none') return null;
+    // Not null: commander keeps the raw text when a parser returns null.
+    if (text === 'none') return 'none';
     const match = pattern.exec(text);
     const limit = match ? Number(match[1]) * MULTIPLIERS[match[2]!.toLowerCase()]! : NaN;
     if (!Number.isSafeInteger(limit) || limit < 1)
@@ -26,15 +27,19 @@ export const parseMaxRequests = limitParser('h', '100/h');
 export const parseMaxTokens = limitParser('d', '200000/d or 2M/d');
 
 export interface BudgetOptions {
-  maxRequests?: number | null;
-  maxTokens?: number | null;
+  maxRequests?: number | 'none';
+  maxTokens?: number | 'none';
 }
+
+const limitOf = (value: number | 'none') => (value === 'none' ? null : value);
 
 /** The contract's budget fields for the options given. */
 export function budgetInput(options: BudgetOptions): AgentBudgetInput {
   return {
-    ...(options.maxRequests !== undefined ? { maxRequestsPerHour: options.maxRequests } : {}),
-    ...(options.maxTokens !== undefined ? { maxTokensPerDay: options.maxTokens } : {}),
+    ...(options.maxRequests !== undefined
+      ? { maxRequestsPerHour: limitOf(options.maxRequests) }
+      : {}),
+    ...(options.maxTokens !== undefined ? { maxTokensPerDay: limitOf(options.maxTokens) } : {}),
   };
 }
 
