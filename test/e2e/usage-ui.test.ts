@@ -148,7 +148,7 @@ describe('usage and budgets in the Activity section', () => {
     ).toEqual(['claude', 'codex']);
     const [claudeHeight, codexHeight] = await bar
       .locator('rect')
-      .evaluateAll((rs) => rs.map((r) => (r as SVGRectElement).getBBox().height));
+      .evaluateAll((rs) => rs.map((r) => Number(r.getAttribute('height'))));
     expect(claudeHeight! / codexHeight!).toBeCloseTo(2, 1);
     expect(await usage.locator('.usage-legend li').allInnerTexts()).toEqual(['claude', 'codex']);
     // The budget: claude is refused until the hour frees.
