@@ -9,9 +9,12 @@ const PRESET_LABEL: Readonly<Record<string, string>> = {
   openai: 'OpenAI',
 };
 
-/** Control characters and long names out of a menu line (agent and host names are checked, mapping names may be long). */
+/** Control characters and overlong text out of a menu line (mapping names may be long). */
 function clean(text: string, max: number): string {
-  const oneLine = text.replace(/[\u0000-\u001f\u007f]/g, ' ').trim();
+  const oneLine = [...text]
+    .map((c) => (c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f ? ' ' : c))
+    .join('')
+    .trim();
   return oneLine.length <= max ? oneLine : `${oneLine.slice(0, max - 1)}…`;
 }
 
