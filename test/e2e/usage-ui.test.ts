@@ -114,7 +114,7 @@ describe('usage and budgets in the Activity section', () => {
       .click();
     const usage = page.locator('section.usage');
     await usage.waitFor();
-    await poll(() => usage.locator('.usage-today').textContent()).toBe('0 tokens today (0)');
+    await poll(() => usage.locator('.usage-today').textContent()).toBe('0 tokens today');
     expect(await usage.locator('.usage-empty').isVisible()).toBe(true);
     expect(await usage.locator('.budget-hits').isHidden()).toBe(true);
   });
@@ -127,7 +127,7 @@ describe('usage and budgets in the Activity section', () => {
     expect(await send('codex')).toBe(200);
     const usage = page.locator('section.usage');
     const today = localDay(Date.now());
-    await poll(() => usage.locator('.usage-today').textContent()).toBe('6 tokens today (6)');
+    await poll(() => usage.locator('.usage-today').textContent()).toBe('6 tokens today');
     const rows = usage.locator('tbody tr');
     await poll(() => rows.count()).toBe(2);
     expect(

@@ -6,7 +6,7 @@
  */
 import type { ProxyStatus, UsageRowView } from '../../shared/api.js';
 import { h } from '../dom.js';
-import { plural, timeOfDay } from '../format.js';
+import { timeOfDay } from '../format.js';
 import {
   budgetHitText,
   byAgentDay,
@@ -19,7 +19,7 @@ export const USAGE_DAYS = 7;
 const SERIES = 6;
 const SVG = 'http://www.w3.org/2000/svg';
 const WIDTH = 560;
-const HEIGHT = 120;
+const HEIGHT = 132;
 const LABEL = 16;
 
 function svg<K extends keyof SVGElementTagNameMap>(
@@ -51,7 +51,8 @@ function chartSvg(chart: UsageChart): SVGSVGElement {
     const group = svg('g', { 'data-day': day, 'data-total': total });
     perAgent.forEach((tokens, a) => {
       if (tokens === 0) return;
-      const height = Math.max(1, (tokens / chart.max) * (plot - 4));
+      // 14 units on top for the day's total.
+      const height = Math.max(1, (tokens / chart.max) * (plot - 14));
       y -= height;
       group.append(
         svg(
@@ -75,6 +76,14 @@ function chartSvg(chart: UsageChart): SVGSVGElement {
         day.slice(5),
       ),
     );
+    if (total > 0)
+      group.append(
+        svg(
+          'text',
+          { class: 'usage-chart-total', x: (x + bar / 2).toFixed(1), y: (y - 3).toFixed(1) },
+          compactCount(total),
+        ),
+      );
     root.append(group);
   });
   return root;
@@ -114,8 +123,8 @@ export function createUsageView(): UsageView {
       h(
         'tr',
         {},
-        ...['Day', 'Agent', 'Requests', 'Input tokens', 'Output tokens'].map((title) =>
-          h('th', { scope: 'col' }, title),
+        ...['Day', 'Agent', 'Requests', 'Input tokens', 'Output tokens'].map((title, i) =>
+          h('th', { scope: 'col', class: i >= 2 ? 'number' : undefined }, title),
         ),
       ),
     ),
@@ -131,7 +140,14 @@ export function createUsageView(): UsageView {
     { class: 'group usage', 'aria-label': 'Usage' },
     h('h2', { class: 'group-title' }, 'Usage'),
     budgets,
-    h('div', { class: 'group-box usage-box' }, today, chartSlot, empty, table),
+    h(
+      'div',
+      { class: 'group-box usage-box' },
+      today,
+      chartSlot,
+      empty,
+      h('div', { class: 'usage-table-box' }, table),
+    ),
   );
   let lastKey = '';
 
@@ -150,7 +166,7 @@ export function createUsageView(): UsageView {
       );
       budgets.hidden = hits.length === 0;
       const tokensToday = status?.usageToday ?? 0;
-      today.textContent = `${plural(tokensToday, 'token')} today (${compactCount(tokensToday)})`;
+      today.textContent = `${tokensToday.toLocaleString('en-US')} ${tokensToday === 1 ? 'token' : 'tokens'} today`;
       const key = JSON.stringify(rows);
       if (key === lastKey) return;
       lastKey = key;
