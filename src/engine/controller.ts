@@ -21,7 +21,12 @@ import type {
 } from '../shared/api.js';
 import type { Agent, Mapping } from '../shared/settings-schema.js';
 import { buildAgentEnv, dialableHost } from './agent-env.js';
-import { applyBudgetInput, budgetHitView, hasBudgetInput } from './budgets/budget-input.js';
+import {
+  applyBudgetInput,
+  budgetHitView,
+  budgetView,
+  hasBudgetInput,
+} from './budgets/budget-input.js';
 import { AppOnlyOperationError, InvalidInputError } from './errors.js';
 import { homePaths, type HomePaths } from './home.js';
 import type { KeygateEngine } from './keygate-engine.js';
@@ -76,17 +81,13 @@ function agentView(agent: Agent): AgentView {
     name: agent.name,
     ...(agent.hosts ? { hosts: [...agent.hosts] } : {}),
     ...(agent.ask ? { ask: true } : {}),
-    ...(agent.budget ? { budget: budgetOf(agent.budget) } : {}),
+    ...(agent.budget ? { budget: budgetView(agent.budget) } : {}),
     createdAt: agent.createdAt,
   };
 }
 
-function budgetOf({ maxRequestsPerHour, maxTokensPerDay }: NonNullable<Agent['budget']>) {
-  return {
-    ...(maxRequestsPerHour !== undefined ? { maxRequestsPerHour } : {}),
-    ...(maxTokensPerDay !== undefined ? { maxTokensPerDay } : {}),
-  };
-}
+const mappingNames = (mappings: readonly Mapping[]) =>
+  mappings.map((m) => new CompiledMapping(m).name);
 
 function sameSlot(a: Mapping, b: Mapping): boolean {
   return (
@@ -340,7 +341,7 @@ export class Controller {
       if (ask === true) agent.ask = true;
       // Turning asking off keeps the "Always" grants, so turning it on again asks only anew.
       else if (ask === false) delete agent.ask;
-      if (hasBudgetInput(budget)) applyBudgetInput(agent, budget);
+      if (hasBudgetInput(budget)) applyBudgetInput(agent, budget, mappingNames(draft.mappings));
       found = agent;
     });
     return agentView(found!);
@@ -355,7 +356,7 @@ export class Controller {
     if (ask !== undefined && typeof ask !== 'boolean')
       throw new InvalidInputError('ask must be true or false');
     const agent = { ...newAgent(name, hosts), ...(ask ? { ask: true } : {}) };
-    applyBudgetInput(agent, budget);
+    applyBudgetInput(agent, budget, mappingNames(this.#store.get().mappings));
     this.#store.update((draft) => {
       if (draft.agents.some((a) => a.name === name)) {
         throw new InvalidInputError(

@@ -5,7 +5,7 @@
  * `ApiHandlers` makes a missing handler a compile error.
  */
 import type { ActivityEvent } from './activity.js';
-import type { BudgetLimits, InjectorConfig } from './settings-schema.js';
+import type { AgentBudget, InjectorConfig } from './settings-schema.js';
 import type { UsageListRequest } from './usage-request.js';
 
 export interface MappingInput {
@@ -55,8 +55,8 @@ export interface AgentView {
   hosts?: string[];
   /** Asks the user before its first use of each mapping's secret. */
   ask?: boolean;
-  /** Its own limits (`--max-requests N/h`, `--max-tokens N/d`); per-mapping ones are in settings. */
-  budget?: BudgetLimits;
+  /** Its limits (`--max-requests N/h`, `--max-tokens N/d`), and per mapping under `mappings`. */
+  budget?: AgentBudget;
   createdAt: string;
 }
 
@@ -64,6 +64,8 @@ export interface AgentView {
 export interface AgentBudgetInput {
   maxRequestsPerHour?: number | null;
   maxTokensPerDay?: number | null;
+  /** The limits are this mapping's own (by name, `keygate map list`), not the agent's. */
+  mapping?: string;
 }
 
 /** A budget refusing requests right now (429 keygate_budget_exceeded). */

@@ -158,6 +158,47 @@ describe('budgets set from the CLI, enforced by serve', () => {
   });
 });
 
+describe('a budget for one mapping', () => {
+  it("--mapping NAME: the limit is that mapping's own; an unknown name is a usage error", async () => {
+    expect(keygate(['agent', 'add', 'scoped'], { home: home.home }).status).toBe(0);
+    const unknown = keygate(
+      ['agent', 'set', 'scoped', '--mapping', 'api.openai.com', '--max-requests', '1/h'],
+      { home: home.home },
+    );
+    expect(unknown.status).toBe(2);
+    expect(unknown.stderr).toMatch(
+      /no mapping named "api\.openai\.com" \(keygate map list: api\.anthropic\.com\)/,
+    );
+    const alone = keygate(['agent', 'set', 'scoped', '--mapping', 'api.anthropic.com'], {
+      home: home.home,
+    });
+    expect(alone.status).toBe(2);
+    expect(alone.stderr).toMatch(/--mapping needs --max-requests or --max-tokens/);
+    const set = keygate(
+      ['agent', 'set', 'scoped', '--mapping', 'api.anthropic.com', '--max-requests', '1/h'],
+      { home: home.home },
+    );
+    expect(set).toMatchObject({
+      status: 0,
+      stdout: 'scoped: does not ask; api.anthropic.com: 1 requests/h\n',
+    });
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect((await statuses('scoped', 2)).map((a) => a.status)).toEqual([200, 429]);
+    // Clearing the mapping's last limit removes the budget altogether.
+    keygate(
+      ['agent', 'set', 'scoped', '--mapping', 'api.anthropic.com', '--max-requests', 'none'],
+      {
+        home: home.home,
+      },
+    );
+    expect(
+      (readSettings(home.home).agents as { name: string; budget?: unknown }[]).find(
+        (a) => a.name === 'scoped',
+      )?.budget,
+    ).toBeUndefined();
+  });
+});
+
 describe('keygate usage', () => {
   it('--json: one row per agent × mapping × model × day, as counted (written within a second)', async () => {
     const today = localDay(Date.now());
@@ -179,7 +220,7 @@ describe('keygate usage', () => {
       { timeout: 5_000, interval: 250 },
     );
     const rows = JSON.parse((await keygateAsync(['usage', '--json'], { home: home.home })).stdout);
-    expect((rows as UsageJson).map((r) => r.agent).sort()).toEqual(['capped', 'spender']);
+    expect((rows as UsageJson).map((r) => r.agent).sort()).toEqual(['capped', 'scoped', 'spender']);
     const capped = (rows as UsageJson).find((r) => r.agent === 'capped')!;
     // Every answered request counted (the refused one never reached the upstream).
     expect(capped.requests).toBe(capped.inputTokens);
@@ -194,7 +235,7 @@ describe('keygate usage', () => {
     expect(lines.some((l) => /\bspender\s+api\.anthropic\.com\s+fake\s+3\s+3\s+3$/.test(l))).toBe(
       true,
     );
-    expect(result.stderr).toMatch(/tokens in 2 row\(s\)/);
+    expect(result.stderr).toMatch(/tokens in 3 row\(s\)/);
     expect(result.stdout + result.stderr).not.toContain(CANARY);
   });
 

@@ -6,6 +6,8 @@
  */
 import { InvalidArgumentError } from 'commander';
 import type { AgentBudgetInput } from '../../shared/api.js';
+import type { AgentBudget, BudgetLimits } from '../../shared/settings-schema.js';
+import { InvalidInputError } from '../../engine/errors.js';
 
 const MULTIPLIERS: Readonly<Record<string, number>> = { '': 1, k: 1_000, m: 1_000_000 };
 
@@ -29,13 +31,22 @@ export const parseMaxTokens = limitParser('d', '200000/d or 2M/d');
 export interface BudgetOptions {
   maxRequests?: number | 'none';
   maxTokens?: number | 'none';
+  /** The limits given are this mapping's own. */
+  mapping?: string;
 }
 
 const limitOf = (value: number | 'none') => (value === 'none' ? null : value);
 
 /** The contract's budget fields for the options given. */
 export function budgetInput(options: BudgetOptions): AgentBudgetInput {
+  if (
+    options.mapping !== undefined &&
+    options.maxRequests === undefined &&
+    options.maxTokens === undefined
+  )
+    throw new InvalidInputError('--mapping needs --max-requests or --max-tokens');
   return {
+    ...(options.mapping !== undefined ? { mapping: options.mapping } : {}),
     ...(options.maxRequests !== undefined
       ? { maxRequestsPerHour: limitOf(options.maxRequests) }
       : {}),
@@ -43,11 +54,19 @@ export function budgetInput(options: BudgetOptions): AgentBudgetInput {
   };
 }
 
-/** "100 requests/h, 2000000 tokens/d", or "no budget". */
-export function describeBudget(budget: AgentBudgetInput | undefined): string {
-  const parts = [
-    ...(budget?.maxRequestsPerHour ? [`${budget.maxRequestsPerHour} requests/h`] : []),
-    ...(budget?.maxTokensPerDay ? [`${budget.maxTokensPerDay} tokens/d`] : []),
+function limitsText(limits: BudgetLimits): string[] {
+  return [
+    ...(limits.maxRequestsPerHour ? [`${limits.maxRequestsPerHour} requests/h`] : []),
+    ...(limits.maxTokensPerDay ? [`${limits.maxTokensPerDay} tokens/d`] : []),
   ];
-  return parts.length > 0 ? parts.join(', ') : 'no budget';
+}
+
+/** "100 requests/h, 2000000 tokens/d; api.openai.com: 5 requests/h", or "no budget". */
+export function describeBudget(budget: AgentBudget | undefined): string {
+  const own = limitsText(budget ?? {});
+  const perMapping = Object.entries(budget?.mappings ?? {}).map(
+    ([name, limits]) => `${name}: ${limitsText(limits).join(', ')}`,
+  );
+  const parts = [...(own.length > 0 ? [own.join(', ')] : []), ...perMapping];
+  return parts.length > 0 ? parts.join('; ') : 'no budget';
 }

@@ -12,6 +12,10 @@ import {
 
 const MAX_REQUESTS = ['--max-requests <N/h>', 'requests per sliding hour (429 past it)'] as const;
 const MAX_TOKENS = ['--max-tokens <N/d>', 'tokens per local day, as the API reports them'] as const;
+const MAPPING = [
+  '--mapping <name>',
+  "the limits are this mapping's own (keygate map list)",
+] as const;
 
 export function registerAgent(program: Command): void {
   const agent = program.command('agent').description('agent identities (proxy tokens)');
@@ -28,6 +32,7 @@ export function registerAgent(program: Command): void {
     .option('--ask', 'ask before its first use of each key (keygate approvals; docs/agents.md)')
     .option(...MAX_REQUESTS, parseMaxRequests)
     .option(...MAX_TOKENS, parseMaxTokens)
+    .option(...MAPPING)
     .action(
       async (
         name: string,
@@ -60,6 +65,7 @@ export function registerAgent(program: Command): void {
     .option('--no-ask', 'never ask (stored "always" grants are kept)')
     .option(...MAX_REQUESTS, parseMaxRequests)
     .option(...MAX_TOKENS, parseMaxTokens)
+    .option(...MAPPING)
     .action(async (name: string, options: { ask?: boolean } & BudgetOptions, command: Command) => {
       const budget = budgetInput(options);
       if (options.ask === undefined && Object.keys(budget).length === 0)

@@ -1,12 +1,17 @@
 /**
- * An agent's own budget as the contract sets it (`agents.add`, `agents.set`; the CLI's
- * `--max-requests N/h`, `--max-tokens N/d`, `none` to clear): validated with the settings'
- * own limits, then written into the stored agent. Per-mapping limits (`budget.mappings`) are
- * kept as they are. docs/agents.md, "Usage and budgets".
+ * An agent's budget as the contract sets it (`agents.add`, `agents.set`; the CLI's
+ * `--max-requests N/h`, `--max-tokens N/d`, `none` to clear, `--mapping NAME` for one mapping's
+ * own limits): validated with the settings' own limits, then written into the stored agent; the
+ * limits not named are kept. docs/agents.md, "Usage and budgets".
  */
 import { z } from 'zod';
 import type { AgentBudgetInput, BudgetHitView } from '../../shared/api.js';
-import { budgetLimitsSchema, type Agent } from '../../shared/settings-schema.js';
+import {
+  budgetLimitsSchema,
+  type Agent,
+  type AgentBudget,
+  type BudgetLimits,
+} from '../../shared/settings-schema.js';
 import { InvalidInputError } from '../errors.js';
 import { describeHit, type BudgetHit } from './budget-exceeded-error.js';
 
@@ -23,8 +28,26 @@ export function hasBudgetInput(input: AgentBudgetInput): boolean {
   return FIELDS.some((field) => input[field] !== undefined);
 }
 
-/** Sets (a number) or clears (null) each named limit of `agent`; an empty budget is removed. */
-export function applyBudgetInput(agent: Agent, input: AgentBudgetInput): void {
+function setLimits(limits: BudgetLimits, values: z.infer<typeof inputSchema>): void {
+  for (const field of FIELDS) {
+    const value = values[field];
+    if (value === null) delete limits[field];
+    else if (value !== undefined) limits[field] = value;
+  }
+}
+
+const isEmpty = (limits: BudgetLimits) =>
+  limits.maxRequestsPerHour === undefined && limits.maxTokensPerDay === undefined;
+
+/**
+ * Sets (a number) or clears (null) each named limit of `agent`, its own or, with
+ * `input.mapping`, that mapping's (one of `mappingNames`); empty budgets are removed.
+ */
+export function applyBudgetInput(
+  agent: Agent,
+  input: AgentBudgetInput,
+  mappingNames: readonly string[],
+): void {
   const parsed = inputSchema.safeParse({
     maxRequestsPerHour: input.maxRequestsPerHour,
     maxTokensPerDay: input.maxTokensPerDay,
@@ -35,18 +58,28 @@ export function applyBudgetInput(agent: Agent, input: AgentBudgetInput): void {
       `${String(issue?.path[0] ?? 'budget')} must be a whole number from 1 (or none): ${issue?.message ?? 'invalid'}`,
     );
   }
-  const budget = { ...agent.budget };
-  for (const field of FIELDS) {
-    const value = parsed.data[field];
-    if (value === null) delete budget[field];
-    else if (value !== undefined) budget[field] = value;
+  const budget: AgentBudget = structuredClone(agent.budget ?? {});
+  const { mapping } = input;
+  if (mapping === undefined) setLimits(budget, parsed.data);
+  else {
+    if (typeof mapping !== 'string' || !mappingNames.includes(mapping))
+      throw new InvalidInputError(
+        `no mapping named "${String(mapping)}" (keygate map list: ${mappingNames.join(', ') || 'none yet'})`,
+      );
+    const own = budget.mappings?.[mapping] ?? {};
+    setLimits(own, parsed.data);
+    const mappings = { ...budget.mappings, [mapping]: own };
+    if (isEmpty(own)) delete mappings[mapping];
+    if (Object.keys(mappings).length > 0) budget.mappings = mappings;
+    else delete budget.mappings;
   }
-  const empty =
-    budget.maxRequestsPerHour === undefined &&
-    budget.maxTokensPerDay === undefined &&
-    Object.keys(budget.mappings ?? {}).length === 0;
-  if (empty) delete agent.budget;
+  if (isEmpty(budget) && budget.mappings === undefined) delete agent.budget;
   else agent.budget = budget;
+}
+
+/** The budget as the contract shows it (a copy). */
+export function budgetView(budget: AgentBudget): AgentBudget {
+  return structuredClone(budget);
 }
 
 /** A budget hit for status and the menu: when it frees instead of seconds from now. */
