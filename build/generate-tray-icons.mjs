@@ -3,6 +3,7 @@
 //   trayTemplate       the proxy is listening (a solid key)
 //   trayOffTemplate    the proxy is off (a faded key, struck through)
 //   trayErrorTemplate  something is wrong (the key with an exclamation mark)
+//   trayWaitingTemplate  a request waits for the user's approval (the key with a badge dot)
 // Each at 16×16 and 32×32 (@2x). Shapes are drawn on a 32-unit grid and supersampled, so the
 // edges are antialiased at both sizes. Run: node build/generate-tray-icons.mjs [OUT_DIR]
 // (test/main/tray-icons.test.ts regenerates them into a temp dir and compares the bytes).
@@ -53,6 +54,11 @@ const GLYPHS = {
     ['clear', rect(24, 0, 32, 17)],
     [rect(26, 0, 30, 10), 1],
     [rect(26, 12, 30, 16), 1],
+  ],
+  trayWaitingTemplate: [
+    [key(0.82, 0, 4.5), 1],
+    ['clear', circle(25, 7, 7.5)],
+    [circle(25, 7, 5.5), 1],
   ],
 };
 

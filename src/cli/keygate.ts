@@ -13,6 +13,7 @@ import { registerEnv } from './commands/env.js';
 import { registerMap } from './commands/map.js';
 import { registerServe } from './commands/serve.js';
 import { registerToken } from './commands/token.js';
+import { registerUsage } from './commands/usage.js';
 import { ensureDirectNetwork } from '../engine/direct-network.js';
 import { VERSION } from '../engine/version.js';
 
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
     registerMap,
     registerAgent,
     registerApprovals,
+    registerUsage,
     registerEnv,
     registerCa,
     registerDoctor,

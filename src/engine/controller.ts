@@ -7,6 +7,7 @@ import { access } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import type {
+  AgentBudgetInput,
   AgentView,
   ApiHandlers,
   AppOnlyHandlers,
@@ -21,6 +22,12 @@ import type {
 } from '../shared/api.js';
 import type { Agent, Mapping } from '../shared/settings-schema.js';
 import { buildAgentEnv, dialableHost } from './agent-env.js';
+import {
+  applyBudgetInput,
+  budgetHitView,
+  budgetView,
+  hasBudgetInput,
+} from './budgets/budget-input.js';
 import { AppOnlyOperationError, InvalidInputError } from './errors.js';
 import { homePaths, type HomePaths } from './home.js';
 import type { KeygateEngine } from './keygate-engine.js';
@@ -43,6 +50,7 @@ import type { SettingsStore } from './settings/settings-store.js';
 import { writeCaBundle } from './tls/ca-bundle.js';
 import { loadOrCreateCertificateAuthority } from './tls/index.js';
 import { readRuntimeInfo } from './runtime-file.js';
+import { tokensToday, usageRows } from './usage/usage-summary.js';
 
 function isReferenceProblem(kind: SecretResolutionKind | undefined): boolean {
   return kind === 'not-found' || kind === 'invalid-ref';
@@ -74,9 +82,13 @@ function agentView(agent: Agent): AgentView {
     name: agent.name,
     ...(agent.hosts ? { hosts: [...agent.hosts] } : {}),
     ...(agent.ask ? { ask: true } : {}),
+    ...(agent.budget ? { budget: budgetView(agent.budget) } : {}),
     createdAt: agent.createdAt,
   };
 }
+
+const mappingNames = (mappings: readonly Mapping[]) =>
+  mappings.map((m) => new CompiledMapping(m).name);
 
 function sameSlot(a: Mapping, b: Mapping): boolean {
   return (
@@ -118,8 +130,9 @@ export class Controller {
     'mappings.remove': async ({ host, path }) => this.#remove(host, path),
     'mappings.test': async ({ host }) => this.#test(host),
     'agents.list': async () => this.#store.get().agents.map(agentView),
-    'agents.add': async ({ name, hosts, ask }) => this.#addAgent(name, hosts, ask),
-    'agents.set': async ({ name, ask }) => this.#setAgent(name, ask),
+    'agents.add': async ({ name, hosts, ask, ...budget }) =>
+      this.#addAgent(name, hosts, ask, budget),
+    'agents.set': async ({ name, ask, ...budget }) => this.#setAgent(name, ask, budget),
     'agents.remove': async ({ name }) => this.#removeAgent(name),
     'agents.env': async ({ name }) => this.#env(name ?? DEFAULT_AGENT),
     'proxy.status': async () => this.#status(),
@@ -133,6 +146,8 @@ export class Controller {
     },
     'proxy.configure': async (request) => this.#configure(request),
     'activity.recent': async ({ limit }) => this.#engine?.activity.recent(limit) ?? [],
+    'usage.list': async (request) =>
+      usageRows({ request, store: this.#engine?.usage, home: this.#paths.home }),
     'approvals.list': async () => this.#approvals().list(),
     'approvals.decide': async ({ id, decision, forSeconds }) =>
       this.#approvals().decide(
@@ -316,7 +331,7 @@ export class Controller {
     return this.#engine.approvals;
   }
 
-  #setAgent(name: string, ask: boolean | undefined): AgentView {
+  #setAgent(name: string, ask: boolean | undefined, budget: AgentBudgetInput): AgentView {
     validateAgentName(name);
     let found: Agent | undefined;
     this.#store.update((draft) => {
@@ -325,6 +340,7 @@ export class Controller {
       if (ask === true) agent.ask = true;
       // Turning asking off keeps the "Always" grants, so turning it on again asks only anew.
       else if (ask === false) delete agent.ask;
+      if (hasBudgetInput(budget)) applyBudgetInput(agent, budget, mappingNames(draft.mappings));
       found = agent;
     });
     return agentView(found!);
@@ -334,8 +350,10 @@ export class Controller {
     name: string,
     hosts: readonly string[] | undefined,
     ask: boolean | undefined,
+    budget: AgentBudgetInput,
   ): { agent: AgentView; token: string } {
     const agent = { ...newAgent(name, hosts), ...(ask ? { ask: true } : {}) };
+    applyBudgetInput(agent, budget, mappingNames(this.#store.get().mappings));
     this.#store.update((draft) => {
       if (draft.agents.some((a) => a.name === name)) {
         throw new InvalidInputError(
@@ -406,6 +424,7 @@ export class Controller {
     const settings = this.#store.get();
     const engine = this.#engine;
     const lastError = engine?.lastError;
+    const hits = engine?.budgets.hits() ?? [];
     return {
       running: engine?.address !== undefined,
       ...(engine?.address ? { address: engine.address } : {}),
@@ -414,6 +433,8 @@ export class Controller {
       mappings: settings.mappings.length,
       agents: settings.agents.length,
       injectedToday: engine?.activity.injectedToday ?? 0,
+      usageToday: tokensToday(engine?.usage, this.#paths.home),
+      ...(hits.length > 0 ? { budgetHits: hits.map((hit) => budgetHitView(hit, Date.now())) } : {}),
       ...(lastError ? { lastError } : {}),
     };
   }

@@ -57,6 +57,7 @@ async function main(): Promise<void> {
     loginItem,
     trust,
     actions: trayActions({ host, settings, loginItem, trust, notifier, logger }),
+    notifier,
     logger,
   });
 }

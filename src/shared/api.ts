@@ -10,7 +10,8 @@
  */
 import { z } from 'zod';
 import type { ActivityEvent } from './activity.js';
-import type { InjectorConfig } from './settings-schema.js';
+import type { AgentBudget, InjectorConfig } from './settings-schema.js';
+import { usageListRequestSchema } from './usage-request.js';
 
 /** Shapes only: what each field means and which values it may take is buildMapping's to say. */
 export const mappingInputSchema = z.object({
@@ -61,7 +62,45 @@ export interface AgentView {
   hosts?: string[];
   /** Asks the user before its first use of each mapping's secret. */
   ask?: boolean;
+  /** Its limits (`--max-requests N/h`, `--max-tokens N/d`), and per mapping under `mappings`. */
+  budget?: AgentBudget;
   createdAt: string;
+}
+
+/**
+ * Budget fields of agents.add and agents.set: a number sets the limit, null (set only) clears it.
+ * Shapes only; budgets/budget-input.ts checks the values with the settings schema's rules.
+ */
+const agentBudgetInputShape = {
+  maxRequestsPerHour: z.number().nullable().optional(),
+  maxTokensPerDay: z.number().nullable().optional(),
+  /** The limits are this mapping's own (by name, `keygate map list`), not the agent's. */
+  mapping: z.string().optional(),
+};
+export type AgentBudgetInput = z.infer<z.ZodObject<typeof agentBudgetInputShape>>;
+
+/** A budget refusing requests right now (429 keygate_budget_exceeded). */
+export interface BudgetHitView {
+  agent: string;
+  mapping?: string;
+  kind: 'requests' | 'tokens';
+  limit: number;
+  used: number;
+  /** When the window frees (ISO 8601). */
+  until: string;
+}
+
+/** Requests and tokens of one agent × mapping × model on one local day (docs/agents.md). */
+export interface UsageRowView {
+  /** Local day, YYYY-MM-DD. */
+  day: string;
+  agent: string;
+  mapping: string;
+  model: string;
+  requests: number;
+  inputTokens: number;
+  outputTokens: number;
+  cachedTokens: number;
 }
 
 export interface EnvVariable {
@@ -90,6 +129,10 @@ export interface ProxyStatus {
   mappings: number;
   agents: number;
   injectedToday: number;
+  /** Input plus output tokens every agent used today (local day). */
+  usageToday: number;
+  /** Budgets refusing requests right now. */
+  budgetHits?: BudgetHitView[];
   lastError?: string;
 }
 
@@ -249,10 +292,11 @@ export const API = {
       name: z.string(),
       hosts: z.array(z.string()).optional(),
       ask: z.boolean().optional(),
+      ...agentBudgetInputShape,
     }),
   ).returns<{ agent: AgentView; token: string }>(),
   'agents.set': operation(
-    z.object({ name: z.string(), ask: z.boolean().optional() }),
+    z.object({ name: z.string(), ask: z.boolean().optional(), ...agentBudgetInputShape }),
   ).returns<AgentView>(),
   'agents.remove': operation(z.object({ name: z.string() })).returns<{ removed: boolean }>(),
   'agents.env': operation(z.object({ name: z.string().optional() })).returns<AgentEnv>(),
@@ -265,6 +309,7 @@ export const API = {
   'activity.recent': operation(z.object({ limit: z.number().optional() })).returns<
     ActivityEvent[]
   >(),
+  'usage.list': operation(usageListRequestSchema).returns<UsageRowView[]>(),
   /** Needs the running engine (serve, the app): pending approvals live in its memory. */
   'approvals.list': operation(NOTHING).checked(z.array(pendingApprovalSchema)),
   /** `forSeconds` only with `allow` (default 8 hours). */

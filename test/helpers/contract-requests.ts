@@ -20,6 +20,7 @@ export const WELL_FORMED: Record<ApiOperation, unknown> = {
   'proxy.setEnabled': { enabled: true },
   'proxy.configure': { port: 8791, denyUnmapped: false },
   'activity.recent': { limit: 5 },
+  'usage.list': { days: 7 },
   'approvals.list': {},
   'approvals.decide': { id: 'a1', decision: 'allow', forSeconds: 60 },
   'ca.info': {},
@@ -54,6 +55,7 @@ export const MALFORMED: Record<ApiOperation, { request: unknown; message: string
   'proxy.setEnabled': { request: { enabled: 'on' }, message: 'enabled must be true or false' },
   'proxy.configure': { request: { port: '8791' }, message: 'port must be a number' },
   'activity.recent': { request: { limit: '5' }, message: 'limit must be a number' },
+  'usage.list': { request: { days: '7' }, message: 'days must be a number' },
   'approvals.list': { request: true, message: 'the request must be an object' },
   'approvals.decide': {
     request: { id: 'a1', decision: 'maybe' },

@@ -6,6 +6,7 @@
  * that the main process starts, wires every piece, serves the contract over IPC to the settings
  * page only, follows the menu, survives a port in use, and quits cleanly.
  */
+import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -21,7 +22,8 @@ import {
   type MenuItem,
 } from './fixtures/fake-app.js';
 import { API_OPERATIONS } from '../../src/shared/api.js';
-import { REPO_ROOT } from '../helpers/keygate-process.js';
+import { agentEnvironment } from '../helpers/agent-env.js';
+import { keygate, REPO_ROOT } from '../helpers/keygate-process.js';
 import { fakeToken } from '../helpers/fake-op-client.js';
 
 afterEach(cleanUp);
@@ -312,6 +314,60 @@ describe('the app as macOS runs it (issue 10 §4)', () => {
     };
     expect(answer.error?.message).toMatch(/no system keyring/);
     await app.send({ cmd: 'quit' });
+    await expect(app.exited).resolves.toBe(0);
+  }, 60_000);
+});
+
+describe('approvals in the menu (issue 13)', () => {
+  it('a held request: its line with three answers, the waiting icon, a notification; Deny refuses it', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'keygate-app-'));
+    for (const args of [
+      ['map', 'add', 'api.anthropic.com', 'env://ANTHROPIC_KEY', '--preset', 'anthropic'],
+      ['agent', 'add', 'claude', '--ask'],
+    ]) {
+      const result = keygate(args, { home });
+      expect(result.status, result.stderr).toBe(0);
+    }
+    const { app } = start(0, { ANTHROPIC_KEY: 'sk-ant-app-CANARY-77' }, home);
+    await app.waitForMenu(listening, 'a listening menu');
+    // The agent, as curl with its own setup: its first request to the mapping is held.
+    const env = { PATH: process.env.PATH ?? '', ...agentEnvironment(home, 'claude') };
+    const answered = new Promise<string>((resolve) =>
+      execFile(
+        'curl',
+        [
+          '-sS',
+          '-o',
+          '/dev/null',
+          '-w',
+          '%{http_code}',
+          '-X',
+          'POST',
+          'https://api.anthropic.com/v1/messages',
+        ],
+        { env },
+        (_err, stdout) => resolve(stdout),
+      ),
+    );
+    const line = 'claude wants Anthropic (api.anthropic.com)';
+    const menu = await app.waitForMenu((m) => item(m, line) !== undefined, 'the approval line');
+    expect(item(menu, line)?.submenu).toEqual(['Allow for 8 hours', 'Always', 'Deny']);
+    await app.waitFor(
+      (e) => e.event === 'tray-icon' && String(e.icon).endsWith('trayWaitingTemplate.png'),
+      'the waiting icon',
+    );
+    const note = await app.waitFor(
+      (e) => e.event === 'notification' && e.title === line,
+      'the notification',
+    );
+    expect(note.body).toBe('Allow or deny it from the Keygate menu.');
+    await app.click(line, 'Deny');
+    await expect(answered).resolves.toBe('403');
+    await app.waitForMenu((m) => item(m, line) === undefined, 'the line gone');
+    const icons = app.events.filter((e) => e.event === 'tray-icon');
+    expect(String(icons.at(-1)?.icon)).toMatch(/trayTemplate\.png$/);
+    expect(app.events.filter((e) => e.event === 'notification')).toEqual([note]);
+    await app.click('Quit Keygate');
     await expect(app.exited).resolves.toBe(0);
   }, 60_000);
 });

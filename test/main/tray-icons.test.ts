@@ -10,7 +10,7 @@ import { inflateSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../helpers/keygate-process.js';
 
-const NAMES = ['trayTemplate', 'trayOffTemplate', 'trayErrorTemplate'];
+const NAMES = ['trayTemplate', 'trayOffTemplate', 'trayErrorTemplate', 'trayWaitingTemplate'];
 const FILES = NAMES.flatMap(
   (name) =>
     [

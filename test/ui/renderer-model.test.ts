@@ -150,6 +150,7 @@ describe('General: where the proxy listens', () => {
     mappings: 0,
     agents: 1,
     injectedToday: 0,
+    usageToday: 0,
   };
 
   it('says the port it listens on, and why that may not be the saved one', () => {

@@ -3,6 +3,20 @@ import { InvalidInputError } from '../../engine/errors.js';
 import { dispatch } from '../../engine/dispatch.js';
 import { withController, type GlobalOptions } from '../cli-context.js';
 import { parseList } from '../parsers.js';
+import {
+  budgetInput,
+  describeBudget,
+  parseMaxRequests,
+  parseMaxTokens,
+  type BudgetOptions,
+} from './agent-budget.js';
+
+const MAX_REQUESTS = ['--max-requests <N/h>', 'requests per sliding hour (429 past it)'] as const;
+const MAX_TOKENS = ['--max-tokens <N/d>', 'tokens per local day, as the API reports them'] as const;
+const MAPPING = [
+  '--mapping <name>',
+  "the limits are this mapping's own (keygate map list)",
+] as const;
 
 export function registerAgent(program: Command): void {
   const agent = program.command('agent').description('agent identities (proxy tokens)');
@@ -17,8 +31,15 @@ export function registerAgent(program: Command): void {
       parseList,
     )
     .option('--ask', 'ask before its first use of each key (keygate approvals; docs/agents.md)')
+    .option(...MAX_REQUESTS, parseMaxRequests)
+    .option(...MAX_TOKENS, parseMaxTokens)
+    .option(...MAPPING)
     .action(
-      async (name: string, options: { hosts?: string[]; ask?: boolean }, command: Command) => {
+      async (
+        name: string,
+        options: { hosts?: string[]; ask?: boolean } & BudgetOptions,
+        command: Command,
+      ) => {
         // `--hosts "$EMPTY"` must not quietly become "every mapping": fail closed.
         if (options.hosts?.length === 0)
           throw new InvalidInputError('--hosts needs at least one host pattern (a.com,*.b.com)');
@@ -27,6 +48,7 @@ export function registerAgent(program: Command): void {
             name,
             ...(options.hosts ? { hosts: options.hosts } : {}),
             ...(options.ask ? { ask: true } : {}),
+            ...budgetInput(options),
           }),
         );
         process.stdout.write(`${token}\n`);
@@ -42,13 +64,25 @@ export function registerAgent(program: Command): void {
     .argument('<name>')
     .option('--ask', 'ask before its first use of each key')
     .option('--no-ask', 'never ask (stored "always" grants are kept)')
-    .action(async (name: string, options: { ask?: boolean }, command: Command) => {
-      if (options.ask === undefined)
-        throw new InvalidInputError('nothing to set (--ask, --no-ask)');
+    .option(...MAX_REQUESTS, parseMaxRequests)
+    .option(...MAX_TOKENS, parseMaxTokens)
+    .option(...MAPPING)
+    .action(async (name: string, options: { ask?: boolean } & BudgetOptions, command: Command) => {
+      const budget = budgetInput(options);
+      if (options.ask === undefined && Object.keys(budget).length === 0)
+        throw new InvalidInputError(
+          'nothing to set (--ask, --no-ask, --max-requests, --max-tokens)',
+        );
       const view = await withController(command.optsWithGlobals<GlobalOptions>(), (c) =>
-        dispatch(c.handlers, 'agents.set', { name, ask: options.ask }),
+        dispatch(c.handlers, 'agents.set', {
+          name,
+          ...(options.ask !== undefined ? { ask: options.ask } : {}),
+          ...budget,
+        }),
       );
-      process.stdout.write(`${view.name}: ${view.ask ? 'asks' : 'does not ask'}\n`);
+      const budgetNote =
+        view.budget || Object.keys(budget).length > 0 ? `; ${describeBudget(view.budget)}` : '';
+      process.stdout.write(`${view.name}: ${view.ask ? 'asks' : 'does not ask'}${budgetNote}\n`);
     });
 
   agent
@@ -65,7 +99,7 @@ export function registerAgent(program: Command): void {
       }
       for (const a of agents)
         process.stdout.write(
-          `${a.name}\t${a.hosts ? a.hosts.join(',') : '*'}\t${a.createdAt}${a.ask ? '\task' : ''}\n`,
+          `${a.name}\t${a.hosts ? a.hosts.join(',') : '*'}\t${a.createdAt}${a.ask ? '\task' : ''}${a.budget ? `\t${describeBudget(a.budget)}` : ''}\n`,
         );
     });
 

@@ -3,8 +3,9 @@
  * Electron Menu; keeping the decisions here makes every state testable in plain Node.
  * No electron import, at runtime or in types.
  */
-import type { ProxyStatus } from '../../shared/api.js';
+import type { ApprovalDecision, PendingApprovalView, ProxyStatus } from '../../shared/api.js';
 import type { TrustState } from '../trust/trust-command.js';
+import { approvalLabel, budgetLine } from './tray-approvals.js';
 
 /** What the login keychain says about the Keygate CA (engine/trust/). */
 export type { TrustState };
@@ -21,6 +22,8 @@ export interface TrayState {
   readonly launchAtLogin: boolean;
   /** macOS registered the login item but waits for the user to allow it (login-item.ts). */
   readonly launchAtLoginNeedsApproval?: boolean;
+  /** Requests held for the user's answer (docs/agents.md, Approvals); oldest first. */
+  readonly approvals?: readonly PendingApprovalView[];
 }
 
 /** Every action the menu can ask for; tray.ts maps each to a handler. */
@@ -51,9 +54,29 @@ export type TrayMenuItem =
       readonly label: string;
       readonly checked: boolean;
       readonly enabled: boolean;
+    }
+  | {
+      /** One pending approval: its line, with the three answers as a submenu. */
+      readonly type: 'approval';
+      readonly id: string;
+      readonly label: string;
+      readonly choices: readonly { readonly decision: ApprovalDecision; readonly label: string }[];
     };
 
-export type TrayIconName = 'trayTemplate' | 'trayOffTemplate' | 'trayErrorTemplate';
+export type TrayIconName =
+  'trayTemplate' | 'trayOffTemplate' | 'trayErrorTemplate' | 'trayWaitingTemplate';
+
+/** The answers a pending approval offers, as the settings page words them. */
+export const APPROVAL_CHOICES = [
+  { decision: 'allow', label: 'Allow for 8 hours' },
+  { decision: 'always', label: 'Always' },
+  { decision: 'deny', label: 'Deny' },
+] as const;
+
+/** Pending approvals listed one per line; past this, a line says how many more (Settings has all). */
+export const MENU_APPROVALS_MAX = 5;
+/** Budget lines in the status block; Activity in Settings has every one. */
+export const MENU_BUDGETS_MAX = 3;
 
 /** The longest error text the status line shows; the full text is in Settings. */
 export const STATUS_ERROR_MAX = 60;
@@ -80,6 +103,10 @@ function statusLines(state: TrayState): string[] {
     lines.push(
       `${proxy.injectedToday} ${proxy.injectedToday === 1 ? 'request' : 'requests'} injected today`,
     );
+    const tokens = proxy.usageToday ?? 0;
+    lines.push(`${tokens.toLocaleString('en-US')} ${tokens === 1 ? 'token' : 'tokens'} used today`);
+    for (const hit of (proxy.budgetHits ?? []).slice(0, MENU_BUDGETS_MAX))
+      lines.push(budgetLine(hit));
   } else if (state.hostError) {
     // Not by choice: the engine failed (port in use…), or the last attempt to enable it did.
     lines.push('Proxy is not running');
@@ -104,10 +131,25 @@ function trustLabel(trust: TrustState): string {
   }
 }
 
+function approvalItems(state: TrayState): TrayMenuItem[] {
+  const pending = state.approvals ?? [];
+  if (pending.length === 0) return [];
+  const items: TrayMenuItem[] = pending.slice(0, MENU_APPROVALS_MAX).map((p) => ({
+    type: 'approval',
+    id: p.id,
+    label: approvalLabel(p),
+    choices: APPROVAL_CHOICES,
+  }));
+  const more = pending.length - MENU_APPROVALS_MAX;
+  if (more > 0) items.push({ type: 'status', label: `${more} more waiting: Open Settings…` });
+  return [{ type: 'separator' }, ...items];
+}
+
 export function buildTrayMenu(state: TrayState): TrayMenuItem[] {
   const running = state.proxy?.running === true;
   return [
     ...statusLines(state).map((label): TrayMenuItem => ({ type: 'status', label })),
+    ...approvalItems(state),
     { type: 'separator' },
     {
       type: 'checkbox',
@@ -158,13 +200,19 @@ export function buildTrayMenu(state: TrayState): TrayMenuItem[] {
   ];
 }
 
-/** On: listening. Off: disabled or still starting. Error: a start failure or a recent error. */
+/**
+ * Waiting: a request is held for the user (it outranks the rest: the agent is stuck until they
+ * answer). Error: a start failure or a recent error. On: listening. Off: disabled or starting.
+ */
 export function trayIconFor(state: TrayState): TrayIconName {
+  if ((state.approvals?.length ?? 0) > 0) return 'trayWaitingTemplate';
   if (lastErrorOf(state) !== undefined) return 'trayErrorTemplate';
   return state.proxy?.running === true ? 'trayTemplate' : 'trayOffTemplate';
 }
 
 /** The tooltip: the first status line, e.g. "Keygate — Listening on 127.0.0.1:8790". */
 export function trayTooltip(state: TrayState): string {
+  const waiting = state.approvals?.length ?? 0;
+  if (waiting > 0) return `Keygate — ${waiting} waiting for your approval`;
   return `Keygate — ${statusLines(state)[0] ?? ''}`;
 }

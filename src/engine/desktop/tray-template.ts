@@ -4,7 +4,8 @@
  * structural subset of electron's MenuItemConstructorOptions; src/main/tray.ts passes them on,
  * type-checked there against electron.d.ts).
  */
-import type { ApiHandlers } from '../../shared/api.js';
+import type { ApiHandlers, ApprovalDecision, PendingApprovalView } from '../../shared/api.js';
+import { InvalidInputError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { TrayAction, TrayMenuItem, TrayState } from './tray-menu-model.js';
 
@@ -15,9 +16,16 @@ export interface MenuTemplateItem {
   readonly checked?: boolean;
   readonly accelerator?: string;
   readonly click?: () => void;
+  readonly submenu?: MenuTemplateItem[];
 }
 
-export function menuTemplate(item: TrayMenuItem, run: (a: TrayAction) => void): MenuTemplateItem {
+export type DecideApproval = (id: string, decision: ApprovalDecision) => void;
+
+export function menuTemplate(
+  item: TrayMenuItem,
+  run: (a: TrayAction) => void,
+  decide: DecideApproval = () => undefined,
+): MenuTemplateItem {
   switch (item.type) {
     case 'separator':
       return { type: 'separator' };
@@ -38,12 +46,21 @@ export function menuTemplate(item: TrayMenuItem, run: (a: TrayAction) => void): 
         enabled: item.enabled,
         click: () => run(item.action),
       };
+    case 'approval':
+      return {
+        label: item.label,
+        submenu: item.choices.map((choice) => ({
+          label: choice.label,
+          click: () => decide(item.id, choice.decision),
+        })),
+      };
   }
 }
 
 export interface TrayStateSources {
   readonly host: {
-    readonly handlers: Pick<ApiHandlers, 'proxy.status'>;
+    readonly handlers: Pick<ApiHandlers, 'proxy.status'> &
+      Partial<Pick<ApiHandlers, 'approvals.list'>>;
     readonly problem?: string;
   };
   readonly trust: { readonly state: TrayState['trust'] };
@@ -59,9 +76,18 @@ export async function readTrayState(sources: TrayStateSources): Promise<TrayStat
   } catch (err) {
     logger.warn('could not read the proxy status', { err });
   }
+  let approvals: PendingApprovalView[] = [];
+  try {
+    approvals = (await host.handlers['approvals.list']?.()) ?? [];
+  } catch (err) {
+    // Without an engine (it could not start) nothing can be held: no approvals, said elsewhere.
+    if (!(err instanceof InvalidInputError))
+      logger.warn('could not read the pending approvals', { err });
+  }
   const problem = host.problem;
   return {
     proxy,
+    approvals,
     ...(problem ? { hostError: problem } : {}),
     trust: trust.state,
     launchAtLogin: loginItem.enabled,

@@ -1,15 +1,19 @@
 /**
- * Activity: the last 200 requests and tunnels, newest first, polled every second while shown.
- * Events never hold a secret or a query string (the engine strips it; pathOnly makes sure).
+ * Activity: usage and budgets (usage-view.ts, polled every few seconds), then the last 200
+ * requests and tunnels, newest first, polled every second while shown. Events never hold a
+ * secret or a query string (the engine strips it; pathOnly makes sure).
  */
 import type { ActivityEvent } from '../../shared/activity.js';
 import { h, showMessage, hideMessage, sectionHeader } from '../dom.js';
 import { errorText } from '../errors.js';
 import { latency, pathOnly, plural, timeOfDay } from '../format.js';
 import type { Section, SectionContext } from '../section.js';
+import { createUsageView, USAGE_DAYS } from './usage-view.js';
 
 const LIMIT = 200;
 const POLL_MS = 1000;
+/** Usage changes once per answer and costs a file read without an engine: every 3rd poll. */
+const USAGE_EVERY = 3;
 
 const OUTCOME_LABEL: Record<ActivityEvent['outcome'], string> = {
   injected: 'Injected',
@@ -54,6 +58,8 @@ export function createActivitySection(ctx: SectionContext): Section {
   let timer: ReturnType<typeof setTimeout> | undefined;
   let active = false;
   let lastKey = '';
+  let polls = 0;
+  const usage = createUsageView();
 
   function rowFor(event: ActivityEvent): HTMLElement {
     const outcome = h(
@@ -94,7 +100,14 @@ export function createActivitySection(ctx: SectionContext): Section {
 
   async function poll(): Promise<void> {
     try {
-      render(await ctx.api['activity.recent']({ limit: LIMIT }));
+      const usageDue = polls++ % USAGE_EVERY === 0;
+      const [events, rows, status] = await Promise.all([
+        ctx.api['activity.recent']({ limit: LIMIT }),
+        usageDue ? ctx.api['usage.list']({ days: USAGE_DAYS }) : undefined,
+        usageDue ? ctx.api['proxy.status']() : undefined,
+      ]);
+      render(events);
+      if (rows) usage.render(rows, status);
       hideMessage(message);
       live.classList.remove('stalled');
     } catch (err) {
@@ -112,6 +125,7 @@ export function createActivitySection(ctx: SectionContext): Section {
       'Live: requests through Keygate, newest first. Never a key, never a query string.',
     ]),
     message,
+    usage.element,
     h('div', { class: 'group-box table-box scroll' }, table, empty),
     h('p', { class: 'footnote' }, count),
   );
@@ -124,6 +138,7 @@ export function createActivitySection(ctx: SectionContext): Section {
     activate: () => {
       if (active) return;
       active = true;
+      polls = 0;
       void poll();
     },
     deactivate: () => {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { ProxyStatus } from '../../../src/shared/api.js';
+import type { PendingApprovalView, ProxyStatus } from '../../../src/shared/api.js';
 import {
   buildTrayMenu,
+  MENU_APPROVALS_MAX,
   trayIconFor,
   trayTooltip,
   type TrayMenuItem,
@@ -16,6 +17,7 @@ const listening: ProxyStatus = {
   mappings: 2,
   agents: 1,
   injectedToday: 42,
+  usageToday: 0,
 };
 const off: ProxyStatus = { ...listening, running: false, address: undefined, injectedToday: 0 };
 delete (off as { address?: string }).address;
@@ -54,6 +56,7 @@ describe('buildTrayMenu', () => {
     expect(statusLabels(menu)).toEqual([
       'Listening on 127.0.0.1:8790',
       '42 requests injected today',
+      '0 tokens used today',
     ]);
     expect(item(menu, 'toggle-proxy')).toMatchObject({
       type: 'checkbox',
@@ -124,6 +127,7 @@ describe('buildTrayMenu', () => {
     expect(statusLabels(buildTrayMenu(state))).toEqual([
       'Listening on 127.0.0.1:8790',
       '42 requests injected today',
+      '0 tokens used today',
       'Last error: 1Password did not answer in time',
     ]);
     expect(trayIconFor(state)).toBe('trayErrorTemplate');
@@ -153,5 +157,99 @@ describe('buildTrayMenu', () => {
 
   it('is a pure function of state', () => {
     expect(buildTrayMenu(base)).toEqual(buildTrayMenu({ ...base }));
+  });
+});
+
+describe('approvals, usage and budgets in the menu (issue 13)', () => {
+  const pending = (id: string, agent = 'claude'): PendingApprovalView => ({
+    id,
+    agent,
+    mapping: 'api.anthropic.com',
+    preset: 'anthropic',
+    host: 'api.anthropic.com',
+    port: 443,
+    method: 'POST',
+    path: '/v1/messages',
+    since: '2026-03-01T10:00:00.000Z',
+    expiresAt: '2026-03-01T10:02:00.000Z',
+    waiting: 1,
+  });
+
+  it('a line per pending approval, right under the status, with its three answers', () => {
+    const state: TrayState = { ...base, approvals: [pending('a1'), pending('b2', 'codex')] };
+    const menu = buildTrayMenu(state);
+    const lines = menu.filter((i) => i.type === 'approval');
+    expect(lines).toEqual([
+      {
+        type: 'approval',
+        id: 'a1',
+        label: 'claude wants Anthropic (api.anthropic.com)',
+        choices: [
+          { decision: 'allow', label: 'Allow for 8 hours' },
+          { decision: 'always', label: 'Always' },
+          { decision: 'deny', label: 'Deny' },
+        ],
+      },
+      expect.objectContaining({ id: 'b2', label: 'codex wants Anthropic (api.anthropic.com)' }),
+    ]);
+    const first = menu.findIndex((i) => i.type === 'approval');
+    expect(menu[first - 1]).toEqual({ type: 'separator' });
+    expect(menu.slice(0, first - 1).every((i) => i.type === 'status')).toBe(true);
+    expect(trayIconFor(state)).toBe('trayWaitingTemplate');
+    expect(trayTooltip(state)).toBe('Keygate — 2 waiting for your approval');
+    // Waiting outranks an error: the agent is stuck until the user answers.
+    expect(trayIconFor({ ...state, hostError: 'port in use' })).toBe('trayWaitingTemplate');
+    expect(trayIconFor({ ...state, approvals: [] })).toBe('trayTemplate');
+  });
+
+  it('names a mapping without a preset, and a port other than 443', () => {
+    const other = {
+      ...pending('c3'),
+      preset: undefined,
+      mapping: 'git.example.com',
+      host: 'git.example.com',
+      port: 8443,
+    };
+    delete (other as { preset?: string }).preset;
+    const [line] = buildTrayMenu({ ...base, approvals: [other] }).filter(
+      (i) => i.type === 'approval',
+    );
+    expect(line).toMatchObject({ label: 'claude wants git.example.com (git.example.com:8443)' });
+  });
+
+  it(`lists at most ${MENU_APPROVALS_MAX}, then says how many more`, () => {
+    const many = Array.from({ length: MENU_APPROVALS_MAX + 2 }, (_, i) => pending(`id${i}`));
+    const menu = buildTrayMenu({ ...base, approvals: many });
+    expect(menu.filter((i) => i.type === 'approval')).toHaveLength(MENU_APPROVALS_MAX);
+    expect(statusLabels(menu)).toContain('2 more waiting: Open Settings…');
+  });
+
+  it("shows today's tokens and the budgets refusing requests in the status block", () => {
+    const until = new Date(2026, 2, 1, 14, 5).toISOString();
+    const menu = buildTrayMenu({
+      ...base,
+      proxy: {
+        ...listening,
+        usageToday: 1234567,
+        budgetHits: [
+          { agent: 'ci', kind: 'requests', limit: 100, used: 100, until },
+          {
+            agent: 'claude',
+            mapping: 'api.openai.com',
+            kind: 'tokens',
+            limit: 5000,
+            used: 5001,
+            until,
+          },
+        ],
+      },
+    });
+    expect(statusLabels(menu)).toEqual([
+      'Listening on 127.0.0.1:8790',
+      '42 requests injected today',
+      '1,234,567 tokens used today',
+      'ci: over its 100 requests/hour until 14:05',
+      'claude on api.openai.com: over its 5000 tokens/day until 14:05',
+    ]);
   });
 });

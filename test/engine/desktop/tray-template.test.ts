@@ -37,6 +37,7 @@ describe('the tray template and state, without Electron', () => {
     });
     expect(state).toEqual({
       proxy: undefined,
+      approvals: [],
       hostError: 'port 8790 on 127.0.0.1 is in use',
       trust: 'unsupported',
       launchAtLogin: true,
