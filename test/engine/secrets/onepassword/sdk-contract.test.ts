@@ -383,3 +383,22 @@ describe('desktop mode without the 1Password app (issue 10 §4)', () => {
     }
   }, 30_000);
 });
+
+describe('one-shot commands exit after their answer (issue 10 §2)', () => {
+  it('`keygate map add` whose op:// check meets a silent 1Password saves, says so, and exits', async () => {
+    const server = servers.get('hang') as SignInServer;
+    const home = tempDir();
+    const out = await run(
+      [KEYGATE_BIN, '--home', home, 'map', 'add', 'api.openai.com', 'op://AI/OpenAI/credential'],
+      {
+        NODE_EXTRA_CA_CERTS: server.caPath,
+        OP_SERVICE_ACCOUNT_TOKEN: wellFormedToken(server.address),
+      },
+    );
+    expect(out.code, out.stderr).toBe(0);
+    expect(out.stdout).toMatch(/^mapped api\.openai\.com/m);
+    expect(out.stderr).not.toMatch(/ops_/);
+    // The SDK's abandoned fetch to the silent server must not hold the process (up to 300 s).
+    expect(out.ms - out.lastOutputMs).toBeLessThan(3000);
+  }, 60_000);
+});
