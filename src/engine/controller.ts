@@ -238,13 +238,15 @@ export class Controller {
   async #useDesktop(accountName: string): Promise<TokenStatus> {
     const name = accountName.trim();
     if (!name) throw new InvalidInputError('the 1Password account name is empty');
+    // Checked before it is stored: without the app, nothing is saved (issue 10 §4).
+    const vaultCount = await (await this.#setup()).onePassword.checkDesktopAccount(name);
     this.#store.update((draft) => {
       draft.onePassword.desktopAccount = name;
       draft.onePassword.tokenChangedAt = new Date().toISOString();
     });
     const { onePassword, resolver } = await this.#setup();
     resolver.invalidate();
-    return onePassword.status(false);
+    return { ...(await onePassword.status(false)), vaultCount };
   }
 
   async #clearToken(): Promise<TokenStatus> {

@@ -8,6 +8,7 @@ export {
   FakeOpClient,
   fakeToken,
   SDK_RECORDINGS,
+  sdkDesktopError,
   sdkSignInError,
   sdkTokenError,
 } from '../fixtures/fake-onepassword.mjs';

@@ -225,6 +225,29 @@ describe('the 1Password token in the app', () => {
   }, 60_000);
 });
 
+describe('an unreadable token store in the app (issue 10 §3)', () => {
+  it('starts anyway, shows the reason, notifies, and Disconnect (token.clear) removes it', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'keygate-app-'));
+    writeFileSync(join(home, 'onepassword-token.enc'), 'garbage', { mode: 0o600 });
+    const { app } = start(0, {}, home);
+    await app.waitForMenu(listening, 'a listening menu, not "Keygate could not start"');
+    const status = (await app.invoke('token.status')) as {
+      result: { error?: string; accounts: { problem?: string }[] };
+    };
+    expect(status.result.error).toMatch(/the stored 1Password token could not be read/);
+    expect(status.result.accounts).toMatchObject([{ problem: 'token-store' }]);
+    const notice = await app.waitFor((e) => e.event === 'notification', 'a notification');
+    expect(notice).toMatchObject({ title: 'The 1Password token could not be read' });
+    await expect(app.invoke('token.clear')).resolves.toMatchObject({
+      result: { tokenSource: 'none', accounts: [] },
+    });
+    expect(existsSync(join(home, 'onepassword-token.enc'))).toBe(false);
+    expect(app.events.some((e) => e.event === 'error-box')).toBe(false);
+    await app.send({ cmd: 'quit' });
+    await expect(app.exited).resolves.toBe(0);
+  }, 60_000);
+});
+
 function canConnect(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect({ host: '127.0.0.1', port });

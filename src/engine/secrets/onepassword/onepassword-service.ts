@@ -17,7 +17,7 @@ import type { Secret } from '../secret.js';
 import { fieldReference, importSuggestions, listItems, listVaults } from './discovery.js';
 import type { OpClientFactory } from './op-client.js';
 import { OnePasswordSecretSource, type OpAccountConfig } from './onepassword-source.js';
-import { pairServiceAccount } from './pairing.js';
+import { pairDesktopAccount, pairServiceAccount } from './pairing.js';
 import { EnvTokenStore, FileTokenStore, TokenStoreChain, type TokenStore } from './token-store.js';
 
 /** The service-account account's name, as mappings' `account` field spells it. */
@@ -140,6 +140,11 @@ export class OnePasswordService {
     await this.#tokens.set(token);
     await this.reloadToken();
     return vaultCount;
+  }
+
+  /** Checks a 1Password app account (create a client, list vaults) before it is stored. */
+  async checkDesktopAccount(accountName: string): Promise<number> {
+    return (await pairDesktopAccount(this.#options.factory, accountName)).vaultCount;
   }
 
   async clearToken(): Promise<void> {

@@ -2,6 +2,7 @@ import type { Secret } from '../secret.js';
 import { abortable, OpAbortError, withTimeout } from './abortable.js';
 import {
   classifySdkError,
+  DESKTOP_LOCKED_MESSAGE,
   DESKTOP_MISSING_MESSAGE,
   networkDetail,
   UNREACHABLE_MESSAGE,
@@ -86,6 +87,37 @@ export async function pairServiceAccount(
   }
 }
 
+/**
+ * Check a 1Password app account before it is stored (issue 10 §4): create a desktop client and
+ * list its vaults. Without the app (or with its SDK integration off) this fails at once with
+ * DESKTOP_MISSING_MESSAGE; a locked app with DESKTOP_LOCKED_MESSAGE.
+ */
+export async function pairDesktopAccount(
+  factory: OpClientFactory,
+  accountName: string,
+  options: PairingOptions = {},
+): Promise<PairingResult> {
+  const signal = withTimeout(options.timeoutMs ?? DEFAULT_TIMEOUT_MS, options.signal);
+  try {
+    const client = await abortable(
+      factory({ kind: 'desktop', accountName }),
+      signal,
+      'asking the 1Password app',
+    );
+    const vaults = await abortable(client.vaults.list(), signal, 'listing vaults');
+    return { vaultCount: vaults.length };
+  } catch (err) {
+    if (err instanceof OpAbortError) {
+      throw new PairingError(
+        `the 1Password app did not answer within ${(options.timeoutMs ?? DEFAULT_TIMEOUT_MS) / 1000} s ` +
+          '(was the approval prompt dismissed?); try again',
+        'unreachable',
+      );
+    }
+    throw toPairingError(classifySdkError(err));
+  }
+}
+
 function toPairingError({
   category,
   detail,
@@ -123,6 +155,8 @@ function toPairingError({
       );
     case 'desktop-missing':
       return new PairingError(DESKTOP_MISSING_MESSAGE, 'failed');
+    case 'desktop-locked':
+      return new PairingError(DESKTOP_LOCKED_MESSAGE, 'failed');
     default:
       return new PairingError(`1Password could not be paired: ${detail}`, 'failed');
   }

@@ -12,20 +12,23 @@
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { currentAlerts } from '../../../../src/shared/alerts.js';
 import type { OnePasswordProblem } from '../../../../src/shared/api.js';
 import {
   classifySdkError,
+  DESKTOP_MISSING_MESSAGE,
   mapSdkError,
   problemOf,
   type OpErrorCategory,
 } from '../../../../src/engine/secrets/onepassword/error-mapping.js';
 import { OnePasswordSecretSource } from '../../../../src/engine/secrets/onepassword/onepassword-source.js';
 import {
+  pairDesktopAccount,
   PairingError,
   pairServiceAccount,
 } from '../../../../src/engine/secrets/onepassword/pairing.js';
+import { sdkClientFactory } from '../../../../src/engine/secrets/onepassword/sdk-loader.js';
 import { Secret } from '../../../../src/engine/secrets/secret.js';
 import { KEYGATE_BIN, REPO_ROOT } from '../../../helpers/keygate-process.js';
 import {
@@ -36,9 +39,11 @@ import {
   type SignInServer,
 } from '../../../helpers/op-sign-in-server.js';
 import { tempDirs } from '../../../helpers/temp-dirs.js';
+import { startUiServe } from '../../../helpers/ui-serve.js';
 import {
   FakeOnePassword,
   SDK_RECORDINGS,
+  sdkDesktopError,
   sdkTokenError,
   type SdkRecording,
 } from '../../../helpers/fake-op-client.js';
@@ -121,6 +126,8 @@ interface Fixture {
   signIn: Record<string, SdkRecording>;
   /** What createClient threw for these tokens, before any request. */
   tokens: Record<string, SdkRecording>;
+  /** What createClient threw in desktop mode (DesktopAuth) with no 1Password app here. */
+  desktop: Record<string, SdkRecording>;
 }
 
 function run(
@@ -159,17 +166,26 @@ function run(
   });
 }
 
-async function probe(token: string, caPath?: string): Promise<SdkRecording> {
+async function probe(
+  token: string,
+  caPath?: string,
+  extraEnv: NodeJS.ProcessEnv = {},
+): Promise<SdkRecording> {
   const out = await run([PROBE], {
     PROBE_TOKEN: token,
     ...(caPath ? { NODE_EXTRA_CA_CERTS: caPath } : {}),
+    ...extraEnv,
   });
   expect(out.code, out.stderr).toBe(0);
+  if (extraEnv.PROBE_DESKTOP_ACCOUNT) probeStderr.desktop = out.stderr;
   return JSON.parse(out.stdout.trim()) as SdkRecording;
 }
 
+/** What the real SDK printed itself, by case. */
+const probeStderr: { desktop?: string } = {};
+
 const servers = new Map<SignInScenario, SignInServer>();
-const observed: Fixture = { sdkVersion: '', signIn: {}, tokens: {} };
+const observed: Fixture = { sdkVersion: '', signIn: {}, tokens: {}, desktop: {} };
 
 beforeAll(async () => {
   const pkg = join(REPO_ROOT, 'node_modules', '@1password', 'sdk', 'package.json');
@@ -186,6 +202,9 @@ beforeAll(async () => {
     Object.entries(TOKEN_SAMPLES).map(async ([name, token]) => [name, await probe(token)]),
   );
   observed.tokens = Object.fromEntries(tokens) as Record<string, SdkRecording>;
+  observed.desktop['app missing'] = await probe('', undefined, {
+    PROBE_DESKTOP_ACCOUNT: 'Keygate Test',
+  });
   if (RECORD) writeFileSync(FIXTURE, `${JSON.stringify(observed, null, 2)}\n`);
 }, 60_000);
 
@@ -288,6 +307,98 @@ describe.each(SCENARIOS)('sign-in answered %s', (scenario) => {
     expect(status.stdout).toMatch(/service-account token: none/);
     // The SDK's abandoned fetch must not keep the process alive after the answer (it would,
     // for up to 300 s, on a server that never answers).
+    expect(out.ms - out.lastOutputMs).toBeLessThan(3000);
+  }, 60_000);
+});
+
+describe('desktop mode without the 1Password app (issue 10 §4)', () => {
+  const NATIVE_LOG = /A critical error occurred while loading the native addon/;
+
+  it('the real SDK prints a native stack and throws "Native library is not available."; Keygate says what to do', () => {
+    const recording = observed.desktop['app missing'] as SdkRecording;
+    expect(recording).toEqual({
+      outcome: 'threw',
+      name: 'Error',
+      message: 'Native library is not available.',
+    });
+    expect(probeStderr.desktop).toMatch(NATIVE_LOG);
+    expect(sdkDesktopError().message).toBe(recording.message);
+    const thrown = new Error(recording.message);
+    expect(classifySdkError(thrown).category).toBe('desktop-missing');
+    const mapped = mapSdkError(thrown);
+    expect(mapped.message).toBe(DESKTOP_MISSING_MESSAGE);
+    expect(mapped.message).toMatch(/^1Password app not found, or its SDK integration is off/);
+    expect(problemOf(mapped)).toBe('app-missing');
+    expect(
+      currentAlerts({
+        accounts: [
+          {
+            account: 'Acme',
+            mode: 'desktop',
+            connected: false,
+            lastError: mapped.message,
+            problem: 'app-missing',
+            readsThisHour: 0,
+            hourlyLimit: 1000,
+          },
+        ],
+        mappings: [],
+      })[0]?.title,
+    ).toBe('1Password app not found');
+  });
+
+  it("Keygate's own factory checks the account with the real SDK and prints nothing itself", async () => {
+    const printed = vi.spyOn(console, 'error');
+    try {
+      const failure = await pairDesktopAccount(sdkClientFactory('0'), 'Acme').catch(
+        (e: unknown) => e,
+      );
+      expect(failure).toBeInstanceOf(PairingError);
+      expect((failure as PairingError).message).toBe(DESKTOP_MISSING_MESSAGE);
+      expect(printed).not.toHaveBeenCalled();
+    } finally {
+      printed.mockRestore();
+    }
+  });
+
+  it('"Use the 1Password app" over serve --ui: refused with that message, nothing stored, no stack on stderr', async () => {
+    const home = tempDir();
+    const serve = await startUiServe(home, [], { OP_SERVICE_ACCOUNT_TOKEN: '' });
+    try {
+      const response = await fetch(`${serve.uiOrigin}/api/token.useDesktop`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${serve.uiToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ accountName: 'Acme' }),
+      });
+      const body = (await response.json()) as { error?: { message: string } };
+      expect(body.error?.message).toBe(DESKTOP_MISSING_MESSAGE);
+      const settings = JSON.parse(readFileSync(join(home, 'settings.json'), 'utf8')) as {
+        onePassword: Record<string, unknown>;
+      };
+      expect(settings.onePassword.desktopAccount).toBeUndefined();
+      expect(serve.stderr()).not.toMatch(NATIVE_LOG);
+      expect(serve.stderr()).not.toMatch(/Native library is not available/);
+    } finally {
+      await serve.stop();
+    }
+  }, 30_000);
+});
+
+describe('one-shot commands exit after their answer (issue 10 §2)', () => {
+  it('`keygate map add` whose op:// check meets a silent 1Password saves, says so, and exits', async () => {
+    const server = servers.get('hang') as SignInServer;
+    const home = tempDir();
+    const out = await run(
+      [KEYGATE_BIN, '--home', home, 'map', 'add', 'api.openai.com', 'op://AI/OpenAI/credential'],
+      {
+        NODE_EXTRA_CA_CERTS: server.caPath,
+        OP_SERVICE_ACCOUNT_TOKEN: wellFormedToken(server.address),
+      },
+    );
+    expect(out.code, out.stderr).toBe(0);
+    expect(out.stdout).toMatch(/^mapped api\.openai\.com/m);
+    expect(out.stderr).not.toMatch(/ops_/);
+    // The SDK's abandoned fetch to the silent server must not hold the process (up to 300 s).
     expect(out.ms - out.lastOutputMs).toBeLessThan(3000);
   }, 60_000);
 });
