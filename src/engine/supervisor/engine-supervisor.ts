@@ -273,6 +273,8 @@ export class EngineSupervisor {
         this.#emitSoon();
       }),
       engine.approvals.onChange(() => this.#emit()),
+      // Tokens counted: the menu's "used today" line follows at the activity's pace.
+      engine.usage.onAdd(() => this.#emitSoon()),
       // The port moved (General settings): terminals' `keygate env` must learn the new one.
       engine.onListenerChange((address) => {
         this.#writeRuntimeInfo();
