@@ -67,7 +67,12 @@ const REQUEST: AdmittedRequest = {
   shape: 'intercepted',
 };
 
-async function setup() {
+async function setup(
+  trust: { state: 'unsupported'; refresh: () => Promise<unknown> } = {
+    state: 'unsupported',
+    refresh: async () => undefined,
+  },
+) {
   fixture = await startEngine({
     secrets: {},
     mappings: [{ host: 'api.anthropic.com', ref: 'env://K', preset: 'anthropic' }],
@@ -88,7 +93,7 @@ async function setup() {
         return () => listeners.delete(listener);
       },
     },
-    trust: { state: 'unsupported', refresh: async () => undefined },
+    trust,
     loginItem: { enabled: false, needsApproval: false },
     actions: new Proxy({} as Record<string, () => Promise<void>>, {
       get: (_t, action: string) => async () => void ran.push(action),
@@ -163,5 +168,17 @@ describe('the tray controller', () => {
     poke();
     await tray!.settled();
     expect(labels(lastMenu(seen))).toContain('1,234 tokens used today');
+  });
+
+  it('checks certificate trust once at start, not on each menu rebuild (issue 10 §4)', async () => {
+    let checks = 0;
+    const { poke } = await setup({
+      state: 'unsupported',
+      refresh: async () => void checks++,
+    });
+    // Activity, settings and approvals each rebuild the menu; none may run /usr/bin/security.
+    for (let i = 0; i < 5; i++) poke();
+    await tray!.settled();
+    expect(checks).toBe(1);
   });
 });
