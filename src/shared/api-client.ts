@@ -29,7 +29,12 @@ export type ApiClient = {
   readonly [K in ApiOperation]: (request: ApiRequest<K>) => Promise<ApiResponse<K>>;
 };
 
-/** An operation's failure, as the engine reported it (`InvalidInputError`, …) or the transport. */
+/**
+ * An operation's failure, as the engine reported it (`InvalidInputError`, …) or the transport.
+ * The client's view of an error the engine reported over a transport: it carries the engine's
+ * error name, not a class of its own, so it stays a plain Error (shared code imports nothing from
+ * the engine, where defineError lives).
+ */
 export class ApiCallError extends Error {
   constructor(
     /** The engine's error name, e.g. `InvalidInputError`; `TransportError` when nothing answered. */

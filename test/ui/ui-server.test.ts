@@ -111,7 +111,7 @@ describe('authentication', () => {
     expect(res.status).toBe(401);
     expect(res.headers['www-authenticate']).toMatch(/^Bearer/);
     expect(JSON.parse(res.body)).toEqual({
-      error: { name: 'Unauthorized', message: expect.any(String) },
+      error: { name: 'Unauthorized', message: expect.any(String), code: 'unauthorized' },
     });
   });
 

@@ -18,6 +18,17 @@ import { HTTP_UI_CSP } from '../../shared/csp.js';
 import { dispatch } from '../dispatch.js';
 import { InvalidInputError, InvalidRequestError, NamedError } from '../errors.js';
 import { silentLogger, type Logger } from '../log/logger.js';
+import {
+  Forbidden,
+  HttpRefusal,
+  InternalError,
+  MethodNotAllowed,
+  NotFound,
+  PayloadTooLarge,
+  Unauthorized,
+  UnknownOperation,
+  UnsupportedMediaType,
+} from './http-refusals.js';
 import { bearerMatches, hostAllowed, newUiToken, originAllowed } from './guards.js';
 import { findStaticFile, type StaticMount } from './static-files.js';
 
@@ -70,18 +81,6 @@ export interface UiServer {
   close(): Promise<void>;
 }
 
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    name: string,
-    message: string,
-    readonly headers: Readonly<Record<string, string>> = {},
-  ) {
-    super(message);
-    this.name = name;
-  }
-}
-
 function send(
   res: http.ServerResponse,
   status: number,
@@ -109,8 +108,8 @@ function sendJson(
   send(res, status, JSON.stringify(envelope), 'application/json; charset=utf-8', extra);
 }
 
-function sendError(res: http.ServerResponse, err: HttpError): void {
-  const error: ApiErrorBody = { name: err.name, message: err.message };
+function sendError(res: http.ServerResponse, err: HttpRefusal): void {
+  const error: ApiErrorBody = { name: err.name, message: err.message, code: err.code };
   sendJson(res, err.status, { error }, err.headers);
 }
 
@@ -143,8 +142,8 @@ function readBody(req: http.IncomingMessage): Promise<Buffer> {
   });
 }
 
-function tooLarge(): HttpError {
-  return new HttpError(413, 'PayloadTooLarge', `the request body is over ${MAX_BODY_BYTES} bytes`, {
+function tooLarge(): HttpRefusal {
+  return new PayloadTooLarge(`the request body is over ${MAX_BODY_BYTES} bytes`, {
     connection: 'close',
   });
 }
@@ -168,24 +167,21 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
 
   async function api(req: http.IncomingMessage, res: http.ServerResponse, path: string) {
     if (req.method !== 'POST') {
-      throw new HttpError(405, 'MethodNotAllowed', 'the API only answers POST', { allow: 'POST' });
+      throw new MethodNotAllowed('the API only answers POST', { allow: 'POST' });
     }
     const full = bearerMatches(req.headers.authorization, token);
     const control = !full && bearerMatches(req.headers.authorization, controlToken);
     if (!full && !control) {
-      throw new HttpError(
-        401,
-        'Unauthorized',
-        'missing or wrong token: open the link `keygate serve --ui` printed',
-        { 'www-authenticate': 'Bearer realm="keygate"' },
-      );
+      throw new Unauthorized('missing or wrong token: open the link `keygate serve --ui` printed', {
+        'www-authenticate': 'Bearer realm="keygate"',
+      });
     }
     const op = path.slice(API_PREFIX.length);
-    if (!isApiOperation(op)) throw new HttpError(404, 'UnknownOperation', `no operation "${op}"`);
+    if (!isApiOperation(op)) throw new UnknownOperation(`no operation "${op}"`);
     if (control && !CONTROL_OPERATIONS.has(op))
-      throw new HttpError(403, 'Forbidden', 'the control token only answers approvals');
+      throw new Forbidden('the control token only answers approvals');
     if (!isJsonContentType(req.headers['content-type'])) {
-      throw new HttpError(415, 'UnsupportedMediaType', 'send the request as application/json');
+      throw new UnsupportedMediaType('send the request as application/json');
     }
     const raw = await readBody(req);
     try {
@@ -213,23 +209,23 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
 
   async function file(req: http.IncomingMessage, res: http.ServerResponse, path: string) {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
-      throw new HttpError(405, 'MethodNotAllowed', 'only GET', { allow: 'GET, HEAD' });
+      throw new MethodNotAllowed('only GET', { allow: 'GET, HEAD' });
     }
     const found = await findStaticFile(mounts, path);
-    if (!found) throw new HttpError(404, 'NotFound', 'no such file');
+    if (!found) throw new NotFound('no such file');
     send(res, 200, await readFile(found.path), found.contentType, {}, req.method === 'HEAD');
   }
 
   async function route(req: http.IncomingMessage, res: http.ServerResponse) {
     if (!hostAllowed(req.headers, port)) {
-      throw new HttpError(403, 'Forbidden', `use http://127.0.0.1:${port}/ (Host not allowed)`);
+      throw new Forbidden(`use http://127.0.0.1:${port}/ (Host not allowed)`);
     }
     if (!originAllowed(req.headers, port)) {
-      throw new HttpError(403, 'Forbidden', 'cross-origin requests are not allowed');
+      throw new Forbidden('cross-origin requests are not allowed');
     }
     // No CORS: a preflight is answered like any other unsupported method.
     if (req.method === 'OPTIONS') {
-      throw new HttpError(405, 'MethodNotAllowed', 'no CORS here', { allow: 'GET, HEAD, POST' });
+      throw new MethodNotAllowed('no CORS here', { allow: 'GET, HEAD, POST' });
     }
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     if (path.startsWith(API_PREFIX)) await api(req, res, path);
@@ -242,10 +238,10 @@ export async function startUiServer(options: UiServerOptions): Promise<UiServer>
         res.destroy();
         return;
       }
-      if (err instanceof HttpError) sendError(res, err);
+      if (err instanceof HttpRefusal) sendError(res, err);
       else {
         log.warn('settings UI request failed', { error: errorBody(err).name });
-        sendError(res, new HttpError(500, 'InternalError', 'the request failed'));
+        sendError(res, new InternalError('the request failed'));
       }
     });
   });
