@@ -124,6 +124,20 @@ describe('forwardableResponseHeaders', () => {
     expect(out).toEqual({ 'x-public': 'b' });
   });
 
+  it('drops the headers named by every Connection field, not only the last', () => {
+    const out = forwardableResponseHeaders([
+      'Connection',
+      'X-Private',
+      'X-Private',
+      'a',
+      'Connection',
+      'keep-alive',
+      'X-Public',
+      'b',
+    ]);
+    expect(out).toEqual({ 'x-public': 'b' });
+  });
+
   it('merges repeated headers into a list, in order', () => {
     const out = forwardableResponseHeaders([
       'Set-Cookie',
