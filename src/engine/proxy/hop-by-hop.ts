@@ -42,10 +42,16 @@ export function forwardableRequestHeaders(
 
 /** Response headers to send back to the agent, from the upstream's raw header list. */
 export function forwardableResponseHeaders(rawHeaders: readonly string[]): OutgoingHttpHeaders {
-  let extra: Set<string> | undefined;
+  // A response may carry several Connection fields; every one counts (RFC 9110 §5.3: repeated
+  // list fields are one list), so the names are gathered from all of them, not the last.
+  let connection: string[] | undefined;
   for (let i = 0; i < rawHeaders.length; i += 2) {
-    if (rawHeaders[i]?.toLowerCase() === 'connection') extra = namedByConnection(rawHeaders[i + 1]);
+    const value = rawHeaders[i + 1];
+    if (value !== undefined && rawHeaders[i]?.toLowerCase() === 'connection') {
+      (connection ??= []).push(value);
+    }
   }
+  const extra = namedByConnection(connection);
   const out: OutgoingHttpHeaders = {};
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i];
