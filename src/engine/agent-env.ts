@@ -19,6 +19,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { AgentEnv, EnvVariable } from '../shared/api.js';
 import { PLACEHOLDER_KEY, presetNamed } from '../shared/presets.js';
 import type { Mapping } from '../shared/settings-schema.js';
+import { shQuote } from '../shared/shell-quote.js';
 
 export interface AgentEnvInput {
   readonly agentName: string;
@@ -142,11 +143,6 @@ export function effectiveVariables(env: AgentEnv, parent: NodeJS.ProcessEnv): En
       ? { name, value: withPreload(parent[name], value) }
       : { name, value },
   );
-}
-
-/** POSIX sh: nothing is special inside '…', so a quote is closed, escaped and reopened. */
-function shQuote(value: string): string {
-  return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
 /** fish: inside '…' both \\ and \' are escapes, so a backslash must be doubled as well. */

@@ -51,6 +51,7 @@ import { writeCaBundle } from './tls/ca-bundle.js';
 import { loadOrCreateCertificateAuthority } from './tls/index.js';
 import { readRuntimeInfo } from './runtime-file.js';
 import { tokensToday, usageRows } from './usage/usage-summary.js';
+import { trustCommandLine } from '../shared/trust-command-line.js';
 
 function isReferenceProblem(kind: SecretResolutionKind | undefined): boolean {
   return kind === 'not-found' || kind === 'invalid-ref';
@@ -180,7 +181,7 @@ export class Controller {
       'ca.trustState': refuse(() => 'keychain trust is managed by the macOS app'),
       'ca.trust': refuse(
         () =>
-          `trust the CA with: security add-trusted-cert -r trustRoot -k ~/Library/Keychains/login.keychain-db ${this.#paths.caCert}`,
+          `trust the CA with \`keygate ca trust\` on the Mac, or: ${trustCommandLine(this.#paths.caCert)}`,
       ),
     };
   }

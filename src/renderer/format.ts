@@ -1,5 +1,6 @@
 /** Display helpers: times, durations, shell lines. Pure, no DOM. */
 import type { EnvVariable, ProxyStatus } from '../shared/api.js';
+import { shQuote } from '../shared/shell-quote.js';
 
 export function timeOfDay(iso: string): string {
   const date = new Date(iso);
@@ -34,11 +35,6 @@ export function pathOnly(path: string | undefined): string {
   if (path === undefined) return '';
   const cut = path.search(/[?#]/);
   return cut === -1 ? path : path.slice(0, cut);
-}
-
-/** POSIX sh: nothing is special inside '…', so a quote is closed, escaped and reopened. */
-export function shQuote(value: string): string {
-  return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
 /** `keygate env`'s output: one `export NAME='value'` line per variable. */

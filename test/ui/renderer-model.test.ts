@@ -6,7 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import type { ApiClient } from '../../src/shared/api-client.js';
 import type { MappingInput, MappingView } from '../../src/shared/api.js';
-import { pathOnly, portDetail, shLines, shQuote } from '../../src/renderer/format.js';
+import { pathOnly, portDetail, shLines } from '../../src/renderer/format.js';
+import { shQuote } from '../../src/shared/shell-quote.js';
 import {
   draftFromView,
   fieldOfMessage,

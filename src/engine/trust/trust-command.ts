@@ -6,6 +6,7 @@
  */
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { ADD_TRUSTED_CERT_ARGS } from '../../shared/trust-command-line.js';
 
 /** What the login keychain says about the Keygate CA. */
 export type TrustState = 'trusted' | 'not-trusted' | 'unknown' | 'unsupported';
@@ -39,7 +40,7 @@ export function buildTrustCommand(caPath: string, keychain: string = loginKeycha
   requireAbsolute(keychain, 'the keychain path');
   return {
     file: SECURITY_TOOL,
-    args: ['add-trusted-cert', '-r', 'trustRoot', '-k', keychain, caPath],
+    args: [...ADD_TRUSTED_CERT_ARGS, '-k', keychain, caPath],
   };
 }
 

@@ -8,12 +8,9 @@ import { copyText } from '../clipboard.js';
 import { button, busy, group, h, present, row, showMessage, sectionHeader } from '../dom.js';
 import { errorText } from '../errors.js';
 import { date } from '../format.js';
-import { shQuote } from '../format.js';
+import { shQuote } from '../../shared/shell-quote.js';
+import { trustCommandLine } from '../../shared/trust-command-line.js';
 import type { Section, SectionContext } from '../section.js';
-
-export function trustCommand(certPath: string): string {
-  return `security add-trusted-cert -r trustRoot -k ~/Library/Keychains/login.keychain-db ${shQuote(certPath)}`;
-}
 
 /** Saves the PEM through the browser's (or Electron's) download: a save dialog, no server route. */
 export function savePem(pem: string, filename = 'keygate-ca.pem'): void {
@@ -61,7 +58,7 @@ export function createCertificateSection(ctx: SectionContext): Section {
       explain.hidden = true;
       explain.replaceChildren();
     });
-    const trust = codeBlock(trustCommand(info.certPath), 'Trust command');
+    const trust = codeBlock(trustCommandLine(info.certPath), 'Trust command');
     const exported = codeBlock(
       `cp ${shQuote(info.certPath)} ~/Desktop/keygate-ca.pem`,
       'Export command',
