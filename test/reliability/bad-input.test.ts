@@ -304,7 +304,7 @@ describe('raw bytes on the proxy port', () => {
     expect(result.closed).toBe(true);
     expect(result.raw).not.toMatch(/^HTTP\//);
     expect(upstream.received.length).toBe(before);
-    expect(fixture.logLines.some((line) => /did not complete TLS with Keygate/.test(line))).toBe(
+    expect(fixture.logLines.some((line) => /plain HTTP inside a CONNECT tunnel/.test(line))).toBe(
       true,
     );
   });

@@ -12,6 +12,7 @@ import type { InterceptedConnection, ProxyContext } from './proxy-context.js';
 import { terminateTls } from './tls-termination.js';
 import { CONNECTION_ESTABLISHED, logTunnelFailure, openTunnel } from './tunnel.js';
 import { classifyUpstreamError } from './upstream-errors.js';
+import { describeHandshakeFailure } from './handshake-failure.js';
 
 export function handleConnect(
   context: ProxyContext,
@@ -107,11 +108,14 @@ function intercept(
           context.connections.set(tlsSocket, conn);
           context.mitm.acceptIntercepted(tlsSocket);
         },
-        onHandshakeError: (err) =>
-          context.log.info(
-            'agent did not complete TLS with Keygate; does it trust the Keygate CA? (keygate env)',
-            { host: conn.host, agent: conn.agent.name, reason: err.message },
-          ),
+        onHandshakeError: (err) => {
+          const failure = describeHandshakeFailure(err);
+          context.log[failure.level](failure.message, {
+            host: conn.host,
+            agent: conn.agent.name,
+            reason: err.message,
+          });
+        },
       });
       socket.resume();
     },
