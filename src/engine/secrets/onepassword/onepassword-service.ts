@@ -18,7 +18,13 @@ import { fieldReference, importSuggestions, listItems, listVaults } from './disc
 import type { OpClientFactory } from './op-client.js';
 import { OnePasswordSecretSource, type OpAccountConfig } from './onepassword-source.js';
 import { pairDesktopAccount, pairServiceAccount } from './pairing.js';
-import { EnvTokenStore, FileTokenStore, TokenStoreChain, type TokenStore } from './token-store.js';
+import {
+  EnvTokenStore,
+  FileTokenStore,
+  TokenStoreChain,
+  TokenStoreTamperedError,
+  type TokenStore,
+} from './token-store.js';
 
 /** The service-account account's name, as mappings' `account` field spells it. */
 export const SERVICE_ACCOUNT = 'default';
@@ -84,9 +90,13 @@ export class OnePasswordService {
       this.#token = undefined;
       this.#tokenSource = 'none';
       const why = err instanceof Error ? err.message : String(err);
+      // A tampered store names its own remedy (the CLI's or the app's words); anything else
+      // (a permission, a disk error) gets the CLI's, so the remedy is said exactly once.
       this.#tokenStoreError =
-        `the stored 1Password token could not be read (${why}); ` +
-        'run `keygate token set` to store it again, or `keygate token clear`';
+        err instanceof TokenStoreTamperedError
+          ? `the stored 1Password token could not be read (${why})`
+          : `the stored 1Password token could not be read (${why}); ` +
+            'run `keygate token set` to store it again, or `keygate token clear`';
     }
   }
 
