@@ -172,7 +172,11 @@ export interface OnePasswordAccountStatus {
 }
 
 export interface TokenStatus {
-  /** Where the service-account token comes from; `none` when only desktop mode (or nothing) is set. */
+  /**
+   * Where the service-account token comes from: `env` (OP_SERVICE_ACCOUNT_TOKEN), `file` (stored
+   * by Keygate, encrypted: the app's safeStorage record or serve's token file), `none` when only
+   * desktop mode (or nothing) is set.
+   */
   tokenSource: 'env' | 'file' | 'none';
   desktopAccount?: string;
   /** Vaults the default account can see, when it was reachable just now. */
