@@ -8,7 +8,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ProxyContext } from '../../../src/engine/proxy/proxy-context.js';
 import { ReplayRecord, refreshedSecrets } from '../../../src/engine/proxy/rotation-replay.js';
@@ -16,11 +15,8 @@ import { CompiledMapping } from '../../../src/engine/rules/compiled-mapping.js';
 import { REPLAY_BODY_LIMIT } from '../../../src/engine/secrets/replay-policy.js';
 import { Secret } from '../../../src/engine/secrets/secret.js';
 import { SecretResolver } from '../../../src/engine/secrets/secret-resolver.js';
-import {
-  SecretSourceError,
-  type ReferenceCheck,
-  type SecretSource,
-} from '../../../src/engine/secrets/secret-source.js';
+import { SecretSourceError } from '../../../src/engine/secrets/secret-source.js';
+import { FakeClock, RotatingSource } from '../../helpers/rotating-source.js';
 
 const servers: http.Server[] = [];
 afterEach(() => {
@@ -148,34 +144,6 @@ describe('ReplayRecord', () => {
     expect(seen.verdicts).toEqual(never);
   });
 });
-
-/** A source whose value the test rotates; counts calls. */
-class RotatingSource implements SecretSource {
-  readonly scheme = 'rot';
-  value = 'key-v1';
-  calls = 0;
-  delayMs = 0;
-  fail: SecretSourceError | undefined;
-  validate(): ReferenceCheck {
-    return { ok: true };
-  }
-  async resolve(): Promise<Secret> {
-    this.calls++;
-    if (this.delayMs > 0) await sleep(this.delayMs);
-    if (this.fail) throw this.fail;
-    return new Secret(this.value);
-  }
-  explain(): string {
-    return 'rotating';
-  }
-}
-
-class FakeClock {
-  t = 1;
-  now(): number {
-    return this.t;
-  }
-}
 
 const mapping = new CompiledMapping({
   host: 'api.example.com',

@@ -3,48 +3,15 @@
  * again, once (single-flight, rate-limited), so a key rotated in the source works on the next
  * request rather than after the cache TTL. And the pure rule for replaying the refused request.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { Secret } from '../../../src/engine/secrets/secret.js';
 import { SecretResolver } from '../../../src/engine/secrets/secret-resolver.js';
 import {
   isCredentialRejection,
   mayReplay,
   REPLAY_BODY_LIMIT,
 } from '../../../src/engine/secrets/replay-policy.js';
-import {
-  SecretSourceError,
-  type ReferenceCheck,
-  type SecretSource,
-} from '../../../src/engine/secrets/secret-source.js';
-
-/** A source whose value the test rotates; counts calls. */
-class RotatingSource implements SecretSource {
-  readonly scheme = 'rot';
-  value = 'key-v1';
-  calls = 0;
-  delayMs = 0;
-  fail: SecretSourceError | undefined;
-  validate(): ReferenceCheck {
-    return { ok: true };
-  }
-  async resolve(): Promise<Secret> {
-    this.calls++;
-    if (this.delayMs > 0) await sleep(this.delayMs);
-    if (this.fail) throw this.fail;
-    return new Secret(this.value);
-  }
-  explain(): string {
-    return 'rotating';
-  }
-}
-
-class FakeClock {
-  t = 1;
-  now(): number {
-    return this.t;
-  }
-}
+import { SecretSourceError } from '../../../src/engine/secrets/secret-source.js';
+import { FakeClock, RotatingSource } from '../../helpers/rotating-source.js';
 
 const REF = 'rot://key';
 
