@@ -33,7 +33,7 @@ let port: number;
 beforeAll(async () => {
   home = tempHome('keygate-cli-ca-');
   // A configured port nothing else uses, so "the port is free" does not depend on the machine.
-  // Not `freePort()`: that hands back an ephemeral port, which the kernel then gives to the next
+  // Not a `listen(0)` port: that is an ephemeral port, which the kernel then gives to the next
   // `listen(0)` or outbound socket of a parallel test file, and doctor reads it as "used by
   // something other than Keygate" (seen under load). Ports below the ephemeral range are never
   // handed out that way.

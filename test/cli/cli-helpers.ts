@@ -92,14 +92,6 @@ export function spawnKeygate(argv: string[], env: NodeJS.ProcessEnv = {}): RawSe
 }
 
 /** A port nothing listens on right now. */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 /** True when something accepts connections on 127.0.0.1:port. */
 export function isListening(port: number): Promise<boolean> {
   return new Promise((resolve) => {
