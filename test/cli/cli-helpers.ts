@@ -91,7 +91,6 @@ export function spawnKeygate(argv: string[], env: NodeJS.ProcessEnv = {}): RawSe
   };
 }
 
-/** A port nothing listens on right now. */
 /** True when something accepts connections on 127.0.0.1:port. */
 export function isListening(port: number): Promise<boolean> {
   return new Promise((resolve) => {
