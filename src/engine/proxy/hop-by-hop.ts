@@ -44,11 +44,11 @@ export function forwardableRequestHeaders(
 export function forwardableResponseHeaders(rawHeaders: readonly string[]): OutgoingHttpHeaders {
   // A response may carry several Connection fields; every one counts (RFC 9110 §5.3: repeated
   // list fields are one list), so the names are gathered from all of them, not the last.
-  let connection: string[] | undefined;
+  let connection: string | undefined;
   for (let i = 0; i < rawHeaders.length; i += 2) {
-    const value = rawHeaders[i + 1];
-    if (value !== undefined && rawHeaders[i]?.toLowerCase() === 'connection') {
-      (connection ??= []).push(value);
+    if (rawHeaders[i]?.toLowerCase() === 'connection') {
+      const value = rawHeaders[i + 1] ?? '';
+      connection = connection === undefined ? value : `${connection},${value}`;
     }
   }
   const extra = namedByConnection(connection);
