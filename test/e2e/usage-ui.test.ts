@@ -163,3 +163,44 @@ describe('usage and budgets in the Activity section', () => {
     expect(pageProblems).toEqual([]);
   });
 });
+
+describe("an agent's limits in the Agents section", () => {
+  const settings = () =>
+    JSON.parse(readFileSync(join(home.home, 'settings.json'), 'utf8')) as {
+      agents: Array<{ name: string; budget?: Record<string, unknown> }>;
+    };
+  const budgetOf = (name: string) => settings().agents.find((a) => a.name === name)?.budget;
+
+  it('shows the CLI-set limit, saves a new one, refuses a bad one and clears one', async () => {
+    await page
+      .getByRole('navigation', { name: 'Settings' })
+      .getByRole('button', { name: 'Agents' })
+      .click();
+    const claudeRequests = page.getByLabel('Requests per hour for claude');
+    const codexTokens = page.getByLabel('Tokens per day for codex');
+    await poll(() => claudeRequests.inputValue()).toBe('2');
+    expect(await codexTokens.inputValue()).toBe('');
+
+    await codexTokens.fill('1,000');
+    await codexTokens.press('Enter');
+    await poll(() => budgetOf('codex')).toEqual({ maxTokensPerDay: 1000 });
+    await poll(() => page.getByLabel('Tokens per day for codex').inputValue()).toBe('1000');
+
+    await page.getByLabel('Requests per hour for codex').fill('lots');
+    await page.getByLabel('Requests per hour for codex').press('Enter');
+    await page
+      .getByRole('alert')
+      .filter({ hasText: 'codex: a limit is a whole number (empty: no limit)' })
+      .waitFor();
+    expect(await page.getByLabel('Requests per hour for codex').inputValue()).toBe('');
+    expect(budgetOf('codex')).toEqual({ maxTokensPerDay: 1000 });
+
+    // claude is over its 2 per hour: clearing the limit lets the next request through.
+    expect(await send('claude')).toBe(429);
+    await claudeRequests.fill('');
+    await claudeRequests.press('Enter');
+    await poll(() => budgetOf('claude')?.maxRequestsPerHour).toBeUndefined();
+    await poll(() => send('claude')).toBe(200);
+    expect(pageProblems).toEqual([]);
+  });
+});

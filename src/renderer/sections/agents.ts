@@ -17,6 +17,7 @@ import { errorText } from '../errors.js';
 import { date, shLines } from '../format.js';
 import type { Section, SectionContext } from '../section.js';
 import { copyText } from '../clipboard.js';
+import { limitsCell } from './agent-limits.js';
 
 export function createAgentsSection(ctx: SectionContext): Section {
   let agents: AgentView[] = [];
@@ -210,6 +211,7 @@ export function createAgentsSection(ctx: SectionContext): Section {
         h('th', { scope: 'col' }, 'Name'),
         h('th', { scope: 'col' }, 'Hosts'),
         h('th', { scope: 'col' }, 'Asks'),
+        h('th', { scope: 'col' }, 'Limits'),
         h('th', { scope: 'col' }, 'Created'),
         h(
           'th',
@@ -280,6 +282,20 @@ export function createAgentsSection(ctx: SectionContext): Section {
               : h('span', { class: 'hint' }, 'every mapping'),
           ),
           h('td', {}, asks),
+          h(
+            'td',
+            {},
+            limitsCell(
+              agent,
+              async (limits) => {
+                hideMessage(message);
+                await ctx.api['agents.set']({ name: agent.name, ...limits });
+                await refresh();
+                showMessage(message, 'ok', `Saved ${agent.name}'s limits.`);
+              },
+              onError,
+            ),
+          ),
           h('td', {}, date(agent.createdAt)),
           h('td', { class: 'actions' }, setup, revoke),
         );
