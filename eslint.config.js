@@ -42,11 +42,15 @@ export default tseslint.config(
   // (docs/performance.md, "Hot path"). These files run once per request; a spread alone is fine.
   {
     files: [
-      'src/engine/proxy/{admission,admit-request,before-secret,compose-hooks,connect,credential-proxy,forward,keygate-mitm-proxy,outcomes,response-scrubbing,secret-injection,upstream-exchange}.ts',
+      'src/engine/proxy/*.ts',
       'src/engine/activity/activity-log.ts',
       'src/engine/budgets/budget-hooks.ts',
-      'src/engine/usage/usage-{hooks,store}.ts',
+      'src/engine/rules/**/*.ts',
+      'src/engine/secrets/secret-resolver.ts',
+      'src/engine/usage/*.ts',
     ],
+    // Once per upstream connection (beside a TLS handshake), and user input: not per request.
+    ignores: ['src/engine/proxy/upstream-agents.ts', 'src/engine/rules/mapping-input.ts'],
     rules: {
       'no-restricted-syntax': [
         'error',
