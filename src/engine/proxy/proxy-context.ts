@@ -1,5 +1,5 @@
 /**
- * What the request-shape handlers (connect.ts, forward.ts, upstream-response.ts, websocket.ts)
+ * What the request-shape handlers (connect.ts, forward.ts, upstream-exchange.ts, websocket.ts)
  * share: the server's options, the current policy, and the bookkeeping that ties an intercepted
  * TLS socket to the CONNECT that admitted it. CredentialProxy builds one; the handlers are functions
  * of it, so each shape can be read on its own.
