@@ -64,3 +64,13 @@ export function portDetail(status: ProxyStatus): string {
   }
   return `Listening on ${listening}`;
 }
+
+/** A budget limit as typed in the Agents table: null is "no limit" (empty), else a whole number ≥ 1. */
+export function parseLimit(text: string): number | null | { error: string } {
+  const trimmed = text.trim().replace(/[_,\s]/g, '');
+  if (trimmed === '') return null;
+  if (!/^\d+$/.test(trimmed)) return { error: 'a limit is a whole number (empty: no limit)' };
+  const value = Number(trimmed);
+  if (!Number.isSafeInteger(value) || value < 1) return { error: 'a limit is at least 1' };
+  return value;
+}

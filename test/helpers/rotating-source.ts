@@ -10,12 +10,15 @@ import type {
   SecretSourceError,
 } from '../../src/engine/secrets/secret-source.js';
 
+/** Its value the test rotates, slows (`delayMs`) or breaks (`fail`); counts its reads. */
 export class RotatingSource implements SecretSource {
-  readonly scheme = 'rot';
-  value = 'key-v1';
   calls = 0;
   delayMs = 0;
   fail: SecretSourceError | undefined;
+  constructor(
+    readonly scheme = 'rot',
+    public value = 'key-v1',
+  ) {}
   validate(): ReferenceCheck {
     return { ok: true };
   }

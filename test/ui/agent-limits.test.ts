@@ -1,6 +1,6 @@
 /** The Agents table's limit fields (src/renderer/sections/agent-limits.ts): what a typed limit means. */
 import { describe, expect, it } from 'vitest';
-import { parseLimit } from '../../src/renderer/sections/agent-limits.js';
+import { parseLimit } from '../../src/renderer/format.js';
 
 describe('parseLimit', () => {
   it.each([

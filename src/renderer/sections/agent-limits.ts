@@ -6,18 +6,9 @@
  */
 import type { AgentBudgetInput, AgentView } from '../../shared/api.js';
 import { h } from '../dom.js';
+import { parseLimit } from '../format.js';
 
 type LimitField = 'maxRequestsPerHour' | 'maxTokensPerDay';
-
-/** What the field holds: null for "no limit", a whole number ≥ 1, or a reason it is neither. */
-export function parseLimit(text: string): number | null | { error: string } {
-  const trimmed = text.trim().replace(/[_,\s]/g, '');
-  if (trimmed === '') return null;
-  if (!/^\d+$/.test(trimmed)) return { error: 'a limit is a whole number (empty: no limit)' };
-  const value = Number(trimmed);
-  if (!Number.isSafeInteger(value) || value < 1) return { error: 'a limit is at least 1' };
-  return value;
-}
 
 export function limitsCell(
   agent: AgentView,

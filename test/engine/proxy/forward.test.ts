@@ -17,11 +17,10 @@
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TLSSocket } from 'node:tls';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { ActivityLog } from '../../../src/engine/activity/activity-log.js';
 import { ApprovalDeniedError } from '../../../src/engine/errors.js';
 import { createLogger } from '../../../src/engine/log/logger.js';
@@ -40,16 +39,13 @@ import type { AdmittedRequest, RequestHooks } from '../../../src/engine/proxy/re
 import { SecretInjection } from '../../../src/engine/proxy/secret-injection.js';
 import { createUpstreamAgents } from '../../../src/engine/proxy/upstream-agents.js';
 import { RuleTable } from '../../../src/engine/rules/rule-table.js';
-import { Secret } from '../../../src/engine/secrets/secret.js';
 import { SecretResolver } from '../../../src/engine/secrets/secret-resolver.js';
-import {
-  SecretSourceError,
-  type ReferenceCheck,
-  type SecretSource,
-} from '../../../src/engine/secrets/secret-source.js';
+import { SecretSourceError } from '../../../src/engine/secrets/secret-source.js';
 import type { ActivityEvent } from '../../../src/shared/activity.js';
 import { PLACEHOLDER_KEY } from '../../../src/shared/presets.js';
 import type { Agent, Mapping } from '../../../src/shared/settings-schema.js';
+import { cleanupAfterEach } from '../../helpers/cleanups.js';
+import { RotatingSource } from '../../helpers/rotating-source.js';
 import { createTestPki, type TestPki } from '../../helpers/test-pki.js';
 
 /** Not real keys; assertions test for them with includes(), so a failure never prints one. */
@@ -65,53 +61,12 @@ beforeAll(async () => {
   pki = await createTestPki();
 });
 
-const cleanups: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-async function listen(server: net.Server): Promise<number> {
-  const sockets = new Set<net.Socket>();
-  server.on('connection', (socket: net.Socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  cleanups.push(
-    () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  );
-  return (server.address() as AddressInfo).port;
-}
-
-/** A source whose value the test rotates, slows or breaks; counts its calls. */
-class TestSource implements SecretSource {
-  readonly scheme = 'test';
-  value = KEY_V1;
-  calls = 0;
-  delayMs = 0;
-  fail: SecretSourceError | undefined;
-  validate(): ReferenceCheck {
-    return { ok: true };
-  }
-  async resolve(): Promise<Secret> {
-    this.calls++;
-    if (this.delayMs > 0) await sleep(this.delayMs);
-    if (this.fail) throw this.fail;
-    return new Secret(this.value);
-  }
-  explain(): string {
-    return 'test: a value the test sets';
-  }
-}
+const { cleanups, listen } = cleanupAfterEach();
 
 interface Harness {
   readonly context: ProxyContext;
   readonly activity: ActivityLog;
-  readonly source: TestSource;
+  readonly source: RotatingSource;
   readonly resolver: SecretResolver;
   readonly seen: AdmittedRequest[];
 }
@@ -123,7 +78,7 @@ function harness(
 ): Harness {
   const logger = createLogger({ level: 'error', sink: () => undefined });
   const activity = new ActivityLog();
-  const source = new TestSource();
+  const source = new RotatingSource('test', KEY_V1);
   const resolver = new SecretResolver({ sources: [source], negativeTtlMs: 0, cooldownMs: 0 });
   const routes = UpstreamRoutes.parse(options.routes ?? []);
   const upstream = createUpstreamAgents({ routes, extraCaPem: [pki.caPem] });

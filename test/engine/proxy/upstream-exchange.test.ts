@@ -12,14 +12,13 @@
  * as forward.ts does; upstreams are real HTTP, HTTPS (a per-run test CA) and raw TCP servers.
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import net from 'node:net';
 import https from 'node:https';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TLSSocket } from 'node:tls';
 import zlib from 'node:zlib';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { ActivityLog } from '../../../src/engine/activity/activity-log.js';
 import { createLogger } from '../../../src/engine/log/logger.js';
 import { AgentDirectory } from '../../../src/engine/proxy/agent-directory.js';
@@ -52,6 +51,7 @@ import { SecretResolver } from '../../../src/engine/secrets/secret-resolver.js';
 import { EnvSecretSource } from '../../../src/engine/secrets/env-source.js';
 import { PLACEHOLDER_KEY } from '../../../src/shared/presets.js';
 import type { ActivityEvent } from '../../../src/shared/activity.js';
+import { cleanupAfterEach } from '../../helpers/cleanups.js';
 import { createTestPki, type TestPki } from '../../helpers/test-pki.js';
 
 /** Not a real key; assertions test for it with includes(), so a failure never prints it. */
@@ -64,28 +64,7 @@ beforeAll(async () => {
   pki = await createTestPki();
 });
 
-const cleanups: Array<() => unknown> = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-/** Listens on 127.0.0.1; afterEach destroys its connections and closes it. */
-async function listen(server: net.Server): Promise<number> {
-  const sockets = new Set<net.Socket>();
-  server.on('connection', (socket: net.Socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  cleanups.push(
-    () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  );
-  return (server.address() as AddressInfo).port;
-}
+const { cleanups, listen } = cleanupAfterEach();
 
 interface Harness {
   readonly context: ProxyContext;
