@@ -22,29 +22,51 @@ export function terminateTls(
   handshakeTimeoutMs: number,
   handlers: TerminationHandlers,
 ): TLSSocket {
-  if (head.length > 0) client.unshift(head);
   const socket = new TLSSocket(client as import('node:net').Socket, {
     isServer: true,
     secureContext,
     // HTTP/1.1 only: the request rewriting works on HTTP/1.1, and clients fall back cleanly.
     ALPNProtocols: ['http/1.1'],
   });
+  // Put back only now that the TLSSocket exists: it takes what the socket holds on its first
+  // read (next tick). Unshifted before it, the 'readable' the unshift schedules ran first, and a
+  // caller resuming the socket (connect.ts does) let the ClientHello flow out to no listener: an
+  // agent that sent it with the CONNECT hung until the handshake timeout.
+  if (head.length > 0) client.unshift(head);
   const timer = setTimeout(
     () => socket.destroy(new Error('TLS handshake timed out')),
     handshakeTimeoutMs,
   );
   timer.unref();
   let secure = false;
+  let reported = false;
+  const fail = (err: Error) => {
+    clearTimeout(timer);
+    if (secure || reported) return;
+    reported = true;
+    handlers.onHandshakeError(err);
+  };
   socket.once('secure', () => {
     secure = true;
     clearTimeout(timer);
     handlers.onSecure(socket);
   });
   socket.on('error', (err) => {
-    clearTimeout(timer);
-    if (!secure) handlers.onHandshakeError(err);
+    fail(err);
     socket.destroy();
   });
-  socket.on('close', () => client.destroy());
+  // A Node client that rejects the leaf (the agent does not trust the Keygate CA) just closes,
+  // without an alert, so no 'error' comes; and on the proxy's half-open sockets its FIN closes
+  // nothing. It went unreported until the handshake timeout, as "timed out".
+  const abandoned = () => {
+    if (secure) return;
+    fail(new Error('the agent closed the connection during the TLS handshake'));
+    socket.destroy();
+  };
+  socket.once('end', abandoned);
+  socket.on('close', () => {
+    abandoned();
+    client.destroy();
+  });
   return socket;
 }
