@@ -2,9 +2,22 @@
  * Why an agent's TLS handshake with Keygate failed, told so the log line helps. Only a client
  * that refused Keygate's certificate (a TLS alert about it: curl and Python send "unknown ca")
  * gets the "does it trust the Keygate CA?" hint. An agent that closes a spare connection before
- * its ClientHello (ECONNRESET) is routine and logged at debug, without a false hint.
+ * its ClientHello (ECONNRESET, or a plain close) is routine and logged at debug, without a false
+ * hint; one that closes silently after it (Node's clients do) gets the hint.
  */
 import { errnoCode } from '../errors.js';
+
+/**
+ * The agent closed its side before the handshake finished, without a TLS alert. `afterHello`:
+ * it had sent its ClientHello (so it saw Keygate's certificate): a Node client that does not
+ * trust the CA does exactly this. Without one it is a spare connection given up.
+ */
+export class HandshakeAbandoned extends Error {
+  constructor(readonly afterHello: boolean) {
+    super('the agent closed the connection during the TLS handshake');
+    this.name = 'HandshakeAbandoned';
+  }
+}
 
 export interface HandshakeFailure {
   readonly level: 'info' | 'debug';
@@ -26,6 +39,15 @@ const CERTIFICATE_ALERTS = new Set([
 const CLOSED = new Set(['ECONNRESET', 'EPIPE', 'ERR_SSL_UNEXPECTED_EOF_WHILE_READING']);
 
 export function describeHandshakeFailure(err: Error): HandshakeFailure {
+  if (err instanceof HandshakeAbandoned) {
+    return err.afterHello
+      ? {
+          level: 'info',
+          message:
+            "agent closed the connection after Keygate's certificate; does it trust the Keygate CA? (keygate env)",
+        }
+      : { level: 'debug', message: 'agent closed the tunnel before TLS completed' };
+  }
   const code = errnoCode(err);
   if (code !== undefined && CERTIFICATE_ALERTS.has(code)) {
     return {

@@ -8,7 +8,9 @@
  * was being minted, waits in the paused socket and is handed to the TLSSocket here.
  */
 import { TLSSocket, type SecureContext } from 'node:tls';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { HandshakeAbandoned } from './handshake-failure.js';
 
 export interface TerminationHandlers {
   onSecure(socket: TLSSocket): void;
@@ -22,7 +24,12 @@ export function terminateTls(
   handshakeTimeoutMs: number,
   handlers: TerminationHandlers,
 ): TLSSocket {
-  const socket = new TLSSocket(client as import('node:net').Socket, {
+  // Keygate writes on this socket after the 200 only to answer a ClientHello (ServerHello and
+  // certificate): if it did, the agent saw Keygate's certificate before it left. Bytes written,
+  // not read: the agent's hello may already sit in the paused socket's buffer.
+  const writtenBefore = (client as Partial<Socket>).bytesWritten ?? 0;
+  const writtenSince = () => ((client as Partial<Socket>).bytesWritten ?? 0) - writtenBefore;
+  const socket = new TLSSocket(client as Socket, {
     isServer: true,
     secureContext,
     // HTTP/1.1 only: the request rewriting works on HTTP/1.1, and clients fall back cleanly.
@@ -60,7 +67,7 @@ export function terminateTls(
   // nothing. It went unreported until the handshake timeout, as "timed out".
   const abandoned = () => {
     if (secure) return;
-    fail(new Error('the agent closed the connection during the TLS handshake'));
+    fail(new HandshakeAbandoned(writtenSince() > 0));
     socket.destroy();
   };
   socket.once('end', abandoned);

@@ -500,7 +500,7 @@ describe('handleConnect: a mapped host is intercepted', () => {
     await until(() => host.logLines.length > 0, 'the log line');
     expect(host.logLines).toEqual([
       expect.stringMatching(
-        /info {2}agent did not complete TLS with Keygate; does it trust the Keygate CA\? \(keygate env\) host=api\.example\.com agent=open reason="the agent closed the connection during the TLS handshake"$/,
+        /info {2}agent closed the connection after Keygate's certificate; does it trust the Keygate CA\? \(keygate env\) host=api\.example\.com agent=open reason="the agent closed the connection during the TLS handshake"$/,
       ),
     ]);
   });

@@ -59,6 +59,27 @@ describe('describeHandshakeFailure', () => {
     });
   });
 
+  it('a Node agent that does not trust the CA closes without an alert: it still gets the hint', async () => {
+    const { port, failure } = await terminatingServer();
+    // Node's own roots only: the test CA is not among them.
+    const client = tls.connect({ host: '127.0.0.1', port, servername: 'localhost' });
+    client.on('error', () => undefined);
+    expect(await failure).toEqual({
+      level: 'info',
+      message:
+        "agent closed the connection after Keygate's certificate; does it trust the Keygate CA? (keygate env)",
+    });
+  });
+
+  it('an agent that closes a spare connection before its ClientHello is debug', async () => {
+    const { port, failure } = await terminatingServer();
+    const client = net.connect(port, '127.0.0.1', () => client.end());
+    expect(await failure).toEqual({
+      level: 'debug',
+      message: 'agent closed the tunnel before TLS completed',
+    });
+  });
+
   it('plain HTTP inside the tunnel is named as such', async () => {
     const { port, failure } = await terminatingServer();
     const client = net.connect(port, '127.0.0.1', () => client.end('GET / HTTP/1.1\r\n\r\n'));
