@@ -5,7 +5,6 @@
  */
 import { access } from 'node:fs/promises';
 import http from 'node:http';
-import net from 'node:net';
 import type {
   AgentBudgetInput,
   AgentView,
@@ -49,6 +48,7 @@ import {
 import type { SettingsStore } from './settings/settings-store.js';
 import { writeCaBundle } from './tls/ca-bundle.js';
 import { loadOrCreateCertificateAuthority } from './tls/index.js';
+import { portBindable } from './port-probe.js';
 import { readRuntimeInfo } from './runtime-file.js';
 import { tokensToday, usageRows } from './usage/usage-summary.js';
 import { trustCommandLine } from '../shared/trust-command-line.js';
@@ -547,13 +547,7 @@ export class Controller {
     if (health?.includes('"service":"keygate"')) {
       return { name: 'port', ok: true, detail: `Keygate is listening on ${dialHost}:${port}` };
     }
-    const free = await new Promise<boolean>((resolve) => {
-      const probe = net.createServer();
-      probe.once('error', () => resolve(false));
-      probe.listen({ host: dialHost, port, exclusive: true }, () =>
-        probe.close(() => resolve(true)),
-      );
-    });
+    const free = await portBindable(dialHost, port);
     return free
       ? {
           name: 'port',
