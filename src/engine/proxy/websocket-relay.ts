@@ -69,6 +69,9 @@ export function dialUpstreamWebSocket(options: UpstreamWebSocketOptions): Promis
     }
     socket.once('open', () => {
       socket.removeAllListeners('error');
+      // A message sent with the 101 (a server's greeting) would be read on the next tick, before
+      // the caller has answered the agent and relayWebSocket listens, and be lost: held until then.
+      socket.pause();
       resolve({ kind: 'open', socket });
     });
     socket.once('error', reject);
@@ -153,6 +156,8 @@ export function relayWebSocket(
   // An error is followed by 'close' (ws), which ends the other side.
   agentSide.on('error', () => undefined);
   upstream.on('error', () => undefined);
+  // Paused since it opened (dialUpstreamWebSocket): every listener is now in place.
+  upstream.resume();
 }
 
 function forward(
