@@ -34,8 +34,21 @@ export function stripQuery(path: string): string {
   return q < 0 ? path : path.slice(0, q);
 }
 
+/**
+ * For the activity record: a request-target's path, never its query (an absolute-form target's
+ * scheme and authority are the record's host and port already).
+ */
+export function recordedPath(target: string): string | undefined {
+  if (target.startsWith('/')) return stripQuery(target);
+  try {
+    return new URL(target).pathname;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Refusals the agent caused (403, 407, 421) are "denied"; the rest are errors. */
-function outcomeOf(error: KeygateError): ActivityOutcome {
+export function outcomeOf(error: KeygateError): ActivityOutcome {
   return error.status === 407 || error.status === 403 || error.status === 421 ? 'denied' : 'error';
 }
 

@@ -6,11 +6,15 @@
  */
 import type http from 'node:http';
 import { performance } from 'node:perf_hooks';
+import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
+import type { ActivityOutcome } from '../../shared/activity.js';
 import {
+  AgentClosedError,
   BadProxyRequestError,
   KeygateError,
   SecretUnavailableError,
+  UpstreamTimeoutError,
   UpstreamUnreachableError,
 } from '../errors.js';
 import { authorityText, type Admission } from './admission.js';
@@ -20,9 +24,10 @@ import { renderError } from './error-response.js';
 import { admittedRequest, passHooks } from './before-secret.js';
 import { forwardableRequestHeaders } from './hop-by-hop.js';
 import type { VerifyResult } from './keygate-mitm-proxy.js';
-import { stripQuery } from './outcomes.js';
+import { outcomeOf, recordedPath } from './outcomes.js';
 import { requestTargetOf, type ProxyContext } from './proxy-context.js';
 import type { AdmittedRequest } from './request-hooks.js';
+import type { InjectionSecrets } from '../rules/injectors/types.js';
 import { scrubWebSocketRefusal } from './response-scrubbing.js';
 import type { SecretScrubber } from './secret-scrubber.js';
 import { classifyUpstreamError } from './upstream-errors.js';
@@ -46,6 +51,40 @@ function offeredProtocols(header: string | string[] | undefined): string[] {
 /** ws spreads these over its own `Content-Type`; the same spelling keeps one header, not two. */
 function capitalise(name: string): string {
   return name.replace(/(^|-)([a-z])/g, (_m, dash: string, c: string) => dash + c.toUpperCase());
+}
+
+/**
+ * Whether the agent has left before its 101. On the proxy port its socket is half-open (Node's
+ * HTTP server allows that, and after an upgrade nothing ends it): an agent that hangs up sends
+ * FIN, 'end' comes, and 'close' would not until something destroys the socket.
+ */
+class AgentPresence {
+  #left: boolean;
+  readonly #onLeave: Array<() => void> = [];
+
+  constructor(socket: Duplex) {
+    this.#left = socket.destroyed || socket.readableEnded;
+    const leave = () => {
+      if (this.#left) return;
+      this.#left = true;
+      for (const callback of this.#onLeave.splice(0)) callback();
+    };
+    socket.once('end', leave);
+    socket.once('close', leave);
+  }
+
+  get left(): boolean {
+    return this.#left;
+  }
+
+  onLeave(callback: () => void): void {
+    if (this.#left) callback();
+    else this.#onLeave.push(callback);
+  }
+}
+
+function agentClosed(when: string): KeygateError {
+  return new AgentClosedError(`the agent closed the connection ${when}`);
 }
 
 function admitUpgrade(
@@ -80,14 +119,19 @@ export class WebSocketUpgrades {
   async verify(req: http.IncomingMessage, secure: boolean): Promise<VerifyResult> {
     const context = this.context;
     const started = performance.now();
-    const path = stripQuery(requestTargetOf(context, req));
+    // Of the target as sent, for a refusal; an admitted upgrade records its admitted path.
+    const path = recordedPath(requestTargetOf(context, req));
+    const presence = new AgentPresence(req.socket);
     const refuse = (
       err: KeygateError,
       host: string,
       port: number,
       agent: AuthenticatedAgent | undefined,
+      // What admission refuses is policy; after it, the same vocabulary as an HTTP request's
+      // failure (Outcomes.fail): an agent that left is an error, not a refusal.
+      outcome: ActivityOutcome = outcomeOf(err),
     ): VerifyResult => {
-      context.outcomes.record(err.status >= 500 ? 'error' : 'denied', {
+      context.outcomes.record(outcome, {
         host,
         port,
         agent,
@@ -106,13 +150,14 @@ export class WebSocketUpgrades {
     };
     const decision = admitUpgrade(context, req, secure);
     if (decision.verdict === 'refuse')
-      return refuse(decision.error, decision.host, decision.port, decision.agent);
+      return refuse(decision.error, decision.host, decision.port, decision.agent, 'denied');
     if (decision.verdict !== 'forward')
       return refuse(
         new BadProxyRequestError('not an upgrade Keygate forwards'),
         decision.host,
         decision.port,
         decision.agent,
+        'denied',
       );
     const { host, port, agent, mapping } = decision;
     const admitted = mapping ? admittedRequest(decision, mapping, 'GET', 'websocket') : undefined;
@@ -123,11 +168,10 @@ export class WebSocketUpgrades {
     const target = { headers, path: decision.path };
     let scrubber: SecretScrubber | undefined;
     if (mapping && admitted) {
+      let secrets: InjectionSecrets;
       try {
-        await passHooks(context.hooks, admitted, (abort) => req.socket.once('close', abort));
-        const secrets = context.secrets.cached(mapping) ?? (await context.secrets.resolve(mapping));
-        mapping.injector.apply(target, secrets);
-        scrubber = context.secrets.scrubberFor(secrets);
+        await passHooks(context.hooks, admitted, (abort) => presence.onLeave(abort));
+        secrets = context.secrets.cached(mapping) ?? (await context.secrets.resolve(mapping));
       } catch (err) {
         const error =
           err instanceof KeygateError
@@ -137,10 +181,26 @@ export class WebSocketUpgrades {
               );
         return refuse(error, host, port, agent);
       }
+      try {
+        mapping.injector.apply(target, secrets);
+        scrubber = context.secrets.scrubberFor(secrets);
+      } catch (err) {
+        // The injector says "this mapping can't be used: …"; the agent is told which, as for an
+        // HTTP request (forward.ts injectAndSend).
+        const reason = err instanceof Error ? err.message : 'invalid credential';
+        return refuse(
+          new SecretUnavailableError(`mapping ${mapping.name}: ${reason}`),
+          host,
+          port,
+          agent,
+        );
+      }
     }
+    // Nothing goes upstream, credential and all, for an agent that left while it was resolved.
+    if (presence.left) return refuse(agentClosed('before its upgrade was sent'), host, port, agent);
     const secureUpstream = decision.secure;
     const url = `${secureUpstream ? 'wss' : 'ws'}://${authorityText(host, port, secureUpstream ? 443 : 80)}${target.path}`;
-    const where = { host, port, agent, mapping: mapping?.name, path, started };
+    const where = { host, port, agent, mapping: mapping?.name, path: decision.path, started };
     let dialled: UpstreamDial;
     try {
       dialled = await dialUpstreamWebSocket({
@@ -157,7 +217,13 @@ export class WebSocketUpgrades {
       const error =
         err instanceof Error && /subprotocol/.test(err.message)
           ? new UpstreamUnreachableError(`${label}: ${err.message.toLowerCase()}`, { cause: err })
-          : classifyUpstreamError(err, label);
+          : // ws's handshakeTimeout (connect, TLS and the answer) fails with a bare Error, which
+            // would read as "could not reach": the HTTP path calls the same wait a 504.
+            err instanceof Error && /handshake has timed out/.test(err.message)
+            ? new UpstreamTimeoutError(`${label}: the upstream did not answer in time`, {
+                cause: err,
+              })
+            : classifyUpstreamError(err, label);
       return refuse(error, host, port, agent);
     }
     if (dialled.kind === 'refused') {
@@ -175,10 +241,16 @@ export class WebSocketUpgrades {
         headers: refusal.headers,
       };
     }
+    if (presence.left) {
+      // Gone while the upstream answered: its 'close' came and went, and ws will not hand over
+      // its side, so nothing else would ever close this upstream.
+      dialled.socket.terminate();
+      return refuse(agentClosed('before its 101'), host, port, agent);
+    }
     const open: OpenWebSocket = { upstream: dialled.socket, scrubber, admitted, claimed: false };
     this.#open.set(req, open);
     // If the agent is gone before its 101 is written, ws never hands its side over.
-    req.socket.once('close', () => {
+    presence.onLeave(() => {
       if (!open.claimed) open.upstream.terminate();
     });
     context.outcomes.record(mapping ? 'injected' : 'forwarded', where, {
