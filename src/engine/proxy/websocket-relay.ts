@@ -198,9 +198,21 @@ function closeWith(socket: WebSocket, code: number, reason: Buffer): void {
   const sendable =
     (code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005) ||
     (code >= 3000 && code <= 4999);
-  // A scrubbed reason may outgrow the 123 bytes a close frame allows (RFC 6455 §5.5).
-  if (sendable) socket.close(code, reason.length > 123 ? reason.subarray(0, 123) : reason);
+  if (sendable) socket.close(code, withinCloseFrame(reason));
   else socket.close();
+}
+
+/**
+ * A scrubbed reason may outgrow the 123 bytes a close frame allows (RFC 6455 §5.5). It is cut at
+ * the start of a character: a reason cut inside one is invalid UTF-8, for which the receiver
+ * fails the connection (§8.1, 1007) and the agent sees 1006 instead of the upstream's code.
+ */
+function withinCloseFrame(reason: Buffer): Buffer {
+  if (reason.length <= 123) return reason;
+  let end = 123;
+  // reason[end] is the first byte left out: a continuation byte (10xxxxxx) means a cut character.
+  while (end > 0 && ((reason[end] ?? 0) & 0xc0) === 0x80) end -= 1;
+  return reason.subarray(0, end);
 }
 
 function toBuffer(data: RawData): Buffer {
