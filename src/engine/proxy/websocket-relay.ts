@@ -46,9 +46,9 @@ const MAX_REFUSAL_BODY = 64 * 1024;
 const REFUSAL_HEADERS = ['content-type', 'www-authenticate', 'location', 'retry-after'];
 
 /**
- * Opens the upstream WebSocket. Resolves `open`, or `refused` with the upstream's status, a few
- * headers and its body (unscrubbed: the caller's job); rejects with the network or TLS error, for the caller to
- * classify (upstream-errors.ts).
+ * Opens the upstream WebSocket. Resolves `open` (the socket paused: relayWebSocket resumes it),
+ * or `refused` with the upstream's status, a few headers and its body (unscrubbed: the caller's
+ * job); rejects with the network or TLS error, for the caller to classify (upstream-errors.ts).
  */
 export function dialUpstreamWebSocket(options: UpstreamWebSocketOptions): Promise<UpstreamDial> {
   return new Promise((resolve, reject) => {
@@ -68,6 +68,11 @@ export function dialUpstreamWebSocket(options: UpstreamWebSocketOptions): Promis
       return;
     }
     socket.once('open', () => {
+      // Paused until relayWebSocket has its listeners on. Frames the upstream sent with its 101
+      // (a greeting, a close, a broken frame) are read in the same turn, before the agent's 101
+      // is written and the relay wired: unpaused, a message was lost, and an 'error' with no
+      // listener was thrown out of the event loop.
+      socket.pause();
       socket.removeAllListeners('error');
       resolve({ kind: 'open', socket });
     });
@@ -153,6 +158,8 @@ export function relayWebSocket(
   // An error is followed by 'close' (ws), which ends the other side.
   agentSide.on('error', () => undefined);
   upstream.on('error', () => undefined);
+  // Paused since it opened (dialUpstreamWebSocket): what it sent meanwhile is read now.
+  upstream.resume();
 }
 
 function forward(

@@ -7,8 +7,9 @@
  * across fragments and TCP writes) and shown to the observer; close codes and reasons across, the
  * upstream's reason scrubbed and kept within a close frame; a drop or reset dropping the other
  * side; pings answered on each hop, never forwarded; a sender paused while the other side does
- * not read. Real `ws` servers and clients on 127.0.0.1, and a raw TCP upstream for the frames
- * (split, fragmented, invalid) a `ws` server would never write.
+ * not read; what the upstream sent with its 101 relayed, not lost. Real `ws` servers and
+ * clients on 127.0.0.1, and a raw TCP upstream for the frames (split, fragmented, invalid, sent
+ * with the 101) a `ws` server would never write.
  */
 import { createHash } from 'node:crypto';
 import http from 'node:http';
@@ -114,6 +115,12 @@ function frame(
   if (!mask) return Buffer.concat([head, data]);
   const masked = Buffer.from(data.map((byte, i) => byte ^ (mask[i % 4] ?? 0)));
   return Buffer.concat([head, mask, masked]);
+}
+
+function closeFrame(code: number, reason: Buffer | string): Buffer {
+  const payload = Buffer.alloc(2);
+  payload.writeUInt16BE(code);
+  return frame(0x8, Buffer.concat([payload, Buffer.from(reason)]));
 }
 
 /**
@@ -264,6 +271,8 @@ describe('dialUpstreamWebSocket', () => {
     });
     const socket = opened(await dial(`${upstream.url}/graphql?x=1`, { protocols: ['v1', 'chat'] }));
     expect(socket.readyState).toBe(WebSocket.OPEN);
+    // Paused until relayWebSocket is wired, so nothing the upstream sent is read before.
+    expect(socket.isPaused).toBe(true);
     expect(socket.protocol).toBe('chat');
     const request = upstream.requests.at(-1);
     expect(request?.url).toBe('/graphql?x=1');
@@ -618,5 +627,46 @@ describe('relayWebSocket', () => {
       Array.from({ length: COUNT }, (_, i) => [size, i]),
     );
     expect(relayed.agentSide.isPaused).toBe(false);
+  });
+});
+
+describe('relayWebSocket: what the upstream sends with its 101', () => {
+  // The upstream's first frames can arrive in the very read that brought its 101, before the
+  // agent's 101 is written and the relay is wired: a greeting, a close, a broken frame.
+  it('delivers a message the upstream sent with its 101', async () => {
+    const url = await rawUpstream((socket, accept) =>
+      socket.write(Buffer.concat([accept, frame(0x1, `hello ${SECRET}`)])),
+    );
+    let greeting!: Promise<{ text: string; binary: boolean }>;
+    await relayTo(url, {
+      scrubber: scrubber(),
+      onAgent: (agent) => (greeting = nextMessage(agent)),
+    });
+    expect((await greeting).text === `hello ${PLACEHOLDER}`).toBe(true);
+  });
+
+  it('closes the agent with the code an upstream sent with its 101', async () => {
+    const url = await rawUpstream((socket, accept) =>
+      socket.write(Buffer.concat([accept, closeFrame(4401, `unauthorized ${SECRET}`)])),
+    );
+    let agentClosed!: Promise<{ code: number; reason: Buffer }>;
+    const relayed = await relayTo(url, {
+      scrubber: scrubber(),
+      onAgent: (agent) => (agentClosed = closeOf(agent)),
+    });
+    const { code, reason } = await agentClosed;
+    expect(code).toBe(4401);
+    expect(reason.toString() === `unauthorized ${PLACEHOLDER}`).toBe(true);
+    await relayed.closed;
+  });
+
+  it('ends both sides, with nothing thrown, when the upstream breaks the protocol with its 101', async () => {
+    const url = await rawUpstream((socket, accept) =>
+      socket.write(Buffer.concat([accept, frame(0x1, 'x', { mask: Buffer.from([1, 2, 3, 4]) })])),
+    );
+    let agentClosed!: Promise<{ code: number; reason: Buffer }>;
+    const relayed = await relayTo(url, { onAgent: (agent) => (agentClosed = closeOf(agent)) });
+    expect((await agentClosed).code).toBe(1006);
+    await relayed.closed;
   });
 });
