@@ -170,15 +170,12 @@ interface Relayed {
  * The relay as websocket.ts wires it: the upstream dialled in verifyClient, before the agent's
  * 101, and relayWebSocket called as ws hands over the agent's side.
  */
-async function relayTo(
-  url: string,
-  options: {
-    scrubber?: SecretScrubber;
-    highWaterMark?: number;
-    /** Called with the agent's client before it opens, to listen from its first frame. */
-    onAgent?: (agent: WebSocket) => void;
-  } = {},
-): Promise<Relayed> {
+interface RelayProxyOptions {
+  scrubber?: SecretScrubber;
+  highWaterMark?: number;
+}
+
+async function relayProxy(url: string, options: RelayProxyOptions) {
   const events: string[] = [];
   const observer: WebSocketObserver = {
     message: (data, isText) => events.push(`observed ${isText ? 'text' : 'binary'} ${data}`),
@@ -220,6 +217,17 @@ async function relayTo(
     });
   });
   const port = await listen(proxy);
+  return { port, sides, closed, events };
+}
+
+async function relayTo(
+  url: string,
+  options: RelayProxyOptions & {
+    /** Called with the agent's client before it opens, to listen from its first frame. */
+    onAgent?: (agent: WebSocket) => void;
+  } = {},
+): Promise<Relayed> {
+  const { port, sides, closed, events } = await relayProxy(url, options);
   const agent = new WebSocket(`ws://127.0.0.1:${port}/socket`);
   cleanups.push(() => agent.terminate());
   agent.on('error', () => undefined);
@@ -556,6 +564,41 @@ describe('relayWebSocket', () => {
     send(frame(0x1, 'masked', { mask: Buffer.from([1, 2, 3, 4]) }));
     expect((await agentClosed).code).toBe(1006);
     await relayed.closed;
+  });
+
+  it('drops, unobserved, an upstream message that comes while the agent’s side is closing', async () => {
+    const upstream = await wsUpstream();
+    const { port, sides, events } = await relayProxy(upstream.url, {});
+    // A raw agent that sends its close frame and then neither reads a reply nor ends: Keygate's
+    // side of it stays CLOSING (ws waits for the TCP close), while the upstream is still open.
+    // allowHalfOpen: Keygate's FIN after its close reply does not end this side.
+    const agent = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+    cleanups.push(() => agent.destroy());
+    const afterHandshake: Buffer[] = [];
+    let head = '';
+    agent.on('data', (chunk: Buffer) => {
+      if (head.includes('\r\n\r\n')) return void afterHandshake.push(chunk);
+      head += chunk.toString('latin1');
+      const end = head.indexOf('\r\n\r\n');
+      if (end >= 0) afterHandshake.push(Buffer.from(head.slice(end + 4), 'latin1'));
+    });
+    agent.write(
+      'GET /socket HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+    );
+    const { agentSide, upstream: keygateUpstream } = await sides;
+    const closePayload = Buffer.from([0x03, 0xe8]);
+    agent.write(frame(0x8, closePayload, { mask: Buffer.from([9, 8, 7, 6]) }));
+    await vi.waitFor(() => expect(agentSide.readyState).toBe(WebSocket.CLOSING));
+
+    // Listeners run in order: once this one has the message, the relay's has had it.
+    const reachedKeygate = nextMessage(keygateUpstream);
+    upstream.sockets.at(-1)!.send('late');
+    expect(await reachedKeygate).toEqual({ text: 'late', binary: false });
+    expect(agentSide.readyState).toBe(WebSocket.CLOSING);
+    expect(events).toEqual([]);
+    // The agent got Keygate's close reply and nothing more.
+    expect(Buffer.concat(afterHandshake).equals(frame(0x8, closePayload))).toBe(true);
   });
 
   it('answers pings on each hop itself and forwards none', async () => {
