@@ -28,8 +28,10 @@ import { cleanupAfterEach } from '../../helpers/cleanups.js';
 
 const { cleanups, listen } = cleanupAfterEach();
 
-// SECRET: the value an upstream echoes; only ever compared, never printed.
+// SECRET: the value an upstream echoes. What reaches the agent is asserted through `shown`, so a
+// failing assertion prints `<SECRET>`, never the value.
 const SECRET = 'sk-relay-CANARY-5e6f7a8b';
+const shown = (data: Buffer | string | undefined) => String(data).replaceAll(SECRET, '<SECRET>');
 const PLACEHOLDER = 'keygate-placeholder';
 const scrubber = () => new SecretScrubber([SECRET], PLACEHOLDER);
 
@@ -432,15 +434,15 @@ describe('relayWebSocket', () => {
     upstreamSide.send(`{"echo":"${SECRET}","again":"${SECRET}"}`);
     upstreamSide.send(Buffer.from(`bin ${SECRET}`));
     const [text, binary] = await down;
-    expect(text?.toString()).toBe(`{"echo":"${PLACEHOLDER}","again":"${PLACEHOLDER}"}`);
-    expect(binary?.toString()).toBe(`bin ${PLACEHOLDER}`);
+    expect(shown(text)).toBe(`{"echo":"${PLACEHOLDER}","again":"${PLACEHOLDER}"}`);
+    expect(shown(binary)).toBe(`bin ${PLACEHOLDER}`);
 
     // What the agent sends goes up as it is: the scrubber is for what comes back.
     const up = nextMessage(upstreamSide);
     agent.send(`agent ${SECRET}`);
-    expect((await up).text === `agent ${SECRET}`).toBe(true);
+    expect(shown((await up).text)).toBe('agent <SECRET>');
 
-    expect(events).toEqual([
+    expect(events.map(shown)).toEqual([
       `observed text {"echo":"${PLACEHOLDER}","again":"${PLACEHOLDER}"}`,
       `observed binary bin ${PLACEHOLDER}`,
     ]);
@@ -467,7 +469,8 @@ describe('relayWebSocket', () => {
     const { agent } = await relayTo(url, { scrubber: scrubber() });
     const received = nextMessage(agent);
     agent.send('go');
-    expect(await received).toEqual({ text: `key=${PLACEHOLDER} end`, binary: false });
+    const { text, binary } = await received;
+    expect([shown(text), binary]).toEqual([`key=${PLACEHOLDER} end`, false]);
   });
 
   it('carries close codes and reasons both ways, the upstream’s reason scrubbed', async () => {
@@ -477,7 +480,7 @@ describe('relayWebSocket', () => {
     upstream.sockets.at(-1)!.close(4001, `bye ${SECRET}`);
     const { code, reason } = await agentClosed;
     expect(code).toBe(4001);
-    expect(reason.toString() === `bye ${PLACEHOLDER}`).toBe(true);
+    expect(shown(reason)).toBe(`bye ${PLACEHOLDER}`);
     await first.closed;
     // The observer is told once, when both sides are closed, before onClose.
     expect(first.events).toEqual(['observer closed', 'onClose']);
@@ -685,7 +688,7 @@ describe('relayWebSocket: what the upstream sends with its 101', () => {
       scrubber: scrubber(),
       onAgent: (agent) => (greeting = nextMessage(agent)),
     });
-    expect((await greeting).text === `hello ${PLACEHOLDER}`).toBe(true);
+    expect(shown((await greeting).text)).toBe(`hello ${PLACEHOLDER}`);
   });
 
   it('closes the agent with the code an upstream sent with its 101', async () => {
@@ -699,7 +702,7 @@ describe('relayWebSocket: what the upstream sends with its 101', () => {
     });
     const { code, reason } = await agentClosed;
     expect(code).toBe(4401);
-    expect(reason.toString() === `unauthorized ${PLACEHOLDER}`).toBe(true);
+    expect(shown(reason)).toBe(`unauthorized ${PLACEHOLDER}`);
     await relayed.closed;
   });
 
