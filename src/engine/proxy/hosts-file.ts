@@ -56,7 +56,10 @@ export class HostsFile {
         fs.closeSync(fd);
       }
     } catch {
-      // Vanished between stat and read: no entries until it is back.
+      // Unreadable (permissions, a directory) or vanished between stat and read: no entries
+      // until it can be read. The mtime is forgotten, because making the file readable again
+      // (chmod) leaves it unchanged: remembered, the file would never be read again.
+      this.#mtimeMs = -1;
     }
     this.#entries = parseHosts(text);
   }

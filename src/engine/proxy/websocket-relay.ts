@@ -46,9 +46,9 @@ const MAX_REFUSAL_BODY = 64 * 1024;
 const REFUSAL_HEADERS = ['content-type', 'www-authenticate', 'location', 'retry-after'];
 
 /**
- * Opens the upstream WebSocket. Resolves `open`, or `refused` with the upstream's status, a few
- * headers and its body (unscrubbed: the caller's job); rejects with the network or TLS error, for the caller to
- * classify (upstream-errors.ts).
+ * Opens the upstream WebSocket. Resolves `open` (the socket paused: relayWebSocket resumes it),
+ * or `refused` with the upstream's status, a few headers and its body (unscrubbed: the caller's
+ * job); rejects with the network or TLS error, for the caller to classify (upstream-errors.ts).
  */
 export function dialUpstreamWebSocket(options: UpstreamWebSocketOptions): Promise<UpstreamDial> {
   return new Promise((resolve, reject) => {
@@ -68,10 +68,12 @@ export function dialUpstreamWebSocket(options: UpstreamWebSocketOptions): Promis
       return;
     }
     socket.once('open', () => {
-      socket.removeAllListeners('error');
-      // A message sent with the 101 (a server's greeting) would be read on the next tick, before
-      // the caller has answered the agent and relayWebSocket listens, and be lost: held until then.
+      // Paused until relayWebSocket has its listeners on. Frames the upstream sent with its 101
+      // (a greeting, a close, a broken frame) are read in the same turn, before the agent's 101
+      // is written and the relay wired: unpaused, a message was lost, and an 'error' with no
+      // listener was thrown out of the event loop.
       socket.pause();
+      socket.removeAllListeners('error');
       resolve({ kind: 'open', socket });
     });
     socket.once('error', reject);
@@ -156,7 +158,7 @@ export function relayWebSocket(
   // An error is followed by 'close' (ws), which ends the other side.
   agentSide.on('error', () => undefined);
   upstream.on('error', () => undefined);
-  // Paused since it opened (dialUpstreamWebSocket): every listener is now in place.
+  // Paused since it opened (dialUpstreamWebSocket): what it sent meanwhile is read now.
   upstream.resume();
 }
 
@@ -203,9 +205,21 @@ function closeWith(socket: WebSocket, code: number, reason: Buffer): void {
   const sendable =
     (code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005) ||
     (code >= 3000 && code <= 4999);
-  // A scrubbed reason may outgrow the 123 bytes a close frame allows (RFC 6455 §5.5).
-  if (sendable) socket.close(code, reason.length > 123 ? reason.subarray(0, 123) : reason);
+  if (sendable) socket.close(code, withinCloseFrame(reason));
   else socket.close();
+}
+
+/**
+ * A scrubbed reason may outgrow the 123 bytes a close frame allows (RFC 6455 §5.5). It is cut at
+ * the start of a character: a reason cut inside one is invalid UTF-8, for which the receiver
+ * fails the connection (§8.1, 1007) and the agent sees 1006 instead of the upstream's code.
+ */
+function withinCloseFrame(reason: Buffer): Buffer {
+  if (reason.length <= 123) return reason;
+  let end = 123;
+  // reason[end] is the first byte left out: a continuation byte (10xxxxxx) means a cut character.
+  while (end > 0 && ((reason[end] ?? 0) & 0xc0) === 0x80) end -= 1;
+  return reason.subarray(0, end);
 }
 
 function toBuffer(data: RawData): Buffer {

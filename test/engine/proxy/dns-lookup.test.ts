@@ -4,7 +4,7 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { UpstreamDns } from '../../../src/engine/proxy/dns-lookup.js';
-import { HostsFile, parseHosts } from '../../../src/engine/proxy/hosts-file.js';
+import { HostsFile } from '../../../src/engine/proxy/hosts-file.js';
 import { startFakeDns, type FakeDns } from '../../helpers/fake-dns.js';
 import { tempDirs } from '../../helpers/temp-dirs.js';
 
@@ -230,16 +230,5 @@ describe('UpstreamDns.lookupFor: the shape net.connect expects', () => {
     expect(() => new UpstreamDns({ servers: ['dns.example.com'] })).toThrow(
       /--dns-server dns\.example\.com: expected an IP address/,
     );
-  });
-});
-
-describe('parseHosts', () => {
-  it('reads hosts(5): comments, aliases, both families, case and trailing dots', () => {
-    const entries = parseHosts(
-      '127.0.0.1 localhost\n# x\n::1 localhost ip6-localhost\n\nbad line\n',
-    );
-    expect(entries.get('localhost')).toEqual({ v4: ['127.0.0.1'], v6: ['::1'] });
-    expect(entries.get('ip6-localhost')).toEqual({ v4: [], v6: ['::1'] });
-    expect(entries.has('bad')).toBe(false);
   });
 });
