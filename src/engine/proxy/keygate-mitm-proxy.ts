@@ -88,12 +88,7 @@ export class KeygateMitmProxy extends Proxy {
 
     const outer = http.createServer(serverOptions);
     outer.timeout = this.timeout;
-    // CONNECT sockets leave Node's HTTP bookkeeping, so closeAllConnections() cannot see them:
-    // keep them here, or shutdown would wait for every open tunnel to end by itself.
-    outer.on('connect', (_req: http.IncomingMessage, socket: Duplex) => {
-      this.#hijacked.add(socket);
-      socket.once('close', () => this.#hijacked.delete(socket));
-    });
+    outer.on('connect', (_req: http.IncomingMessage, socket: Duplex) => this.#track(socket));
     outer.on('connect', this._onHttpServerConnect.bind(this));
     // The library rewrites an absolute-form `http://host/path` target to `/path` before any hook
     // runs, which would make it indistinguishable from an origin-form request to the proxy port.
@@ -208,6 +203,16 @@ export class KeygateMitmProxy extends Proxy {
     throw new Error('unreachable: Keygate answers every CONNECT itself (keygate-mitm-proxy.ts)');
   }
 
+  /**
+   * CONNECT and upgrade sockets leave Node's HTTP bookkeeping, so closeAllConnections() cannot
+   * see them: kept here, or shutdown would wait for every open tunnel to end by itself, and for
+   * every upgrade still in verify() (hooks, the secret, the upstream dial: no bound of its own).
+   */
+  #track(socket: Duplex): void {
+    this.#hijacked.add(socket);
+    socket.once('close', () => this.#hijacked.delete(socket));
+  }
+
   #onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
     this.config.logger.debug('client sent a malformed request', { code: err.code });
     if (!socket.writable) {
@@ -263,6 +268,8 @@ export class KeygateMitmProxy extends Proxy {
     // Only WebSocket upgrades go to ws. Anything else (h2c from `curl --http2 http://…`) gets a
     // named error: Keygate speaks HTTP/1.1 (RFC 9110 §7.8 lets a server decline an upgrade).
     server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+      // Until ws answers, only this set knows the socket (see #track); after, wss.clients does too.
+      this.#track(socket);
       if (String(req.headers.upgrade ?? '').toLowerCase() === 'websocket') {
         wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
         return;
