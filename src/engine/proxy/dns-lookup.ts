@@ -22,6 +22,15 @@ import { InvalidInputError } from '../errors.js';
 import { HostsFile } from './hosts-file.js';
 
 export type DnsLane = 'mapped' | 'unmapped';
+
+/**
+ * The lane of a forwarded request or upgrade: mapped when a secret goes with it, or when it goes
+ * over TLS. A tunnel is intercepted only for a mapped host, whose name keeps the system resolver
+ * on paths its mapping does not cover too; an absolute-form `https://` target is treated alike.
+ */
+export function forwardLane(secure: boolean, mapped: boolean): DnsLane {
+  return secure || mapped ? 'mapped' : 'unmapped';
+}
 export type LookupFunction = NonNullable<net.TcpSocketConnectOpts['lookup']>;
 type SystemLookup = (
   hostname: string,

@@ -31,8 +31,12 @@ export interface UpstreamAgents {
   destroy(): void;
 }
 
-/** Whose lookup a dial without one (a WebSocket's) counts against. */
-const UNNAMED = '(websocket)';
+/**
+ * Whose lookup a dial without one counts against. Keygate's own dials each pass their agent's
+ * (upstream-exchange.ts, websocket.ts); only the library's forwarding, should a hook call
+ * next(), has none.
+ */
+const UNNAMED = '(unnamed)';
 
 /** OS roots where this runtime can read them (Node ≥ 22.15 / Electron's Node); bundled roots otherwise. */
 function systemRoots(): readonly string[] {

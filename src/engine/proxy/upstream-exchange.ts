@@ -16,6 +16,7 @@ import { relay } from './relay.js';
 import type { AdmittedRequest, ResponseObserver } from './request-hooks.js';
 import { isScrubbableWhole, scrubbingStages, scrubResponseHead } from './response-scrubbing.js';
 import type { SecretScrubber } from './secret-scrubber.js';
+import { forwardLane } from './dns-lookup.js';
 import { classifyUpstreamError, UpstreamTimeout } from './upstream-errors.js';
 
 export type OutgoingHeaders = Record<string, string | string[] | undefined>;
@@ -74,10 +75,7 @@ export function sendUpstream(
     headers: headers as http.OutgoingHttpHeaders,
     agent: x.secure ? options.upstream.https : options.upstream.http,
     // Per agent, and off the thread pool for hosts without a mapping (dns-lookup.ts).
-    lookup: options.upstream.dns.lookupFor(
-      x.agent.name,
-      x.secure || x.mapping ? 'mapped' : 'unmapped',
-    ),
+    lookup: options.upstream.dns.lookupFor(x.agent.name, forwardLane(x.secure, !!x.mapping)),
     setHost: headers.host === undefined,
   });
   upstreamRequest.setTimeout(timeouts.upstreamIdleMs, () =>

@@ -10,6 +10,7 @@
  */
 import type http from 'node:http';
 import { WebSocket, type RawData } from 'ws';
+import type { LookupFunction } from './dns-lookup.js';
 import type { WebSocketObserver } from './request-hooks.js';
 import { scrubWebSocketData } from './response-scrubbing.js';
 import type { SecretScrubber } from './secret-scrubber.js';
@@ -21,6 +22,8 @@ export interface UpstreamWebSocketOptions {
   /** What the upstream receives: forwardable headers, the credential already injected. */
   readonly headers: Record<string, string | string[] | undefined>;
   readonly agent: http.Agent;
+  /** Resolves the upstream's name, on the agent's own budget (dns-lookup.ts lookupFor). */
+  readonly lookup: LookupFunction;
   /** Connect, TLS and the upstream's answer to the upgrade, all within this. */
   readonly timeoutMs: number;
 }
@@ -56,6 +59,8 @@ export function dialUpstreamWebSocket(options: UpstreamWebSocketOptions): Promis
     try {
       socket = new WebSocket(options.url, [...options.protocols], {
         agent: options.agent,
+        // ws hands its options to http.request, which hands `lookup` to the agent's connection.
+        lookup: options.lookup,
         headers: options.headers as Record<string, string>,
         handshakeTimeout: options.timeoutMs,
         // Messages are scrubbed as bytes; a compressed stream would hide an echoed credential.

@@ -30,6 +30,7 @@ import type { AdmittedRequest } from './request-hooks.js';
 import type { InjectionSecrets } from '../rules/injectors/types.js';
 import { scrubWebSocketRefusal } from './response-scrubbing.js';
 import type { SecretScrubber } from './secret-scrubber.js';
+import { forwardLane } from './dns-lookup.js';
 import { classifyUpstreamError } from './upstream-errors.js';
 import { dialUpstreamWebSocket, relayWebSocket, type UpstreamDial } from './websocket-relay.js';
 
@@ -208,6 +209,11 @@ export class WebSocketUpgrades {
         protocols: offeredProtocols(req.headers['sec-websocket-protocol']),
         headers: target.headers,
         agent: secureUpstream ? context.options.upstream.https : context.options.upstream.http,
+        // The agent's own DNS budget, as for an HTTP request (dns-lookup.ts).
+        lookup: context.options.upstream.dns.lookupFor(
+          agent.name,
+          forwardLane(secureUpstream, mapping !== undefined),
+        ),
         timeoutMs: context.timeouts.connectMs,
       });
     } catch (err) {

@@ -12,10 +12,12 @@
  * with the 101) a `ws` server would never write.
  */
 import { createHash } from 'node:crypto';
+import dns from 'node:dns';
 import http from 'node:http';
 import net from 'node:net';
 import { describe, expect, it, vi } from 'vitest';
 import WebSocket, { WebSocketServer, type RawData } from 'ws';
+import type { LookupFunction } from '../../../src/engine/proxy/dns-lookup.js';
 import type { WebSocketObserver } from '../../../src/engine/proxy/request-hooks.js';
 import { SecretScrubber } from '../../../src/engine/proxy/secret-scrubber.js';
 import {
@@ -43,12 +45,16 @@ function httpAgent(): http.Agent {
   return agent;
 }
 
-function dial(url: string, overrides: { protocols?: string[]; timeoutMs?: number } = {}) {
+function dial(
+  url: string,
+  overrides: { protocols?: string[]; timeoutMs?: number; lookup?: LookupFunction } = {},
+) {
   return dialUpstreamWebSocket({
     url,
     protocols: overrides.protocols ?? [],
     headers: { authorization: 'Bearer upstream-key', 'x-request': 'kept' },
     agent: httpAgent(),
+    lookup: overrides.lookup ?? dns.lookup,
     timeoutMs: overrides.timeoutMs ?? 5_000,
   });
 }
@@ -293,6 +299,18 @@ describe('dialUpstreamWebSocket', () => {
     });
     // Messages are scrubbed as bytes: permessage-deflate is never offered.
     expect(request?.headers['sec-websocket-extensions']).toBeUndefined();
+  });
+
+  it('resolves the upstream’s name with the lookup it is given (the agent’s DNS budget)', async () => {
+    const upstream = await wsUpstream();
+    const asked: string[] = [];
+    const lookup: LookupFunction = (hostname, options, callback) => {
+      asked.push(hostname);
+      dns.lookup('127.0.0.1', options, callback);
+    };
+    const port = new URL(upstream.url).port;
+    opened(await dial(`ws://upstream.test:${port}/`, { lookup }));
+    expect(asked).toEqual(['upstream.test']);
   });
 
   it('resolves refused with the upstream’s status, reason phrase, four of its headers and its body', async () => {

@@ -31,6 +31,7 @@ import { createLogger } from '../../../src/engine/log/logger.js';
 import type { ProxyPolicy } from '../../../src/engine/proxy/admission.js';
 import { AgentDirectory } from '../../../src/engine/proxy/agent-directory.js';
 import { UpstreamRoutes } from '../../../src/engine/proxy/connect-to.js';
+import { UpstreamDns, type DnsLane } from '../../../src/engine/proxy/dns-lookup.js';
 import { KeygateMitmProxy } from '../../../src/engine/proxy/keygate-mitm-proxy.js';
 import { Outcomes } from '../../../src/engine/proxy/outcomes.js';
 import {
@@ -134,6 +135,7 @@ async function start(
     hooks?: RequestHooks;
     denyUnmapped?: boolean;
     timeouts?: Partial<ProxyTimeouts>;
+    dns?: UpstreamDns;
   } = {},
 ): Promise<Harness> {
   const logLines: string[] = [];
@@ -142,7 +144,11 @@ async function start(
   const source = new GatedSource('test', KEY);
   const resolver = new SecretResolver({ sources: [source], negativeTtlMs: 0, cooldownMs: 0 });
   const routes = UpstreamRoutes.parse(options.routes ?? []);
-  const upstream = createUpstreamAgents({ routes, extraCaPem: [pki.caPem] });
+  const upstream = createUpstreamAgents({
+    routes,
+    extraCaPem: [pki.caPem],
+    ...(options.dns ? { dns: options.dns } : {}),
+  });
   let policy = policyOf(mappings, options.denyUnmapped);
   const seen: AdmittedRequest[] = [];
   const hooks: RequestHooks = {
@@ -905,7 +911,47 @@ describe('after admission, before the upstream', () => {
   });
 });
 
+/** UpstreamDns that records whose lookup, in which lane, resolved which name; all to 127.0.0.1. */
+class RecordingDns extends UpstreamDns {
+  readonly lookups: [agent: string, lane: DnsLane, hostname: string][] = [];
+  constructor() {
+    super({
+      systemLookup: (_name, _options, callback) =>
+        callback(null, [{ address: '127.0.0.1', family: 4 }]),
+    });
+  }
+  override lookupFor(agent: string, lane: DnsLane): ReturnType<UpstreamDns['lookupFor']> {
+    const inner = super.lookupFor(agent, lane);
+    return (hostname, options, callback) => {
+      this.lookups.push([agent, lane, hostname]);
+      inner(hostname, options, callback);
+    };
+  }
+}
+
 describe('the upstream', () => {
+  it('is resolved on the agent’s own DNS budget: the mapped lane in a tunnel, the unmapped one for an unmapped ws://', async () => {
+    // Shared, one budget for all agents' WebSockets, an agent's flood of upgrades to unknown
+    // names would have stalled every other agent's (dns-lookup.ts).
+    const dns = new RecordingDns();
+    const secure = await upstreamServer({ secure: true });
+    const plain = await upstreamServer();
+    const h = await start([TLS_MAPPING], {
+      routes: [`${HOST}:443:upstream.localhost:${secure.port}`],
+      dns,
+    });
+    const agent = agentClient(`wss://${HOST}/v1/live`, { tunnel: await tunnelFront(h) });
+    await opened(agent);
+    const result = await upgradeOnProxyPort(h.port, `ws://upstream.localhost:${plain.port}/open`, {
+      'Proxy-Authorization': LIMITED_AUTH,
+    });
+    expect(result.response?.status).toBe(101);
+    expect(dns.lookups).toEqual([
+      ['tester', 'mapped', 'upstream.localhost'],
+      ['limited', 'unmapped', 'upstream.localhost'],
+    ]);
+  });
+
   it('refuses the upgrade: its status, body and chosen headers reach the agent, scrubbed, as its own answer', async () => {
     const up = await upstreamServer({
       secure: true,
