@@ -13,6 +13,7 @@ import type { Admission } from './admission.js';
 import { admitRequest } from './admit-request.js';
 import { forwardableRequestHeaders } from './hop-by-hop.js';
 import { requestTargetOf, type ProxyContext } from './proxy-context.js';
+import { recordedPath } from './outcomes.js';
 import { admittedRequest, passHooks } from './before-secret.js';
 import { decodableEncodings } from './response-scrubbing.js';
 import { ReplayRecord, refreshedSecrets } from './rotation-replay.js';
@@ -48,7 +49,7 @@ export function handleRequest(
       agent: decision.agent,
       started,
       method: req.method,
-      path: pathForRecord(context, req),
+      path: recordedPath(requestTargetOf(context, req)),
     });
     return;
   }
@@ -75,16 +76,6 @@ export function handleRequest(
 }
 
 /** For the activity record of a refusal: the request's own path, never its query. */
-function pathForRecord(context: ProxyContext, req: http.IncomingMessage): string | undefined {
-  const target = requestTargetOf(context, req);
-  if (target.startsWith('/')) return target;
-  try {
-    return new URL(target).pathname;
-  } catch {
-    return undefined;
-  }
-}
-
 function admitPlain(
   context: ProxyContext,
   req: http.IncomingMessage,
