@@ -35,9 +35,6 @@ export function checkLiteralUser(user: string): void {
 }
 
 export class BasicUserInjector implements Injector {
-  readonly type = 'basic-user';
-  readonly headerNames: readonly string[] = ['authorization'];
-
   constructor(readonly user: string) {
     checkLiteralUser(user);
   }
