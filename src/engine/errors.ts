@@ -235,10 +235,26 @@ export const ApprovalBusyError = agentError(429, 'approval_busy', 'ApprovalBusyE
  * 499 (nginx's "client closed request"): the agent left before Keygate could answer. Never sent,
  * since nobody is there to read it; it names the outcome in the activity record.
  */
-export const AgentClosedError = agentError(499, 'agent_closed', 'AgentClosedError', {
+const AGENT_CLOSED: ErrorTraits = {
   summary: () => 'agent closed the connection',
   retryable: NEVER,
-});
+};
+export const AgentClosedError = agentError(499, 'agent_closed', 'AgentClosedError', AGENT_CLOSED);
+/**
+ * The agent closed its side during Keygate's TLS handshake, without a TLS alert. `afterHello`: it
+ * had sent its ClientHello, so it saw Keygate's certificate (a Node client that does not trust
+ * the CA does exactly this); without one it gave up a spare connection
+ * (proxy/handshake-failure.ts says which is worth a hint).
+ */
+export class HandshakeAbandonedError extends defineError(
+  'HandshakeAbandonedError',
+  { status: 499, code: 'agent_closed', traits: AGENT_CLOSED },
+  AgentClosedError,
+) {
+  constructor(readonly afterHello: boolean) {
+    super('the agent closed the connection during the TLS handshake');
+  }
+}
 
 /** Errors in settings, CLI input and the contract; never sent to agents. */
 export class InvalidInputError extends defineError('InvalidInputError', {

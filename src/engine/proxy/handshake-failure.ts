@@ -5,19 +5,7 @@
  * its ClientHello (ECONNRESET, or a plain close) is routine and logged at debug, without a false
  * hint; one that closes silently after it (Node's clients do) gets the hint.
  */
-import { errnoCode } from '../errors.js';
-
-/**
- * The agent closed its side before the handshake finished, without a TLS alert. `afterHello`:
- * it had sent its ClientHello (so it saw Keygate's certificate): a Node client that does not
- * trust the CA does exactly this. Without one it is a spare connection given up.
- */
-export class HandshakeAbandoned extends Error {
-  constructor(readonly afterHello: boolean) {
-    super('the agent closed the connection during the TLS handshake');
-    this.name = 'HandshakeAbandoned';
-  }
-}
+import { errnoCode, HandshakeAbandonedError } from '../errors.js';
 
 export interface HandshakeFailure {
   readonly level: 'info' | 'debug';
@@ -39,7 +27,7 @@ const CERTIFICATE_ALERTS = new Set([
 const CLOSED = new Set(['ECONNRESET', 'EPIPE', 'ERR_SSL_UNEXPECTED_EOF_WHILE_READING']);
 
 export function describeHandshakeFailure(err: Error): HandshakeFailure {
-  if (err instanceof HandshakeAbandoned) {
+  if (err instanceof HandshakeAbandonedError) {
     return err.afterHello
       ? {
           level: 'info',

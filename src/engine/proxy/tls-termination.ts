@@ -10,7 +10,7 @@
 import { TLSSocket, type SecureContext } from 'node:tls';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { HandshakeAbandoned } from './handshake-failure.js';
+import { HandshakeAbandonedError } from '../errors.js';
 
 export interface TerminationHandlers {
   onSecure(socket: TLSSocket): void;
@@ -67,7 +67,7 @@ export function terminateTls(
   // nothing. It went unreported until the handshake timeout, as "timed out".
   const abandoned = () => {
     if (secure) return;
-    fail(new HandshakeAbandoned(writtenSince() > 0));
+    fail(new HandshakeAbandonedError(writtenSince() > 0));
     socket.destroy();
   };
   socket.once('end', abandoned);

@@ -249,7 +249,7 @@ describe('terminateTls: a handshake that fails is reported once, and the socket 
     expect(server.errors).toHaveLength(1);
     expect(server.errors[0]?.message).toMatch(/closed the connection during the TLS handshake/);
     // It had Keygate's certificate: the log line may ask about trust.
-    expect(server.errors[0]).toMatchObject({ name: 'HandshakeAbandoned', afterHello: true });
+    expect(server.errors[0]).toMatchObject({ name: 'HandshakeAbandonedError', afterHello: true });
     expect(server.secured).toEqual([]);
   });
 
@@ -264,7 +264,7 @@ describe('terminateTls: a handshake that fails is reported once, and the socket 
     expect(server.errors.map((e) => e.message)).toEqual([
       'the agent closed the connection during the TLS handshake',
     ]);
-    expect(server.errors[0]).toMatchObject({ name: 'HandshakeAbandoned', afterHello: false });
+    expect(server.errors[0]).toMatchObject({ name: 'HandshakeAbandonedError', afterHello: false });
   });
 });
 
