@@ -17,12 +17,18 @@ const MAX_BYTES = 1024 * 1024;
 
 export class HostsFile {
   readonly #path: string;
+  readonly #now: () => number;
   #entries = new Map<string, HostsEntry>();
   #mtimeMs = -1;
   #checkedAt = -Infinity;
 
-  constructor(path = process.platform === 'win32' ? windowsHostsPath() : '/etc/hosts') {
+  /** `now`: the clock the once-a-second recheck reads (milliseconds). */
+  constructor(
+    path = process.platform === 'win32' ? windowsHostsPath() : '/etc/hosts',
+    now: () => number = Date.now,
+  ) {
     this.#path = path;
+    this.#now = now;
   }
 
   /** The addresses the file gives `name` (case-insensitive, without a trailing dot). */
@@ -32,7 +38,7 @@ export class HostsFile {
   }
 
   #refresh(): void {
-    const now = Date.now();
+    const now = this.#now();
     if (now - this.#checkedAt < RECHECK_MS) return;
     this.#checkedAt = now;
     let mtimeMs: number;
