@@ -11,22 +11,17 @@
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { TLSSocket } from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import type { ErrorCallback, IContext } from 'http-mitm-proxy';
 import type { ProxyPolicy } from './admission.js';
 import { handleConnect } from './connect.js';
 import { handleRequest } from './forward.js';
 import { KeygateMitmProxy } from './keygate-mitm-proxy.js';
-import { Outcomes } from './outcomes.js';
 import {
-  DEFAULT_TIMEOUTS,
-  type InterceptedConnection,
+  createProxyContext,
   type ProxyContext,
   type CredentialProxyOptions,
-  type ProxyTimeouts,
 } from './proxy-context.js';
-import { SecretInjection } from './secret-injection.js';
 import { WebSocketUpgrades } from './websocket.js';
 
 export type { ProxyPolicy } from './admission.js';
@@ -59,17 +54,7 @@ export class CredentialProxy {
         : {}),
       ...(options.headersTimeoutMs ? { headersTimeoutMs: options.headersTimeoutMs } : {}),
     });
-    this.#context = {
-      options,
-      timeouts: { ...DEFAULT_TIMEOUTS, ...options.timeouts } satisfies ProxyTimeouts,
-      log,
-      mitm: this.#mitm,
-      outcomes: new Outcomes(options.activity, log),
-      secrets: new SecretInjection(options.resolver),
-      hooks: options.hooks ?? {},
-      policy: () => this.#policy,
-      connections: new WeakMap<TLSSocket, InterceptedConnection>(),
-    };
+    this.#context = createProxyContext(options, this.#mitm, () => this.#policy);
     upgrades.current = new WebSocketUpgrades(this.#context);
     // The library's `next` callbacks are never called: for CONNECT it would open a per-host
     // server and dial it at 0.0.0.0; for requests, Keygate forwards itself, with backpressure

@@ -14,9 +14,9 @@ import type { ProxyPolicy } from './admission.js';
 import type { AuthenticatedAgent } from './agent-directory.js';
 import type { UpstreamRoutes } from './connect-to.js';
 import type { KeygateMitmProxy } from './keygate-mitm-proxy.js';
-import type { Outcomes } from './outcomes.js';
+import { Outcomes } from './outcomes.js';
 import type { RequestHooks } from './request-hooks.js';
-import type { SecretInjection } from './secret-injection.js';
+import { SecretInjection } from './secret-injection.js';
 import type { UpstreamAgents } from './upstream-agents.js';
 
 export interface ProxyTimeouts {
@@ -69,6 +69,28 @@ export interface ProxyContext {
   policy(): ProxyPolicy;
   /** TLS sockets Keygate terminated after an admitted CONNECT (docs/decisions/0002, defect 1). */
   readonly connections: WeakMap<TLSSocket, InterceptedConnection>;
+}
+
+/**
+ * The context every request shape's handler reads, as CredentialProxy builds it (tests build
+ * theirs here too, so they run on the same wiring).
+ */
+export function createProxyContext(
+  options: CredentialProxyOptions,
+  mitm: KeygateMitmProxy,
+  policy: () => ProxyPolicy,
+): ProxyContext {
+  return {
+    options,
+    timeouts: { ...DEFAULT_TIMEOUTS, ...options.timeouts } satisfies ProxyTimeouts,
+    log: options.logger,
+    mitm,
+    outcomes: new Outcomes(options.activity, options.logger),
+    secrets: new SecretInjection(options.resolver),
+    hooks: options.hooks ?? {},
+    policy,
+    connections: new WeakMap<TLSSocket, InterceptedConnection>(),
+  };
 }
 
 /** The request-target as the agent sent it, before the library rewrote it. */

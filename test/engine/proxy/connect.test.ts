@@ -25,14 +25,11 @@ import { UpstreamRoutes } from '../../../src/engine/proxy/connect-to.js';
 import { UpstreamDns } from '../../../src/engine/proxy/dns-lookup.js';
 import { HostsFile } from '../../../src/engine/proxy/hosts-file.js';
 import { KeygateMitmProxy } from '../../../src/engine/proxy/keygate-mitm-proxy.js';
-import { Outcomes } from '../../../src/engine/proxy/outcomes.js';
 import {
-  DEFAULT_TIMEOUTS,
-  type InterceptedConnection,
+  createProxyContext,
   type ProxyContext,
   type ProxyTimeouts,
 } from '../../../src/engine/proxy/proxy-context.js';
-import { SecretInjection } from '../../../src/engine/proxy/secret-injection.js';
 import { createUpstreamAgents } from '../../../src/engine/proxy/upstream-agents.js';
 import { RuleTable } from '../../../src/engine/rules/rule-table.js';
 import { EnvSecretSource } from '../../../src/engine/secrets/env-source.js';
@@ -125,9 +122,8 @@ async function startHost(
       accept: () => undefined,
     },
   });
-  const connections = new WeakMap<tls.TLSSocket, InterceptedConnection>();
-  const context: ProxyContext = {
-    options: {
+  const context = createProxyContext(
+    {
       logger: log,
       activity,
       resolver,
@@ -135,16 +131,12 @@ async function startHost(
       routes,
       upstream,
       policy: current,
+      ...(options.timeouts ? { timeouts: options.timeouts } : {}),
     },
-    timeouts: { ...DEFAULT_TIMEOUTS, ...options.timeouts },
-    log,
     mitm,
-    outcomes: new Outcomes(activity, log),
-    secrets: new SecretInjection(resolver),
-    hooks: {},
-    policy: () => current,
-    connections,
-  };
+    () => current,
+  );
+  const { connections } = context;
   const heads: number[] = [];
   mitm.onConnect((req, socket, head) => {
     heads.push(head.length);

@@ -28,15 +28,12 @@ import { AgentDirectory } from '../../../src/engine/proxy/agent-directory.js';
 import { UpstreamRoutes } from '../../../src/engine/proxy/connect-to.js';
 import { handleRequest } from '../../../src/engine/proxy/forward.js';
 import { KeygateMitmProxy } from '../../../src/engine/proxy/keygate-mitm-proxy.js';
-import { Outcomes } from '../../../src/engine/proxy/outcomes.js';
 import {
-  DEFAULT_TIMEOUTS,
+  createProxyContext,
   type CredentialProxyOptions,
-  type InterceptedConnection,
   type ProxyContext,
 } from '../../../src/engine/proxy/proxy-context.js';
 import type { AdmittedRequest, RequestHooks } from '../../../src/engine/proxy/request-hooks.js';
-import { SecretInjection } from '../../../src/engine/proxy/secret-injection.js';
 import { createUpstreamAgents } from '../../../src/engine/proxy/upstream-agents.js';
 import { RuleTable } from '../../../src/engine/rules/rule-table.js';
 import { SecretResolver } from '../../../src/engine/secrets/secret-resolver.js';
@@ -96,6 +93,16 @@ function harness(
       return options.hooks?.beforeSecret?.(request, connection);
     },
   };
+  const mitm = new KeygateMitmProxy({
+    logger,
+    webSockets: {
+      verify: () => Promise.resolve({ ok: true }),
+      protocolFor: () => false,
+      accept: () => undefined,
+    },
+    httpAgent: upstream.http,
+    httpsAgent: upstream.https,
+  });
   // The leaf minting is the CONNECT's business; nothing in forwarding reads it.
   const proxyOptions: Omit<CredentialProxyOptions, 'leaves'> = {
     logger,
@@ -106,26 +113,7 @@ function harness(
     policy,
     hooks,
   };
-  const context: ProxyContext = {
-    options: proxyOptions as CredentialProxyOptions,
-    timeouts: DEFAULT_TIMEOUTS,
-    log: logger,
-    mitm: new KeygateMitmProxy({
-      logger,
-      webSockets: {
-        verify: () => Promise.resolve({ ok: true }),
-        protocolFor: () => false,
-        accept: () => undefined,
-      },
-      httpAgent: upstream.http,
-      httpsAgent: upstream.https,
-    }),
-    outcomes: new Outcomes(activity, logger),
-    secrets: new SecretInjection(resolver),
-    hooks,
-    policy: () => policy,
-    connections: new WeakMap<TLSSocket, InterceptedConnection>(),
-  };
+  const context = createProxyContext(proxyOptions as CredentialProxyOptions, mitm, () => policy);
   return { context, activity, source, resolver, seen };
 }
 

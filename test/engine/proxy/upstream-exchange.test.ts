@@ -16,7 +16,6 @@ import net from 'node:net';
 import https from 'node:https';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { TLSSocket } from 'node:tls';
 import zlib from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ActivityLog } from '../../../src/engine/activity/activity-log.js';
@@ -26,16 +25,13 @@ import { admittedRequest } from '../../../src/engine/proxy/before-secret.js';
 import { UpstreamRoutes } from '../../../src/engine/proxy/connect-to.js';
 import { forwardableRequestHeaders } from '../../../src/engine/proxy/hop-by-hop.js';
 import { KeygateMitmProxy } from '../../../src/engine/proxy/keygate-mitm-proxy.js';
-import { Outcomes } from '../../../src/engine/proxy/outcomes.js';
 import {
-  DEFAULT_TIMEOUTS,
+  createProxyContext,
   type CredentialProxyOptions,
-  type InterceptedConnection,
   type ProxyContext,
   type ProxyTimeouts,
 } from '../../../src/engine/proxy/proxy-context.js';
 import type { RequestHooks } from '../../../src/engine/proxy/request-hooks.js';
-import { SecretInjection } from '../../../src/engine/proxy/secret-injection.js';
 import { createUpstreamAgents } from '../../../src/engine/proxy/upstream-agents.js';
 import {
   relayResponse,
@@ -108,18 +104,10 @@ function harness(
     routes,
     upstream,
     policy,
+    ...(options.hooks ? { hooks: options.hooks } : {}),
+    ...(options.timeouts ? { timeouts: options.timeouts } : {}),
   };
-  const context: ProxyContext = {
-    options: proxyOptions as CredentialProxyOptions,
-    timeouts: { ...DEFAULT_TIMEOUTS, ...options.timeouts },
-    log: logger,
-    mitm,
-    outcomes: new Outcomes(activity, logger),
-    secrets: new SecretInjection(resolver),
-    hooks: options.hooks ?? {},
-    policy: () => policy,
-    connections: new WeakMap<TLSSocket, InterceptedConnection>(),
-  };
+  const context = createProxyContext(proxyOptions as CredentialProxyOptions, mitm, () => policy);
   return { context, activity, agent: agents.named('tester')!, logLines };
 }
 

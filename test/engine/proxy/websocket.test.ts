@@ -33,16 +33,13 @@ import { AgentDirectory } from '../../../src/engine/proxy/agent-directory.js';
 import { UpstreamRoutes } from '../../../src/engine/proxy/connect-to.js';
 import { UpstreamDns, type DnsLane } from '../../../src/engine/proxy/dns-lookup.js';
 import { KeygateMitmProxy } from '../../../src/engine/proxy/keygate-mitm-proxy.js';
-import { Outcomes } from '../../../src/engine/proxy/outcomes.js';
 import {
-  DEFAULT_TIMEOUTS,
+  createProxyContext,
   type CredentialProxyOptions,
-  type InterceptedConnection,
   type ProxyContext,
   type ProxyTimeouts,
 } from '../../../src/engine/proxy/proxy-context.js';
 import type { AdmittedRequest, RequestHooks } from '../../../src/engine/proxy/request-hooks.js';
-import { SecretInjection } from '../../../src/engine/proxy/secret-injection.js';
 import { createUpstreamAgents } from '../../../src/engine/proxy/upstream-agents.js';
 import { WebSocketUpgrades } from '../../../src/engine/proxy/websocket.js';
 import { RuleTable } from '../../../src/engine/rules/rule-table.js';
@@ -178,18 +175,9 @@ async function start(
     upstream,
     policy,
     hooks,
+    ...(options.timeouts ? { timeouts: options.timeouts } : {}),
   };
-  const context: ProxyContext = {
-    options: proxyOptions as CredentialProxyOptions,
-    timeouts: { ...DEFAULT_TIMEOUTS, ...options.timeouts },
-    log: logger,
-    mitm,
-    outcomes: new Outcomes(activity, logger),
-    secrets: new SecretInjection(resolver),
-    hooks,
-    policy: () => policy,
-    connections: new WeakMap<tls.TLSSocket, InterceptedConnection>(),
-  };
+  const context = createProxyContext(proxyOptions as CredentialProxyOptions, mitm, () => policy);
   const upgrades = new WebSocketUpgrades(context);
   wired.upgrades = upgrades;
   await new Promise<void>((resolve, reject) =>
