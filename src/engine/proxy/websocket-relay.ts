@@ -10,6 +10,7 @@
  */
 import type http from 'node:http';
 import { WebSocket, type RawData } from 'ws';
+import { AgentClosedError, UpstreamTimeoutError } from '../errors.js';
 import type { LookupFunction } from './dns-lookup.js';
 import type { WebSocketObserver } from './request-hooks.js';
 import { scrubWebSocketData } from './response-scrubbing.js';
@@ -24,8 +25,10 @@ export interface UpstreamWebSocketOptions {
   readonly agent: http.Agent;
   /** Resolves the upstream's name, on the agent's own budget (dns-lookup.ts lookupFor). */
   readonly lookup: LookupFunction;
-  /** Connect, TLS and the upstream's answer to the upgrade, all within this. */
+  /** Connect, TLS and the upstream's whole answer to the upgrade, all within this. */
   readonly timeoutMs: number;
+  /** Aborted when the agent leaves: the dial is given up and its socket closed. */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -51,10 +54,16 @@ const REFUSAL_HEADERS = ['content-type', 'www-authenticate', 'location', 'retry-
 /**
  * Opens the upstream WebSocket. Resolves `open` (the socket paused: relayWebSocket resumes it),
  * or `refused` with the upstream's status, a few headers and its body (unscrubbed: the caller's
- * job); rejects with the network or TLS error, for the caller to classify (upstream-errors.ts).
+ * job); rejects with the network or TLS error, for the caller to classify (upstream-errors.ts),
+ * UpstreamTimeoutError when the whole dial took longer than `timeoutMs`, or AgentClosedError when
+ * `signal` aborted it.
  */
 export function dialUpstreamWebSocket(options: UpstreamWebSocketOptions): Promise<UpstreamDial> {
   return new Promise((resolve, reject) => {
+    if (options.signal?.aborted) {
+      reject(new AgentClosedError('the agent closed the connection before its 101'));
+      return;
+    }
     let socket: WebSocket;
     try {
       socket = new WebSocket(options.url, [...options.protocols], {
@@ -62,7 +71,6 @@ export function dialUpstreamWebSocket(options: UpstreamWebSocketOptions): Promis
         // ws hands its options to http.request, which hands `lookup` to the agent's connection.
         lookup: options.lookup,
         headers: options.headers as Record<string, string>,
-        handshakeTimeout: options.timeoutMs,
         // Messages are scrubbed as bytes; a compressed stream would hide an echoed credential.
         perMessageDeflate: false,
         followRedirects: false,
@@ -72,42 +80,70 @@ export function dialUpstreamWebSocket(options: UpstreamWebSocketOptions): Promis
       reject(err instanceof Error ? err : new Error(String(err)));
       return;
     }
-    socket.once('open', () => {
-      // Paused until relayWebSocket has its listeners on. Frames the upstream sent with its 101
-      // (a greeting, a close, a broken frame) are read in the same turn, before the agent's 101
-      // is written and the relay wired: unpaused, a message was lost, and an 'error' with no
-      // listener was thrown out of the event loop.
-      socket.pause();
-      socket.removeAllListeners('error');
-      resolve({ kind: 'open', socket });
-    });
-    socket.once('error', reject);
+    let settled = false;
+    const settle = (done: () => void) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(deadline);
+      options.signal?.removeEventListener('abort', abandon);
+      done();
+    };
+    const fail = (err: Error) =>
+      settle(() => {
+        socket.terminate();
+        reject(err);
+      });
+    // Not ws's handshakeTimeout: that is the socket's idle timer, which every byte resets, so an
+    // upstream trickling its answer (or an endless refusal body) would hold the upgrade forever.
+    const deadline = setTimeout(
+      () =>
+        fail(new UpstreamTimeoutError(`no answer to the upgrade within ${options.timeoutMs} ms`)),
+      options.timeoutMs,
+    );
+    const abandon = () =>
+      fail(new AgentClosedError('the agent closed the connection before its 101'));
+    // Kept for the socket's life, never removed: while it is paused (below), the frames the
+    // upstream sent with its 101 wait unread, and ws parses them when the socket closes; one that
+    // is malformed is an 'error', which with no listener would be thrown out of the event loop.
+    socket.on('error', fail);
+    options.signal?.addEventListener('abort', abandon, { once: true });
+    socket.once('open', () =>
+      settle(() => {
+        // Paused until relayWebSocket has its listeners on. Frames the upstream sent with its
+        // 101 (a greeting, a close) are read in the same turn, before the agent's 101 is written
+        // and the relay wired: unpaused, a message was lost.
+        socket.pause();
+        resolve({ kind: 'open', socket });
+      }),
+    );
     socket.once('unexpected-response', (request, response) => {
       const chunks: Buffer[] = [];
       let length = 0;
+      const finish = () =>
+        settle(() => {
+          request.destroy();
+          const body = Buffer.concat(chunks).subarray(0, MAX_REFUSAL_BODY);
+          const headers: Record<string, string> = {};
+          for (const name of REFUSAL_HEADERS) {
+            const value = response.headers[name];
+            if (typeof value === 'string') headers[capitalise(name)] = value;
+          }
+          resolve({
+            kind: 'refused',
+            refusal: {
+              status: response.statusCode ?? 502,
+              statusMessage: response.statusMessage ?? '',
+              headers,
+              body,
+            },
+          });
+        });
       response.on('data', (chunk: Buffer) => {
-        if (length >= MAX_REFUSAL_BODY) return;
         chunks.push(chunk);
         length += chunk.length;
+        // All the agent will get: the rest is not waited for.
+        if (length >= MAX_REFUSAL_BODY) finish();
       });
-      const finish = () => {
-        request.destroy();
-        const body = Buffer.concat(chunks).subarray(0, MAX_REFUSAL_BODY);
-        const headers: Record<string, string> = {};
-        for (const name of REFUSAL_HEADERS) {
-          const value = response.headers[name];
-          if (typeof value === 'string') headers[capitalise(name)] = value;
-        }
-        resolve({
-          kind: 'refused',
-          refusal: {
-            status: response.statusCode ?? 502,
-            statusMessage: response.statusMessage ?? '',
-            headers,
-            body,
-          },
-        });
-      };
       response.once('end', finish);
       response.once('error', finish);
     });

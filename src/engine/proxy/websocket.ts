@@ -203,6 +203,9 @@ export class WebSocketUpgrades {
     const url = `${secureUpstream ? 'wss' : 'ws'}://${authorityText(host, port, secureUpstream ? 443 : 80)}${target.path}`;
     const where = { host, port, agent, mapping: mapping?.name, path: decision.path, started };
     let dialled: UpstreamDial;
+    // An agent that hangs up while the upstream answers gives the dial up: nothing is left open.
+    const dialAbort = new AbortController();
+    presence.onLeave(() => dialAbort.abort());
     try {
       dialled = await dialUpstreamWebSocket({
         url,
@@ -215,20 +218,19 @@ export class WebSocketUpgrades {
           forwardLane(secureUpstream, mapping !== undefined),
         ),
         timeoutMs: context.timeouts.connectMs,
+        signal: dialAbort.signal,
       });
     } catch (err) {
+      if (err instanceof AgentClosedError) return refuse(err, host, port, agent);
       const label = `WebSocket to ${host}:${port}`;
       // ws fails the handshake when none of the offered subprotocols was selected, as RFC 6455
       // §4.1 lets a client do and browsers do: the agent's own client would fail it too.
       const error =
         err instanceof Error && /subprotocol/.test(err.message)
           ? new UpstreamUnreachableError(`${label}: ${err.message.toLowerCase()}`, { cause: err })
-          : // ws's handshakeTimeout (connect, TLS and the answer) fails with a bare Error, which
-            // would read as "could not reach": the HTTP path calls the same wait a 504.
-            err instanceof Error && /handshake has timed out/.test(err.message)
-            ? new UpstreamTimeoutError(`${label}: the upstream did not answer in time`, {
-                cause: err,
-              })
+          : // Connect, TLS and the answer within the connect timeout: the HTTP path's 504.
+            err instanceof UpstreamTimeoutError
+            ? new UpstreamTimeoutError(`${label}: ${err.message}`, { cause: err })
             : classifyUpstreamError(err, label);
       return refuse(error, host, port, agent);
     }

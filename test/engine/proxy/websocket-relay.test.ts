@@ -15,8 +15,10 @@ import { createHash } from 'node:crypto';
 import dns from 'node:dns';
 import http from 'node:http';
 import net from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { describe, expect, it, vi } from 'vitest';
 import WebSocket, { WebSocketServer, type RawData } from 'ws';
+import { AgentClosedError, UpstreamTimeoutError } from '../../../src/engine/errors.js';
 import type { LookupFunction } from '../../../src/engine/proxy/dns-lookup.js';
 import type { WebSocketObserver } from '../../../src/engine/proxy/request-hooks.js';
 import { SecretScrubber } from '../../../src/engine/proxy/secret-scrubber.js';
@@ -47,7 +49,12 @@ function httpAgent(): http.Agent {
 
 function dial(
   url: string,
-  overrides: { protocols?: string[]; timeoutMs?: number; lookup?: LookupFunction } = {},
+  overrides: {
+    protocols?: string[];
+    timeoutMs?: number;
+    lookup?: LookupFunction;
+    signal?: AbortSignal;
+  } = {},
 ) {
   return dialUpstreamWebSocket({
     url,
@@ -56,7 +63,39 @@ function dial(
     agent: httpAgent(),
     lookup: overrides.lookup ?? dns.lookup,
     timeoutMs: overrides.timeoutMs ?? 5_000,
+    ...(overrides.signal ? { signal: overrides.signal } : {}),
   });
+}
+
+/** A raw TCP upstream that hands each connection to `onConnection`; its sockets, for the test. */
+async function tcpUpstream(
+  onConnection: (socket: net.Socket) => void,
+): Promise<{ url: string; sockets: net.Socket[] }> {
+  const sockets: net.Socket[] = [];
+  const server = net.createServer((socket) => {
+    sockets.push(socket);
+    socket.on('error', () => undefined);
+    onConnection(socket);
+  });
+  const port = await listen(server);
+  cleanups.push(() => sockets.forEach((socket) => socket.destroy()));
+  return { url: `ws://127.0.0.1:${port}/`, sockets };
+}
+
+function closedSocket(socket: net.Socket | undefined): Promise<void> {
+  return new Promise((resolve) =>
+    !socket || socket.destroyed ? resolve() : socket.once('close', () => resolve()),
+  );
+}
+
+/** Writes `text` one byte every `everyMs` until it is all out or the socket closes. */
+function trickle(socket: net.Socket, text: string, everyMs: number): void {
+  let at = 0;
+  const timer = setInterval(() => {
+    if (socket.destroyed || at >= text.length) clearInterval(timer);
+    else socket.write(text[at++]!);
+  }, everyMs);
+  socket.once('close', () => clearInterval(timer));
 }
 
 function opened(dialled: UpstreamDial): WebSocket {
@@ -414,12 +453,82 @@ describe('dialUpstreamWebSocket', () => {
     );
   });
 
-  it('rejects when the upstream does not answer the upgrade within timeoutMs', async () => {
-    const server = net.createServer((socket) => socket.resume());
-    const port = await listen(server);
-    await expect(dial(`ws://127.0.0.1:${port}/`, { timeoutMs: 200 })).rejects.toThrow(
-      /opening handshake has timed out/i,
+  it('rejects with UpstreamTimeoutError when the upstream does not answer within timeoutMs, and closes the connection', async () => {
+    const upstream = await tcpUpstream((socket) => socket.resume());
+    await expect(dial(upstream.url, { timeoutMs: 200 })).rejects.toThrow(
+      new UpstreamTimeoutError('no answer to the upgrade within 200 ms'),
     );
+    await closedSocket(upstream.sockets[0]);
+  });
+
+  it('bounds the whole answer, not the silence between its bytes: a trickled 101 is cut at timeoutMs', async () => {
+    // ws's own handshakeTimeout is an idle timer, which every byte of this resets.
+    const upstream = await tcpUpstream((socket) =>
+      trickle(socket, 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n', 40),
+    );
+    const started = performance.now();
+    await expect(dial(upstream.url, { timeoutMs: 400 })).rejects.toBeInstanceOf(
+      UpstreamTimeoutError,
+    );
+    expect(performance.now() - started).toBeLessThan(2_000);
+    await closedSocket(upstream.sockets[0]);
+  });
+
+  it('resolves a refusal at 64 KiB without waiting for a body that never ends', async () => {
+    const upstream = await tcpUpstream((socket) => {
+      socket.write(
+        'HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n',
+      );
+      const chunk = `4000\r\n${'x'.repeat(0x4000)}\r\n`;
+      const timer = setInterval(() => socket.write(chunk), 5);
+      socket.once('close', () => clearInterval(timer));
+    });
+    const dialled = await dial(upstream.url, { timeoutMs: 5_000 });
+    expect(dialled.kind).toBe('refused');
+    if (dialled.kind !== 'refused') return;
+    expect(dialled.refusal.status).toBe(403);
+    expect(dialled.refusal.body.length).toBe(64 * 1024);
+    await closedSocket(upstream.sockets[0]);
+  });
+
+  it('gives up when its signal aborts (the agent left): AgentClosedError, the connection closed', async () => {
+    const upstream = await tcpUpstream((socket) => socket.resume());
+    const abort = new AbortController();
+    const dialling = dial(upstream.url, { signal: abort.signal });
+    await vi.waitFor(() => expect(upstream.sockets).toHaveLength(1));
+    abort.abort();
+    await expect(dialling).rejects.toBeInstanceOf(AgentClosedError);
+    await closedSocket(upstream.sockets[0]);
+  });
+
+  it('does not dial at all with a signal already aborted', async () => {
+    const upstream = await tcpUpstream((socket) => socket.resume());
+    const abort = new AbortController();
+    abort.abort();
+    await expect(dial(upstream.url, { signal: abort.signal })).rejects.toBeInstanceOf(
+      AgentClosedError,
+    );
+    // Refused before any connection is made.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(upstream.sockets).toEqual([]);
+  });
+
+  it('throws nothing when an open socket is closed before the relay, a broken frame unread', async () => {
+    // Paused, the frame waits in the socket; ws parses it when the socket closes, and the
+    // error it makes must have a listener (the agent left before its 101, or shutdown).
+    const url = await rawUpstream((socket, accept) =>
+      socket.write(Buffer.concat([accept, Buffer.from([0x83, 0x00])])),
+    );
+    const socket = opened(await dial(url));
+    const uncaught: unknown[] = [];
+    const onUncaught = (err: unknown) => uncaught.push(err);
+    process.on('uncaughtException', onUncaught);
+    cleanups.push(() => void process.off('uncaughtException', onUncaught));
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    socket.terminate();
+    await closed;
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(uncaught).toEqual([]);
   });
 });
 

@@ -411,6 +411,15 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
+/** Resolves once the peer has hung up: EOF read ('end'; an HTTP server's socket stays half-open) or closed. */
+function hungUp(socket: Duplex): Promise<void> {
+  return new Promise((resolve) => {
+    if (socket.destroyed || socket.readableEnded) resolve();
+    socket.once('end', () => resolve());
+    socket.once('close', () => resolve());
+  });
+}
+
 function closed(socket: net.Socket): Promise<void> {
   return socket.destroyed
     ? Promise.resolve()
@@ -1077,28 +1086,49 @@ describe('the upstream', () => {
 });
 
 describe('the agent leaving before its 101', () => {
-  it('while the upstream is still answering: the upstream WebSocket is closed, nothing left open', async () => {
-    let release!: () => void;
-    const up = await upstreamServer({
-      secure: true,
-      hold: new Promise<void>((resolve) => (release = resolve)),
-    });
-    const h = await start([TLS_MAPPING], { routes: [`${HOST}:443:127.0.0.1:${up.port}`] });
-    const front = await tunnelFront(h);
-    const agent = await agentTls(front);
-    agent.write(upgradeRequest('/v1/live', { Host: HOST }));
-    await until(() => (up.upgrades.length > 0 ? true : undefined));
-    agent.destroy();
-    await closed(front.sockets[0]!);
-    release();
-    const upstreamSide = await until(() => up.sockets[0]);
-    await until(() => (upstreamSide.readyState === WebSocket.CLOSED ? true : undefined));
-    expect(await lastRecord(h)).toMatchObject({
-      outcome: 'error',
-      status: 499,
-      error: 'keygate_agent_closed',
-    });
-  });
+  it.each([
+    ['in a tunnel (wss://), closing its socket', 'tunnel'],
+    ['on the proxy port (ws://), half-closing it (FIN)', 'proxy port'],
+  ] as const)(
+    '%s while the upstream is answering: the dial is given up, its connection closed, 499 recorded',
+    async (_label, via) => {
+      // The upstream takes the upgrade and never answers; it reads on, so it sees Keygate hang up.
+      const held: Duplex[] = [];
+      const answer = (_req: http.IncomingMessage, socket: Duplex) => {
+        held.push(socket.resume());
+        return true;
+      };
+      const up = await upstreamServer({ secure: via === 'tunnel', answer });
+      const h =
+        via === 'tunnel'
+          ? await start([TLS_MAPPING], { routes: [`${HOST}:443:127.0.0.1:${up.port}`] })
+          : await start([]);
+      if (via === 'tunnel') {
+        const agent = await agentTls(await tunnelFront(h));
+        agent.write(upgradeRequest('/v1/live', { Host: HOST }));
+        const upstreamSocket = await until(() => held[0]);
+        agent.end();
+        await hungUp(upstreamSocket);
+      } else {
+        const agent = await agentTcp(h.port);
+        const target = `ws://127.0.0.1:${up.port}/v1/live`;
+        agent.write(
+          upgradeRequest(target, {
+            Host: `127.0.0.1:${up.port}`,
+            'Proxy-Authorization': PROXY_AUTH,
+          }),
+        );
+        const upstreamSocket = await until(() => held[0]);
+        agent.end();
+        await hungUp(upstreamSocket);
+      }
+      expect(await lastRecord(h)).toMatchObject({
+        outcome: 'error',
+        status: 499,
+        error: 'keygate_agent_closed',
+      });
+    },
+  );
 });
 
 describe('accept', () => {
