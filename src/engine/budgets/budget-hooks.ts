@@ -9,6 +9,9 @@
  *   Tokens are known only once an answer ends, so the answer that crosses the limit is not cut;
  *   the next request is refused until local midnight.
  *
+ * A WebSocket is one request, however many messages it carries; once a token budget it counts
+ * against is used up, its next message from the agent closes it (`beforeWebSocketMessage`).
+ *
  * Budgets are read from the settings on every request, so `keygate agent set` applies at once.
  */
 import type { Agent, BudgetLimits } from '../../shared/settings-schema.js';
@@ -63,6 +66,17 @@ export class BudgetHooks implements RequestHooks {
     }
   }
 
+  /** Tokens only: the requests budget was met by the upgrade, which counted as one request. */
+  beforeWebSocketMessage(request: AdmittedRequest): void {
+    const agent = this.#agents().find((a) => a.name === request.agent);
+    if (!agent?.budget) return;
+    const now = this.#now();
+    for (const scope of this.#scopes(agent, request.mapping)) {
+      const hit = this.#tokenHit(agent.name, scope, now);
+      if (hit) throw new BudgetExceededError(hit);
+    }
+  }
+
   /** Every budget that refuses requests right now (for status and the menu). */
   hits(): BudgetHit[] {
     const now = this.#now();
@@ -105,20 +119,22 @@ export class BudgetHooks implements RequestHooks {
           retryAfterSeconds: wait,
         };
     }
+    return this.#tokenHit(agent, scope, now);
+  }
+
+  #tokenHit(agent: string, scope: Scope, now: number): BudgetHit | undefined {
     const maxTokens = scope.limits.maxTokensPerDay;
-    if (maxTokens !== undefined) {
-      const used = this.#usage.tokensOn(localDay(now), agent, scope.mapping);
-      if (used >= maxTokens)
-        return {
-          agent,
-          mapping,
-          kind: 'tokens',
-          limit: maxTokens,
-          used,
-          retryAfterSeconds: secondsToLocalMidnight(now),
-        };
-    }
-    return undefined;
+    if (maxTokens === undefined) return undefined;
+    const used = this.#usage.tokensOn(localDay(now), agent, scope.mapping);
+    if (used < maxTokens) return undefined;
+    return {
+      agent,
+      mapping: scope.mapping,
+      kind: 'tokens',
+      limit: maxTokens,
+      used,
+      retryAfterSeconds: secondsToLocalMidnight(now),
+    };
   }
 
   #window(agent: string, mapping: string | undefined): RequestWindow {

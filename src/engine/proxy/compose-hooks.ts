@@ -32,6 +32,7 @@ export function composeHooks(hooks: readonly RequestHooks[], log?: Logger): Requ
   const before = hooks.filter((hook) => hook.beforeSecret);
   const responses = hooks.filter((hook) => hook.onResponse);
   const sockets = hooks.filter((hook) => hook.onWebSocket);
+  const messages = hooks.filter((hook) => hook.beforeWebSocketMessage);
   const composed: RequestHooks = {};
   if (before.length > 0) {
     // Synchronous until a hook returns a promise: most requests (agents that neither ask nor
@@ -89,6 +90,11 @@ export function composeHooks(hooks: readonly RequestHooks[], log?: Logger): Requ
         message: (data, isText) => guarded(observers, log, (o) => o.message(data, isText)),
         close: () => guarded(observers, log, (o) => o.close()),
       };
+    };
+  if (messages.length > 0)
+    // A refusal, not an observer: what one throws closes the WebSocket, as beforeSecret's refuses.
+    composed.beforeWebSocketMessage = (request) => {
+      for (const hook of messages) hook.beforeWebSocketMessage!(request);
     };
   return composed;
 }

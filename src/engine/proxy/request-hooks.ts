@@ -61,4 +61,9 @@ export interface RequestHooks {
   ): ResponseObserver | undefined;
   /** A WebSocket upgrade succeeded (101); return an observer to see upstream messages. */
   onWebSocket?(request: AdmittedRequest): WebSocketObserver | undefined;
+  /**
+   * Before each agent → upstream message on an open WebSocket, which one upgrade lets carry any
+   * number of model calls. Throw a named Keygate error to close the WebSocket instead (1008).
+   */
+  beforeWebSocketMessage?(request: AdmittedRequest): void;
 }

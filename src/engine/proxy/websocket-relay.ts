@@ -167,6 +167,14 @@ export interface RelayOptions {
   readonly onClose?: () => void;
   /** Bytes sent but not yet written out, per direction, before the sender is paused. */
   readonly highWaterMark?: number;
+  /**
+   * Asked before each agent → upstream message. One that throws closes both sides instead, with
+   * 1008 (policy violation, RFC 6455 §7.4.1) and `Keygate: <its message>` as the reason; the
+   * message and any after it are not sent.
+   */
+  beforeAgentMessage?: () => void;
+  /** Told, once, what beforeAgentMessage threw. */
+  onRefused?: (err: unknown) => void;
 }
 
 const DEFAULT_HIGH_WATER_MARK = 1024 * 1024;
@@ -178,7 +186,28 @@ export function relayWebSocket(
   options: RelayOptions,
 ): void {
   const high = options.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
-  forward(agentSide, upstream, high, undefined, undefined);
+  let refused = false;
+  const gate = options.beforeAgentMessage;
+  const mayForward = gate
+    ? (): boolean => {
+        if (refused) return false;
+        try {
+          gate();
+          return true;
+        } catch (err) {
+          refused = true;
+          options.onRefused?.(err);
+          const reason = Buffer.from(
+            `Keygate: ${err instanceof Error ? err.message : 'refused'}`,
+            'utf8',
+          );
+          closeWith(agentSide, 1008, reason);
+          closeWith(upstream, 1008, reason);
+          return false;
+        }
+      }
+    : undefined;
+  forward(agentSide, upstream, high, undefined, undefined, mayForward);
   forward(upstream, agentSide, high, options.scrubber, options.observer);
 
   let closed = 0;
@@ -209,11 +238,13 @@ function forward(
   high: number,
   scrubber: SecretScrubber | undefined,
   observer: WebSocketObserver | undefined,
+  mayForward?: () => boolean,
 ): void {
   let pending = 0;
   let paused = false;
   from.on('message', (data: RawData, isBinary: boolean) => {
     if (to.readyState !== WebSocket.OPEN) return;
+    if (mayForward && !mayForward()) return;
     const message = scrubWebSocketData(scrubber, toBuffer(data));
     observer?.message(message, !isBinary);
     pending += message.length;

@@ -24,7 +24,7 @@ import { renderError } from './error-response.js';
 import { admittedRequest, passHooks } from './before-secret.js';
 import { forwardableRequestHeaders } from './hop-by-hop.js';
 import type { VerifyResult } from './keygate-mitm-proxy.js';
-import { outcomeOf, recordedPath } from './outcomes.js';
+import { outcomeOf, recordedPath, type RecordFields } from './outcomes.js';
 import { requestTargetOf, type ProxyContext } from './proxy-context.js';
 import type { AdmittedRequest } from './request-hooks.js';
 import type { InjectionSecrets } from '../rules/injectors/types.js';
@@ -32,7 +32,12 @@ import { scrubWebSocketRefusal } from './response-scrubbing.js';
 import type { SecretScrubber } from './secret-scrubber.js';
 import { forwardLane } from './dns-lookup.js';
 import { classifyUpstreamError } from './upstream-errors.js';
-import { dialUpstreamWebSocket, relayWebSocket, type UpstreamDial } from './websocket-relay.js';
+import {
+  dialUpstreamWebSocket,
+  relayWebSocket,
+  type RelayOptions,
+  type UpstreamDial,
+} from './websocket-relay.js';
 
 /** A verified upgrade whose upstream is already open, waiting for the agent's 101. */
 export interface OpenWebSocket {
@@ -40,6 +45,8 @@ export interface OpenWebSocket {
   /** Messages from the upstream pass through it: an echoed credential becomes the placeholder. */
   readonly scrubber: SecretScrubber | undefined;
   readonly admitted: AdmittedRequest | undefined;
+  /** For the activity record of a refusal while it is open. */
+  readonly where: RecordFields;
   claimed: boolean;
 }
 
@@ -255,7 +262,13 @@ export class WebSocketUpgrades {
       dialled.socket.terminate();
       return refuse(agentClosed('before its 101'), host, port, agent);
     }
-    const open: OpenWebSocket = { upstream: dialled.socket, scrubber, admitted, claimed: false };
+    const open: OpenWebSocket = {
+      upstream: dialled.socket,
+      scrubber,
+      admitted,
+      where,
+      claimed: false,
+    };
     this.#open.set(req, open);
     // If the agent is gone before its 101 is written, ws never hands its side over.
     presence.onLeave(() => {
@@ -276,7 +289,30 @@ export class WebSocketUpgrades {
       return;
     }
     open.claimed = true;
-    const observer = open.admitted ? this.context.hooks.onWebSocket?.(open.admitted) : undefined;
-    relayWebSocket(agentSide, open.upstream, { scrubber: open.scrubber, observer });
+    const { hooks, outcomes } = this.context;
+    const admitted = open.admitted;
+    const observer = admitted ? hooks.onWebSocket?.(admitted) : undefined;
+    const options: RelayOptions = { scrubber: open.scrubber, observer };
+    if (admitted && hooks.beforeWebSocketMessage) {
+      options.beforeAgentMessage = () => hooks.beforeWebSocketMessage!(admitted);
+      // The WebSocket is closed at this message: recorded as a request refused now.
+      options.onRefused = (err: unknown) => {
+        const error =
+          err instanceof KeygateError
+            ? err
+            : new UpstreamUnreachableError('internal proxy error', { cause: err });
+        const fields: RecordFields = {
+          host: open.where.host,
+          port: open.where.port,
+          agent: open.where.agent,
+          mapping: open.where.mapping,
+          path: open.where.path,
+          method: 'GET',
+          started: performance.now(),
+        };
+        outcomes.record(outcomeOf(error), fields, { status: error.status, error: error.errorId });
+      };
+    }
+    relayWebSocket(agentSide, open.upstream, options);
   }
 }

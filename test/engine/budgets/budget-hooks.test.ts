@@ -9,7 +9,10 @@ import { UsageStore } from '../../../src/engine/usage/usage-store.js';
 import type { Agent } from '../../../src/shared/settings-schema.js';
 
 const homes: string[] = [];
-afterEach(() => {
+const stores: UsageStore[] = [];
+afterEach(async () => {
+  // Closed (its last write done) before its home goes: a write into a removed home would fail.
+  await Promise.all(stores.splice(0).map((store) => store.close()));
   for (const dir of homes.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -20,6 +23,7 @@ function setup(budget: Agent['budget']) {
   homes.push(dir);
   const clock = { now: START };
   const usage = new UsageStore({ home: dir, now: () => clock.now, flushDelayMs: 60_000 });
+  stores.push(usage);
   const agents: Agent[] = [
     { name: 'claude', token: 'x'.repeat(43), createdAt: '2026-01-01T00:00:00Z', budget },
     { name: 'free', token: 'y'.repeat(43), createdAt: '2026-01-01T00:00:00Z' },
@@ -93,7 +97,38 @@ describe('BudgetHooks', () => {
     // The next local day is free again.
     clock.now = new Date(2026, 11, 4, 0, 0, 1).getTime();
     hooks.beforeSecret(req('claude'));
-    void usage.close();
+  });
+
+  it('an open WebSocket: its messages are refused once a token budget is used up, never by the request count', () => {
+    const { usage, hooks } = setup({
+      maxRequestsPerHour: 1,
+      maxTokensPerDay: 100,
+      mappings: { 'api.openai.com': { maxTokensPerDay: 10 } },
+    });
+    const socket = { ...req('claude'), shape: 'websocket' as const, method: 'GET' };
+    // The upgrade is the hour's one request; its messages are not requests.
+    hooks.beforeSecret(socket);
+    for (let i = 0; i < 5; i++) hooks.beforeWebSocketMessage(socket);
+    // A mapping's own token budget refuses only that mapping's sockets.
+    const openai = { ...socket, mapping: 'api.openai.com', host: 'api.openai.com' };
+    const key = { agent: 'claude', mapping: 'api.openai.com', model: 'm' };
+    usage.add(key, { requests: 1, inputTokens: 6, outputTokens: 4, cachedTokens: 0 });
+    expect(refusal(() => hooks.beforeWebSocketMessage(openai)).hit).toMatchObject({
+      kind: 'tokens',
+      mapping: 'api.openai.com',
+      used: 10,
+    });
+    hooks.beforeWebSocketMessage(socket);
+    // The agent's own: every mapping's tokens count.
+    usage.add(
+      { ...key, mapping: 'api.anthropic.com' },
+      { requests: 1, inputTokens: 50, outputTokens: 40, cachedTokens: 0 },
+    );
+    const err = refusal(() => hooks.beforeWebSocketMessage(socket));
+    expect(err.hit).toMatchObject({ kind: 'tokens', limit: 100, used: 100 });
+    expect(err.hit.mapping).toBeUndefined();
+    // An agent without budgets is never refused.
+    hooks.beforeWebSocketMessage({ ...socket, agent: 'free' });
   });
 
   it('a mapping budget limits only that mapping, on top of the agent one', () => {

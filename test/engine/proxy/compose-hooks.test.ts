@@ -89,10 +89,31 @@ describe('composeHooks', () => {
     expect(reads).toBe(0);
   });
 
+  it('asks every hook before a WebSocket message, and what one throws stops it', () => {
+    const calls: string[] = [];
+    const refusal = new Error('over budget');
+    let refuse = false;
+    const hooks = composeHooks([
+      { beforeWebSocketMessage: () => void calls.push('budgets') },
+      {},
+      {
+        beforeWebSocketMessage: () => {
+          calls.push('second');
+          if (refuse) throw refusal;
+        },
+      },
+    ]);
+    hooks.beforeWebSocketMessage!(REQUEST);
+    refuse = true;
+    expect(() => hooks.beforeWebSocketMessage!(REQUEST)).toThrow(refusal);
+    expect(calls).toEqual(['budgets', 'second', 'budgets', 'second']);
+  });
+
   it('has no member for a stage no hook has', () => {
     const hooks = composeHooks([{ beforeSecret: () => undefined }]);
     expect(hooks.onResponse).toBeUndefined();
     expect(hooks.onWebSocket).toBeUndefined();
+    expect(hooks.beforeWebSocketMessage).toBeUndefined();
     expect(composeHooks([]).beforeSecret).toBeUndefined();
   });
 

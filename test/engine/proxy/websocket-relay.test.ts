@@ -220,6 +220,8 @@ interface Relayed {
 interface RelayProxyOptions {
   scrubber?: SecretScrubber;
   highWaterMark?: number;
+  beforeAgentMessage?: () => void;
+  onRefused?: (err: unknown) => void;
 }
 
 async function relayProxy(url: string, options: RelayProxyOptions) {
@@ -241,6 +243,8 @@ async function relayProxy(url: string, options: RelayProxyOptions) {
       onClose();
     },
     ...(options.highWaterMark === undefined ? {} : { highWaterMark: options.highWaterMark }),
+    ...(options.beforeAgentMessage ? { beforeAgentMessage: options.beforeAgentMessage } : {}),
+    ...(options.onRefused ? { onRefused: options.onRefused } : {}),
   };
   const wss = new WebSocketServer({
     noServer: true,
@@ -800,6 +804,35 @@ describe('relayWebSocket', () => {
       Array.from({ length: COUNT }, (_, i) => [size, i]),
     );
     expect(relayed.agentSide.isPaused).toBe(false);
+  });
+});
+
+describe('relayWebSocket: beforeAgentMessage', () => {
+  it('closes both sides with 1008 and the refusal as the reason; that message and later ones are not sent', async () => {
+    const upstream = await wsUpstream();
+    let allowed = 2;
+    const refusals: unknown[] = [];
+    const { agent } = await relayTo(upstream.url, {
+      beforeAgentMessage: () => {
+        if (allowed-- <= 0)
+          throw new Error('budget exceeded: agent "a" used 100 of its 100 tokens today');
+      },
+      onRefused: (err) => refusals.push(err),
+    });
+    const upstreamSide = upstream.sockets.at(-1)!;
+    const received: string[] = [];
+    upstreamSide.on('message', (data: RawData) => received.push(String(data)));
+    const agentClosed = closeOf(agent);
+    const upstreamClosed = closeOf(upstreamSide);
+    for (const text of ['one', 'two', 'three', 'four']) agent.send(text);
+    const { code, reason } = await agentClosed;
+    expect(code).toBe(1008);
+    expect(String(reason)).toBe(
+      'Keygate: budget exceeded: agent "a" used 100 of its 100 tokens today',
+    );
+    expect((await upstreamClosed).code).toBe(1008);
+    expect(received).toEqual(['one', 'two']);
+    expect(refusals).toHaveLength(1);
   });
 });
 

@@ -26,6 +26,7 @@ import tls from 'node:tls';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { ActivityLog } from '../../../src/engine/activity/activity-log.js';
+import { BudgetExceededError } from '../../../src/engine/budgets/budget-exceeded-error.js';
 import { ApprovalDeniedError } from '../../../src/engine/errors.js';
 import { createLogger } from '../../../src/engine/log/logger.js';
 import type { ProxyPolicy } from '../../../src/engine/proxy/admission.js';
@@ -630,6 +631,51 @@ describe('an admitted upgrade on the proxy port (ws://)', () => {
     expect(up.upgrades[0]?.headers['proxy-authorization']).toBeUndefined();
     expect(h.seen).toEqual([]);
     expect(await lastRecord(h)).toMatchObject({ outcome: 'forwarded', status: 101, path: '/open' });
+  });
+});
+
+describe('an open WebSocket refused by a hook (budgets: one upgrade carries many model calls)', () => {
+  it('is closed at the refused message with 1008 and the named error as the reason, recorded; that message is not sent', async () => {
+    const up = await upstreamServer();
+    let allowed = 1;
+    const h = await start([loopbackMapping(up.port)], {
+      hooks: {
+        beforeWebSocketMessage: () => {
+          if (allowed-- <= 0)
+            throw new BudgetExceededError({
+              agent: 'tester',
+              kind: 'tokens',
+              limit: 100,
+              used: 123,
+              retryAfterSeconds: 60,
+            });
+        },
+      },
+    });
+    const agent = agentClient(`ws://127.0.0.1:${up.port}/v1/live`, { proxyPort: h.port });
+    const greeting = nextMessage(agent);
+    await opened(agent);
+    await greeting;
+    const echo = nextMessage(agent);
+    agent.send('first');
+    expect(await echo).toBe(`echo first with Bearer ${PLACEHOLDER_KEY}`);
+    const closing = new Promise<[number, string]>((resolve) =>
+      agent.once('close', (code: number, reason: Buffer) => resolve([code, String(reason)])),
+    );
+    agent.send('second');
+    const [code, reason] = await closing;
+    expect(code).toBe(1008);
+    expect(reason).toMatch(
+      /^Keygate: budget exceeded: agent "tester" used 123 of its 100 tokens today/,
+    );
+    expect(reason.includes(KEY)).toBe(false);
+    expect(await lastRecord(h)).toMatchObject({
+      outcome: 'error',
+      status: 429,
+      error: 'keygate_budget_exceeded',
+      path: '/v1/live',
+    });
+    expect(up.sockets[0]?.readyState).not.toBe(WebSocket.OPEN);
   });
 });
 
