@@ -102,8 +102,14 @@ export function sendError(res: ServerResponse, err: KeygateError, context?: Erro
   res.end(rendering.body);
 }
 
-/** For CONNECT, where there is no ServerResponse: write a whole HTTP/1.1 response and close. */
+/**
+ * For CONNECT and refused upgrades, where there is no ServerResponse: write a whole HTTP/1.1
+ * response and close. Node takes its own 'error' listener off a socket it hands to 'connect' or
+ * 'upgrade', and an agent may reset while the answer is written: without one here, its
+ * ECONNRESET would be thrown out of the event loop (any local process could stop serve so).
+ */
 export function writeRawError(socket: Duplex, err: KeygateError, context?: ErrorContext): void {
+  if (socket.listenerCount('error') === 0) socket.on('error', () => socket.destroy());
   if (socket.destroyed || !socket.writable) return;
   const { status, reason, headers, body } = renderError(err, context);
   let head = `HTTP/1.1 ${status} ${reason}\r\n`;

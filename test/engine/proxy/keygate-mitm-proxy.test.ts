@@ -601,6 +601,29 @@ describe('WebSocket upgrades go to Keygate’s handlers', () => {
     });
     expect(recorded.verified).toEqual([]);
   });
+
+  it('an agent that resets while refused throws nothing (no token needed to try)', async () => {
+    // Node takes its own 'error' listener off a socket it hands to 'upgrade'.
+    const { port } = await start();
+    const uncaught: unknown[] = [];
+    const onUncaught = (err: unknown) => uncaught.push(err);
+    process.on('uncaughtException', onUncaught);
+    cleanups.push(() => void process.off('uncaughtException', onUncaught));
+    const head =
+      `GET http://${HOST}/ HTTP/1.1\r\nHost: ${HOST}\r\nConnection: Upgrade, HTTP2-Settings\r\n` +
+      'Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n';
+    for (let i = 0; i < 20; i++) {
+      const socket = await tcpClient(port);
+      socket.on('error', () => undefined);
+      socket.write(head);
+      // Half the time before the answer, half after it.
+      if (i % 2 === 1) await new Promise((resolve) => socket.once('data', resolve));
+      socket.resetAndDestroy();
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(uncaught).toEqual([]);
+    expect(await dial(port)).toBe('connected');
+  });
 });
 
 describe('shutdown', () => {
