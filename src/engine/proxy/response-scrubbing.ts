@@ -69,7 +69,15 @@ export function scrubResponseHead(
 /** A refused WebSocket upgrade as the agent gets it: reason phrase, headers and body scrubbed. */
 export function scrubWebSocketRefusal(
   scrubber: SecretScrubber | undefined,
-  refusal: { statusMessage: string; headers: Record<string, string>; body: Buffer },
+  refusal: {
+    statusMessage: string;
+    headers: Record<string, string>;
+    body: Buffer;
+    /** Cut or broken off: its last bytes may be the first part of a value. */
+    truncated?: boolean;
+    /** A coding the bytes are in (gzip…): they cannot be searched. */
+    coding?: string | undefined;
+  },
 ): { statusMessage: string; headers: Record<string, string>; body: string } {
   if (!scrubber)
     return {
@@ -83,8 +91,27 @@ export function scrubWebSocketRefusal(
   return {
     statusMessage: scrubber.scrubText(refusal.statusMessage),
     headers,
-    body: scrubber.scrub(refusal.body).toString('utf8'),
+    body: scrubbedRefusalBody(scrubber, refusal),
   };
+}
+
+/**
+ * Scrubbed whole, then what a cut left at the end that could begin a value is dropped: a value
+ * the cut went through is no longer a match, and its first part would reach the agent (an agent
+ * can pad its request to put the cut one byte before the value's end). A coded body is withheld,
+ * as the HTTP path refuses one it cannot decode.
+ */
+function scrubbedRefusalBody(
+  scrubber: SecretScrubber,
+  refusal: { body: Buffer; truncated?: boolean; coding?: string | undefined },
+): string {
+  if (refusal.coding !== undefined)
+    return `(Keygate withheld this ${refusal.coding}-coded body: it cannot be searched for the credential)`;
+  const scrubbed = scrubber.scrub(refusal.body);
+  const kept = refusal.truncated
+    ? scrubbed.subarray(0, scrubbed.length - scrubber.heldBack(scrubbed))
+    : scrubbed;
+  return kept.toString('utf8');
 }
 
 /** A WebSocket message or close reason from the upstream. */

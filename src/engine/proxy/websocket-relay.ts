@@ -39,7 +39,12 @@ export interface UpstreamRefusal {
   readonly status: number;
   readonly statusMessage: string;
   readonly headers: Record<string, string>;
+  /** At most MAX_REFUSAL_BODY bytes, as they came (still content-coded, if it was). */
   readonly body: Buffer;
+  /** The body was cut (at the limit) or broke off: its last bytes may be half of something. */
+  readonly truncated: boolean;
+  /** A content- or transfer-coding other than chunked: the body's bytes are not its text. */
+  readonly coding: string | undefined;
 }
 
 export type UpstreamDial =
@@ -119,7 +124,7 @@ export function dialUpstreamWebSocket(options: UpstreamWebSocketOptions): Promis
     socket.once('unexpected-response', (request, response) => {
       const chunks: Buffer[] = [];
       let length = 0;
-      const finish = () =>
+      const finish = (ended: boolean) =>
         settle(() => {
           request.destroy();
           const body = Buffer.concat(chunks).subarray(0, MAX_REFUSAL_BODY);
@@ -135,6 +140,8 @@ export function dialUpstreamWebSocket(options: UpstreamWebSocketOptions): Promis
               statusMessage: response.statusMessage ?? '',
               headers,
               body,
+              truncated: !ended || length > MAX_REFUSAL_BODY,
+              coding: codingOf(response.headers),
             },
           });
         });
@@ -142,12 +149,21 @@ export function dialUpstreamWebSocket(options: UpstreamWebSocketOptions): Promis
         chunks.push(chunk);
         length += chunk.length;
         // All the agent will get: the rest is not waited for.
-        if (length >= MAX_REFUSAL_BODY) finish();
+        if (length >= MAX_REFUSAL_BODY) finish(false);
       });
-      response.once('end', finish);
-      response.once('error', finish);
+      response.once('end', () => finish(true));
+      response.once('error', () => finish(false));
     });
   });
+}
+
+/** The coding that keeps a body's bytes from being its text: any but identity (and chunked). */
+function codingOf(headers: http.IncomingHttpHeaders): string | undefined {
+  const content = headers['content-encoding']?.trim().toLowerCase();
+  if (content && content !== 'identity') return content;
+  const transfer = headers['transfer-encoding']?.trim().toLowerCase();
+  if (transfer && transfer !== 'chunked') return transfer;
+  return undefined;
 }
 
 /** ws spreads these over its own `Content-Type`; the same spelling keeps one header, not two. */

@@ -172,6 +172,8 @@ export class WebSocketUpgrades {
     const headers = forwardableRequestHeaders(req.headers);
     for (const name of Object.keys(headers))
       if (name.startsWith('sec-websocket-')) delete headers[name];
+    // Only a refusal has a body, and it is searched for the credential as bytes: uncoded.
+    headers['accept-encoding'] = 'identity';
     if (decision.hostHeader) headers.host = decision.hostHeader;
     const target = { headers, path: decision.path };
     let scrubber: SecretScrubber | undefined;

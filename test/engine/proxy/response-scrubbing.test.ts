@@ -95,6 +95,34 @@ describe('WebSocket channels', () => {
     expect(refusal.body).toBe('{"got":"keygate-placeholder"}');
   });
 
+  it('drops what a cut left of a value at the end of a refused upgrade’s body, and only when cut', () => {
+    const start = Buffer.from(`page ${KEY.slice(0, -1)}`);
+    const cut = scrubWebSocketRefusal(scrubber, {
+      statusMessage: 'Not Found',
+      headers: {},
+      body: start,
+      truncated: true,
+    });
+    expect(cut.body).toBe('page ');
+    const whole = scrubWebSocketRefusal(scrubber, {
+      statusMessage: 'Not Found',
+      headers: {},
+      body: Buffer.from(`page ${KEY} end`),
+      truncated: true,
+    });
+    expect(whole.body).toBe('page keygate-placeholder end');
+  });
+
+  it('withholds a refused upgrade’s body in a coding it cannot search', () => {
+    const refusal = scrubWebSocketRefusal(scrubber, {
+      statusMessage: 'Forbidden',
+      headers: {},
+      body: Buffer.from([0x1f, 0x8b, 8, 0]),
+      coding: 'gzip',
+    });
+    expect(refusal.body).toMatch(/^\(Keygate withheld this gzip-coded body/);
+  });
+
   it('passes an unmapped refusal and data through untouched', () => {
     const body = Buffer.from('hi');
     expect(scrubWebSocketRefusal(undefined, { statusMessage: 'x', headers: {}, body }).body).toBe(

@@ -383,6 +383,8 @@ describe('dialUpstreamWebSocket', () => {
         },
         // As sent: scrubbing is the caller's (scrubWebSocketRefusal).
         body: Buffer.from(body),
+        truncated: false,
+        coding: undefined,
       },
     });
   });
@@ -402,6 +404,8 @@ describe('dialUpstreamWebSocket', () => {
       statusMessage: 'Found',
       headers: { Location: 'ws://elsewhere.test/' },
       body: Buffer.alloc(0),
+      truncated: false,
+      coding: undefined,
     });
     expect(upstream.requests).toHaveLength(1);
   });
@@ -420,6 +424,7 @@ describe('dialUpstreamWebSocket', () => {
     if (dialled.kind !== 'refused') throw new Error('expected a refusal');
     expect(dialled.refusal.status).toBe(500);
     expect(dialled.refusal.body.equals(body.subarray(0, 64 * 1024))).toBe(true);
+    expect(dialled.refusal.truncated).toBe(true);
   });
 
   it('resolves a refusal whose body breaks off with what arrived', async () => {
@@ -435,6 +440,7 @@ describe('dialUpstreamWebSocket', () => {
     if (dialled.kind !== 'refused') throw new Error('expected a refusal');
     expect(dialled.refusal.status).toBe(403);
     expect(dialled.refusal.body.toString()).toBe('partial');
+    expect(dialled.refusal.truncated).toBe(true);
   });
 
   it('rejects with ws’s SyntaxError for a URL or subprotocol it refuses', async () => {
@@ -492,6 +498,7 @@ describe('dialUpstreamWebSocket', () => {
     if (dialled.kind !== 'refused') return;
     expect(dialled.refusal.status).toBe(403);
     expect(dialled.refusal.body.length).toBe(64 * 1024);
+    expect(dialled.refusal.truncated).toBe(true);
     await closedSocket(upstream.sockets[0]);
   });
 

@@ -22,6 +22,7 @@ import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { gzipSync } from 'node:zlib';
 import tls from 'node:tls';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
@@ -1040,6 +1041,57 @@ describe('the upstream', () => {
       host: HOST,
       mapping: HOST,
     });
+  });
+
+  it('refuses with a long body that echoes the credential across the 64 KiB cut: not one character of it reaches the agent', async () => {
+    // The agent pads its target so that the cut lands one byte before the credential's end.
+    const up = await upstreamServer({
+      secure: true,
+      answer: (req, socket) => {
+        const body =
+          'x'.repeat(60_000) +
+          `${req.url}\n${req.headers.authorization ?? ''}\n` +
+          'z'.repeat(10_000);
+        socket.end(
+          'HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\n' +
+            `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+        );
+        return true;
+      },
+    });
+    const h = await start([TLS_MAPPING], { routes: [`${HOST}:443:127.0.0.1:${up.port}`] });
+    const prefix = '/v1/live?p=';
+    const pad = 65_536 - 60_000 - prefix.length - 1 - 'Bearer '.length - (KEY.length - 1);
+    const result = await upgradeInTunnel(await tunnelFront(h), prefix + 'a'.repeat(pad));
+    expect(result.response?.status).toBe(404);
+    expect(result.raw.includes(KEY.slice(0, 12))).toBe(false);
+  });
+
+  it('refuses with a gzip-coded body: withheld, since it cannot be searched', async () => {
+    const up = await upstreamServer({
+      secure: true,
+      answer: (req, socket) => {
+        const body = gzipSync(`denied: ${req.headers.authorization ?? ''}`);
+        socket.end(
+          Buffer.concat([
+            Buffer.from(
+              'HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Encoding: gzip\r\n' +
+                `Content-Length: ${body.length}\r\n\r\n`,
+            ),
+            body,
+          ]),
+        );
+        return true;
+      },
+    });
+    const h = await start([TLS_MAPPING], { routes: [`${HOST}:443:127.0.0.1:${up.port}`] });
+    const result = await upgradeInTunnel(await tunnelFront(h), '/v1/live', {
+      'Accept-Encoding': 'gzip',
+    });
+    expect(result.response?.status).toBe(403);
+    expect(result.response?.body).toMatch(/Keygate withheld this gzip-coded body/);
+    // The upstream was asked for an uncoded answer all the same.
+    expect(up.upgrades[0]?.headers['accept-encoding']).toBe('identity');
   });
 
   it('refuses an unmapped upgrade: passed on unscrubbed, recorded as forwarded', async () => {
