@@ -15,7 +15,12 @@ export interface ApprovalPair {
 }
 
 export interface ApprovalPolicy {
-  exists(agent: string): boolean;
+  /**
+   * Which agent of that name there is now (its `createdAt`), or undefined when none. An agent
+   * removed and added again under the same name is another agent: what the first was allowed
+   * or denied is not the second's.
+   */
+  identity(agent: string): string | undefined;
   asks(agent: string): boolean;
   hasStoredGrant(pair: ApprovalPair): boolean;
   /** Stores an "Always" answer; false when the agent is gone (nothing to store it in). */
@@ -25,7 +30,7 @@ export interface ApprovalPolicy {
 export function settingsApprovalPolicy(store: SettingsStore): ApprovalPolicy {
   const agentNamed = (name: string) => store.get().agents.find((agent) => agent.name === name);
   return {
-    exists: (agent) => agentNamed(agent) !== undefined,
+    identity: (agent) => agentNamed(agent)?.createdAt,
     asks: (agent) => agentNamed(agent)?.ask === true,
     hasStoredGrant: ({ agent, mapping, host }) =>
       agentNamed(agent)?.grants?.some((g) => g.mapping === mapping && g.host === host) === true,

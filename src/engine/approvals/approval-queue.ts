@@ -54,12 +54,15 @@ interface Waiter {
 interface Pending {
   readonly view: Omit<PendingApprovalView, 'waiting'>;
   readonly pair: ApprovalPair;
+  /** ApprovalPolicy.identity of the agent that asked. */
+  readonly identity: string | undefined;
   readonly waiters: Set<Waiter>;
   readonly timer: ReturnType<typeof setTimeout>;
 }
 
-function keyOf({ agent, mapping, host }: ApprovalPair): string {
-  return JSON.stringify([agent, mapping, host]);
+/** One pair of one agent: `identity` tells an agent from a later one of the same name. */
+function keyOf({ agent, mapping, host }: ApprovalPair, identity: string | undefined): string {
+  return JSON.stringify([agent, identity ?? '', mapping, host]);
 }
 
 function describe({ agent, mapping, host }: ApprovalPair): string {
@@ -111,7 +114,8 @@ export class ApprovalQueue {
       host: request.host,
     };
     if (!this.#policy.asks(pair.agent)) return;
-    const key = keyOf(pair);
+    const identity = this.#policy.identity(pair.agent);
+    const key = keyOf(pair, identity);
     const now = this.#now();
     const allowedUntil = this.#allowed.get(key);
     if (allowedUntil !== undefined) {
@@ -131,17 +135,23 @@ export class ApprovalQueue {
     // Only now, when the request may be held, is the signal made (request-hooks.ts).
     const signal = connection.signal;
     if (signal.aborted) throw new AgentClosedError('the agent left before approval was asked');
-    return this.#hold(key, pair, request, signal);
+    return this.#hold(key, pair, identity, request, signal);
   }
 
-  #hold(key: string, pair: ApprovalPair, request: AdmittedRequest, signal: AbortSignal) {
+  #hold(
+    key: string,
+    pair: ApprovalPair,
+    identity: string | undefined,
+    request: AdmittedRequest,
+    signal: AbortSignal,
+  ) {
     const agentHeld = this.#heldByAgent.get(pair.agent) ?? 0;
     if (agentHeld >= this.#maxPerAgent || this.#held >= this.#maxTotal) {
       throw new ApprovalBusyError(
         `${agentHeld >= this.#maxPerAgent ? `agent "${pair.agent}" has` : 'Keygate has'} too many requests waiting for approval; answer them (keygate approvals) and retry`,
       );
     }
-    const entry = this.#pending.get(key) ?? this.#open(key, pair, request);
+    const entry = this.#pending.get(key) ?? this.#open(key, pair, identity, request);
     return new Promise<void>((resolve, reject) => {
       const onAbort = () => {
         leave();
@@ -169,7 +179,12 @@ export class ApprovalQueue {
     });
   }
 
-  #open(key: string, pair: ApprovalPair, request: AdmittedRequest): Pending {
+  #open(
+    key: string,
+    pair: ApprovalPair,
+    identity: string | undefined,
+    request: AdmittedRequest,
+  ): Pending {
     let id: string;
     do id = randomBytes(4).toString('hex');
     while (this.#byId.has(id));
@@ -186,6 +201,7 @@ export class ApprovalQueue {
     timer.unref();
     const pending: Pending = {
       pair,
+      identity,
       waiters: new Set(),
       timer,
       view: {
@@ -245,6 +261,11 @@ export class ApprovalQueue {
       );
     const { pair } = pending;
     const outcome: ApprovalOutcomeView = { id, ...pair, decision };
+    if (this.#policy.identity(pair.agent) !== pending.identity) {
+      // Removed (and perhaps added again) since it asked: nothing is granted to a newcomer.
+      this.#refuseRemoved(key, pending);
+      throw new InvalidInputError(`agent "${pair.agent}" no longer exists; nothing was granted`);
+    }
     if (decision === 'deny') {
       this.#denied.set(key, this.#now() + this.#denialMemoryMs);
       this.#close(key, pending);
@@ -256,9 +277,7 @@ export class ApprovalQueue {
       // Stored before anything is let through: if the settings cannot be written, the user
       // learns it now, and the request is still held for another answer.
       if (!this.#policy.storeGrant(pair)) {
-        this.#close(key, pending);
-        const err = new ApprovalDeniedError(`agent "${pair.agent}" was removed meanwhile`);
-        for (const waiter of [...pending.waiters]) waiter.reject(err);
+        this.#refuseRemoved(key, pending);
         throw new InvalidInputError(`agent "${pair.agent}" no longer exists; nothing was granted`);
       }
     } else {
@@ -290,14 +309,29 @@ export class ApprovalQueue {
   reconsider(): void {
     for (const [key, pending] of [...this.#pending]) {
       const { pair } = pending;
-      const gone = !this.#policy.exists(pair.agent);
-      if (!gone && this.#policy.asks(pair.agent) && !this.#policy.hasStoredGrant(pair)) continue;
+      if (this.#policy.identity(pair.agent) !== pending.identity) {
+        this.#refuseRemoved(key, pending);
+        continue;
+      }
+      if (this.#policy.asks(pair.agent) && !this.#policy.hasStoredGrant(pair)) continue;
       this.#close(key, pending);
-      if (gone) {
-        const err = new ApprovalDeniedError(`agent "${pair.agent}" was removed while it waited`);
-        for (const waiter of [...pending.waiters]) waiter.reject(err);
-      } else for (const waiter of [...pending.waiters]) waiter.resolve();
+      for (const waiter of [...pending.waiters]) waiter.resolve();
     }
+    // What removed agents were allowed or denied for a while goes with them (their keys name
+    // an identity no agent has any more, so nothing would match them again).
+    for (const answers of [this.#allowed, this.#denied])
+      for (const key of [...answers.keys()]) {
+        const [agent, identity] = JSON.parse(key) as [string, string];
+        if ((this.#policy.identity(agent) ?? '') !== identity) answers.delete(key);
+      }
+  }
+
+  #refuseRemoved(key: string, pending: Pending): void {
+    this.#close(key, pending);
+    const err = new ApprovalDeniedError(
+      `agent "${pending.pair.agent}" was removed while it waited`,
+    );
+    for (const waiter of [...pending.waiters]) waiter.reject(err);
   }
 
   /** Refuses everything still held (the engine stops). */

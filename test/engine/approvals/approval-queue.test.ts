@@ -285,6 +285,45 @@ describe('approval queue', () => {
     expect(queue.list()).toEqual([]);
   });
 
+  it('an agent removed and added again under its name is asked again: what the first was allowed or denied is not the second’s', async () => {
+    const { queue, store } = harness();
+    const readd = (createdAt: string) =>
+      store.update((draft) => {
+        const old = draft.agents.find((a) => a.name === 'claude')!;
+        draft.agents = draft.agents.filter((a) => a.name !== 'claude');
+        draft.agents.push({ ...old, token: `new-${old.token}`.slice(0, 43), createdAt });
+      });
+    // Allowed for a week, then re-added before serve saw the removal on its own.
+    const first = ask(queue, request());
+    await tick();
+    queue.decide(queue.list()[0]!.id, 'allow', 7 * 24 * 3600 * 1000);
+    expect(await first.settled()).toBe('allowed');
+    readd('2026-12-03T12:00:01.000Z');
+    const second = ask(queue, request());
+    await tick();
+    expect(second.now()).toBe('pending');
+    // Held under the old agent, answered "always" after the new one came: nothing is stored.
+    readd('2026-12-03T12:00:02.000Z');
+    expect(() => queue.decide(queue.list()[0]!.id, 'always')).toThrow(InvalidInputError);
+    expect(await second.settled()).toBeInstanceOf(ApprovalDeniedError);
+    expect(store.get().agents.find((a) => a.name === 'claude')?.grants).toBeUndefined();
+    // A denial does not follow the name either.
+    const third = ask(queue, request());
+    await tick();
+    queue.decide(queue.list()[0]!.id, 'deny');
+    expect(await third.settled()).toBeInstanceOf(ApprovalDeniedError);
+    readd('2026-12-03T12:00:03.000Z');
+    queue.reconsider();
+    const fourth = ask(queue, request());
+    await tick();
+    expect(fourth.now()).toBe('pending');
+    // reconsider() refuses what the removed agent still had held.
+    readd('2026-12-03T12:00:04.000Z');
+    queue.reconsider();
+    expect(await fourth.settled()).toBeInstanceOf(ApprovalDeniedError);
+    expect(queue.list()).toEqual([]);
+  });
+
   it('bounds held requests per agent and in all, with 429 keygate_approval_busy', async () => {
     const { queue } = harness({ maxHeldPerAgent: 2, maxHeldTotal: 3 });
     const held = [
