@@ -12,6 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startEngine, type EngineFixture } from '../helpers/engine-fixture.js';
 import { createTestPki } from '../helpers/test-pki.js';
 import { parseAgentError } from '../helpers/agent-error.js';
+import { OPENAI_RESPONSES_EVENTS } from '../engine/usage/recorded-responses.js';
 
 const SECRET = 'sk-ws-CANARY-0f1e2d3c4b5a';
 const HOST = 'ws.example.test';
@@ -52,6 +53,11 @@ beforeAll(async () => {
     }
     upstream.handleUpgrade(req, socket, head, (ws) => {
       upstreamSockets.push(ws);
+      // The Responses WebSocket: every response.create is answered with its events, usage last.
+      if (req.url === '/v1/responses')
+        ws.on('message', () => {
+          for (const event of OPENAI_RESPONSES_EVENTS) ws.send(JSON.stringify(event));
+        });
       upstream.emit('connection', ws, req);
     });
   });
@@ -67,6 +73,10 @@ beforeAll(async () => {
     host: 'down.example.test',
     ref: 'env://WS_KEY',
   });
+  await fixture.controller.handlers['agents.add']({ name: 'capped' });
+  fixture.engine.store.update((draft) => {
+    draft.agents.find((a) => a.name === 'capped')!.budget = { maxTokensPerDay: 100 };
+  });
 });
 
 afterEach(() => {
@@ -80,8 +90,8 @@ afterAll(async () => {
   await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
 });
 
-function connect(path: string, protocols: string[] = [], host = HOST) {
-  const agent = new HttpsProxyAgent(fixture.proxyUrl(), { ca: fixture.engine.ca.certPem });
+function connect(path: string, protocols: string[] = [], host = HOST, as?: string) {
+  const agent = new HttpsProxyAgent(fixture.proxyUrl(as), { ca: fixture.engine.ca.certPem });
   const socket = new WebSocket(`wss://${host}${path}`, protocols, {
     agent,
     ca: fixture.engine.ca.certPem,
@@ -167,6 +177,36 @@ describe('WebSockets through an intercepted host', () => {
       error: 'keygate_upstream_unreachable',
       message: expect.stringMatching(/^WebSocket to down\.example\.test:443: .*ECONNREFUSED/),
     });
+    agent.destroy();
+  });
+
+  it('an open WebSocket is closed once its agent’s token budget is used: one upgrade, many model calls', async () => {
+    const { socket, agent } = connect('/v1/responses', [], HOST, 'capped');
+    await opened(socket);
+    const completed = new Promise<void>((resolve) =>
+      socket.on('message', (data) => {
+        if (String(data).includes('"response.completed"')) resolve();
+      }),
+    );
+    socket.send(JSON.stringify({ type: 'response.create' }));
+    // 36 + 87 tokens, counted from the upstream's own event: over the 100 a day.
+    await completed;
+    const closed = new Promise<[number, string]>((resolve) =>
+      socket.once('close', (code, reason) => resolve([code, String(reason)])),
+    );
+    const before = upstreamSockets.length;
+    socket.send(JSON.stringify({ type: 'response.create' }));
+    const [code, reason] = await closed;
+    expect(code).toBe(1008);
+    expect(reason).toMatch(
+      /^Keygate: budget exceeded: agent "capped" used 123 of its 100 tokens today/,
+    );
+    expect(upstreamSockets.length).toBe(before);
+    const records = fixture.engine.activity.recent().filter((e) => e.agent === 'capped');
+    expect(records.map((e) => [e.status, e.error])).toEqual([
+      [101, undefined],
+      [429, 'keygate_budget_exceeded'],
+    ]);
     agent.destroy();
   });
 
