@@ -26,6 +26,13 @@ export interface ResponseUsage {
 
 /** Bytes of one JSON document (a body, an SSE event, a WebSocket message) read at most. */
 export const MAX_DOCUMENT_BYTES = 8 * 1024 * 1024;
+/**
+ * Past the cap, the last bytes of the document are kept: a JSON answer's top-level `usage` sits
+ * at its end (OpenAI, Anthropic), where an agent could otherwise push it out of reach by asking
+ * for a huge answer (`logprobs`, a large `n`) and so hide its tokens from its budget.
+ */
+const TAIL_BYTES = 64 * 1024;
+const USAGE_KEY = Buffer.from('"usage"');
 
 /** Which usage-bearing API a request is, by its path; a prefix (a gateway's) is allowed. */
 export function usageApiFor(method: string, path: string): UsageApi | undefined {
@@ -95,21 +102,28 @@ class Accumulator {
   }
 }
 
-/** One document at a time through the scanner, at most MAX_DOCUMENT_BYTES of it. */
+/**
+ * One document at a time through the scanner, at most MAX_DOCUMENT_BYTES of it; of a longer one,
+ * also its top-level `usage`, found in its last TAIL_BYTES.
+ */
 class DocumentReader {
   readonly scanner = new JsonFieldScanner(wanted, ['message', 'response', 'usage']);
   #bytes = 0;
   #overflow = false;
+  #tail: Buffer[] = [];
+  #tailBytes = 0;
 
   write(bytes: Buffer): void {
-    if (this.#overflow) return;
-    this.#bytes += bytes.length;
-    if (this.#bytes > MAX_DOCUMENT_BYTES) {
-      // Past the cap the rest is not read; what was captured before it still counts.
+    if (!this.#overflow) {
+      this.#bytes += bytes.length;
+      if (this.#bytes <= MAX_DOCUMENT_BYTES) {
+        this.scanner.write(bytes);
+        return;
+      }
+      // Past the cap the rest is not scanned; what was captured before it still counts.
       this.#overflow = true;
-      return;
     }
-    this.scanner.write(bytes);
+    this.#keepTail(bytes);
   }
 
   finish(into: Accumulator): string | undefined {
@@ -117,10 +131,58 @@ class DocumentReader {
     into.take(this.scanner);
     const type = this.scanner.values.get('type');
     this.scanner.reset();
+    if (this.#overflow) this.#readTailUsage(into);
     this.#bytes = 0;
     this.#overflow = false;
+    this.#tail = [];
+    this.#tailBytes = 0;
     return typeof type === 'string' ? type : undefined;
   }
+
+  #keepTail(bytes: Buffer): void {
+    // A copy: a view would keep the whole (maybe huge) chunk alive.
+    const kept = Buffer.from(bytes.subarray(Math.max(0, bytes.length - TAIL_BYTES)));
+    this.#tail.push(kept);
+    this.#tailBytes += kept.length;
+    while (this.#tail.length > 1 && this.#tailBytes - this.#tail[0]!.length >= TAIL_BYTES)
+      this.#tailBytes -= this.#tail.shift()!.length;
+  }
+
+  /** `{` + the tail from its last `"usage":` key on is a document with that usage at its top. */
+  #readTailUsage(into: Accumulator): void {
+    const tail = Buffer.concat(this.#tail, this.#tailBytes);
+    let at = tail.lastIndexOf(USAGE_KEY);
+    while (at >= 0) {
+      if (isKeyAt(tail, at)) {
+        this.scanner.write(Buffer.from('{'));
+        this.scanner.write(tail.subarray(at));
+        this.scanner.end();
+        into.take(this.scanner);
+        this.scanner.reset();
+        return;
+      }
+      // (A negative offset would count from the end.)
+      if (at === 0) return;
+      at = tail.lastIndexOf(USAGE_KEY, at - 1);
+    }
+  }
+}
+
+/**
+ * Whether the `"usage"` at `at` is a key: its quote not escaped (an even run of backslashes
+ * before it), and a colon after it. Generated text cannot fake one: its quotes are escaped.
+ */
+function isKeyAt(data: Buffer, at: number): boolean {
+  let slashes = 0;
+  while (at - slashes - 1 >= 0 && data[at - slashes - 1] === 0x5c) slashes++;
+  if (slashes % 2 === 1) return false;
+  let next = at + USAGE_KEY.length;
+  while (
+    next < data.length &&
+    (data[next] === 0x20 || data[next] === 0x0a || data[next] === 0x0d || data[next] === 0x09)
+  )
+    next++;
+  return data[next] === 0x3a;
 }
 
 /**

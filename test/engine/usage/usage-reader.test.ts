@@ -160,6 +160,63 @@ describe('usage from recorded responses', () => {
     expect(reader.end()).toMatchObject({ inputTokens: 472, outputTokens: 28 });
   });
 
+  it('reads the usage at the end of a JSON answer longer than the cap: an agent cannot push it out of reach', () => {
+    // What `logprobs` with `top_logprobs: 20` makes of ~16k output tokens: about 10 MB.
+    const logprob = {
+      token: 'x',
+      logprob: -0.1,
+      top_logprobs: Array(20).fill({ token: 'y', logprob: -3.2 }),
+    };
+    const body = Buffer.from(
+      JSON.stringify({
+        model: 'gpt-4o',
+        choices: [
+          {
+            message: { content: 'x'.repeat(9000) },
+            logprobs: { content: Array(16_000).fill(logprob) },
+          },
+        ],
+        usage: { prompt_tokens: 100_000, completion_tokens: 9000, total_tokens: 109_000 },
+        system_fingerprint: 'fp_1',
+      }),
+    );
+    expect(body.length).toBeGreaterThan(MAX_DOCUMENT_BYTES);
+    const chunks: Buffer[] = [];
+    for (let at = 0; at < body.length; at += 60_000) chunks.push(body.subarray(at, at + 60_000));
+    const usage = read({ ...CASES[2]!, body: '' }, chunks);
+    expect(usage).toMatchObject({
+      model: 'gpt-4o',
+      found: true,
+      inputTokens: 100_000,
+      outputTokens: 9000,
+    });
+    // In one write too.
+    expect(read({ ...CASES[2]!, body: '' }, [body]).inputTokens).toBe(100_000);
+  });
+
+  it('past the cap, takes no "usage" that generated text spells out', () => {
+    const padding = 'x'.repeat(MAX_DOCUMENT_BYTES);
+    const only = JSON.stringify({
+      model: 'm',
+      choices: [{ message: { content: `${padding}"usage":{"prompt_tokens":5}` } }],
+    });
+    expect(read({ ...CASES[2]!, body: '' }, [Buffer.from(only)])).toMatchObject({
+      found: false,
+      inputTokens: 0,
+    });
+    const both = JSON.stringify({
+      model: 'm',
+      choices: [{ message: { content: padding } }],
+      usage: { prompt_tokens: 7, completion_tokens: 3 },
+      note: `"usage":{"prompt_tokens":999}`,
+    });
+    // The last "usage" in the tail is the note's, its quotes escaped: the real key before it is read.
+    expect(read({ ...CASES[2]!, body: '' }, [Buffer.from(both)])).toMatchObject({
+      inputTokens: 7,
+      outputTokens: 3,
+    });
+  });
+
   it('reads nothing from a body that is not JSON, and does not throw', () => {
     const reader = new ResponseUsageReader('openai-chat', 'json');
     reader.write(Buffer.from('<html>{"usage":{"prompt_tokens":5}}</html>'));
