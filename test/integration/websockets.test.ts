@@ -74,8 +74,10 @@ beforeAll(async () => {
     ref: 'env://WS_KEY',
   });
   await fixture.controller.handlers['agents.add']({ name: 'capped' });
+  await fixture.controller.handlers['agents.add']({ name: 'counted' });
   fixture.engine.store.update((draft) => {
     draft.agents.find((a) => a.name === 'capped')!.budget = { maxTokensPerDay: 100 };
+    draft.agents.find((a) => a.name === 'counted')!.budget = { maxRequestsPerHour: 3 };
   });
 });
 
@@ -207,6 +209,21 @@ describe('WebSockets through an intercepted host', () => {
       [101, undefined],
       [429, 'keygate_budget_exceeded'],
     ]);
+    agent.destroy();
+  });
+
+  it('counts the upgrade and each message the agent sends as requests: fifty pipelined, two reach the upstream', async () => {
+    // Tokens are known only when an answer ends; a count per message is what holds at once,
+    // and on any WebSocket, whether Keygate can read its usage or not.
+    const { socket, agent } = connect('/v1/realtime', [], HOST, 'counted');
+    await opened(socket);
+    const up = upstreamSockets.at(-1)!;
+    const received: string[] = [];
+    up.on('message', (data) => received.push(String(data)));
+    const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
+    for (let i = 0; i < 50; i++) socket.send(JSON.stringify({ type: 'response.create', i }));
+    expect(await closed).toBe(1008);
+    expect(received.map((m) => (JSON.parse(m) as { i: number }).i)).toEqual([0, 1]);
     agent.destroy();
   });
 

@@ -9,8 +9,10 @@
  *   Tokens are known only once an answer ends, so the answer that crosses the limit is not cut;
  *   the next request is refused until local midnight.
  *
- * A WebSocket is one request, however many messages it carries; once a token budget it counts
- * against is used up, its next message from the agent closes it (`beforeWebSocketMessage`).
+ * On a WebSocket the upgrade and every message the agent sends count as requests: one upgrade
+ * can carry any number of model calls, pipelined, or on a socket whose usage Keygate cannot read
+ * (Realtime), so only a count per message keeps the request budget a hard cap. A message over
+ * either budget closes the socket (`beforeWebSocketMessage`).
  *
  * Budgets are read from the settings on every request, so `keygate agent set` applies at once.
  */
@@ -66,15 +68,9 @@ export class BudgetHooks implements RequestHooks {
     }
   }
 
-  /** Tokens only: the requests budget was met by the upgrade, which counted as one request. */
+  /** Each message the agent sends on an open WebSocket is a request, as its upgrade was. */
   beforeWebSocketMessage(request: AdmittedRequest): void {
-    const agent = this.#agents().find((a) => a.name === request.agent);
-    if (!agent?.budget) return;
-    const now = this.#now();
-    for (const scope of this.#scopes(agent, request.mapping)) {
-      const hit = this.#tokenHit(agent.name, scope, now);
-      if (hit) throw new BudgetExceededError(hit);
-    }
+    this.beforeSecret(request);
   }
 
   /** Every budget that refuses requests right now (for status and the menu). */

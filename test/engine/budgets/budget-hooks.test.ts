@@ -99,36 +99,44 @@ describe('BudgetHooks', () => {
     hooks.beforeSecret(req('claude'));
   });
 
-  it('an open WebSocket: its messages are refused once a token budget is used up, never by the request count', () => {
-    const { usage, hooks } = setup({
-      maxRequestsPerHour: 1,
+  it('an open WebSocket: its upgrade and each message the agent sends count as requests; a used-up token budget refuses the next message', () => {
+    const { hooks } = setup({
+      maxRequestsPerHour: 3,
       maxTokensPerDay: 100,
       mappings: { 'api.openai.com': { maxTokensPerDay: 10 } },
     });
     const socket = { ...req('claude'), shape: 'websocket' as const, method: 'GET' };
-    // The upgrade is the hour's one request; its messages are not requests.
     hooks.beforeSecret(socket);
-    for (let i = 0; i < 5; i++) hooks.beforeWebSocketMessage(socket);
-    // A mapping's own token budget refuses only that mapping's sockets.
+    hooks.beforeWebSocketMessage(socket);
+    hooks.beforeWebSocketMessage(socket);
+    expect(refusal(() => hooks.beforeWebSocketMessage(socket)).hit).toMatchObject({
+      kind: 'requests',
+      limit: 3,
+      used: 3,
+    });
+    // Tokens: a mapping's own budget refuses only that mapping's sockets; the agent's counts all.
+    const fresh = setup({
+      maxTokensPerDay: 100,
+      mappings: { 'api.openai.com': { maxTokensPerDay: 10 } },
+    });
     const openai = { ...socket, mapping: 'api.openai.com', host: 'api.openai.com' };
     const key = { agent: 'claude', mapping: 'api.openai.com', model: 'm' };
-    usage.add(key, { requests: 1, inputTokens: 6, outputTokens: 4, cachedTokens: 0 });
-    expect(refusal(() => hooks.beforeWebSocketMessage(openai)).hit).toMatchObject({
+    fresh.usage.add(key, { requests: 1, inputTokens: 6, outputTokens: 4, cachedTokens: 0 });
+    expect(refusal(() => fresh.hooks.beforeWebSocketMessage(openai)).hit).toMatchObject({
       kind: 'tokens',
       mapping: 'api.openai.com',
       used: 10,
     });
-    hooks.beforeWebSocketMessage(socket);
-    // The agent's own: every mapping's tokens count.
-    usage.add(
+    fresh.hooks.beforeWebSocketMessage(socket);
+    fresh.usage.add(
       { ...key, mapping: 'api.anthropic.com' },
       { requests: 1, inputTokens: 50, outputTokens: 40, cachedTokens: 0 },
     );
-    const err = refusal(() => hooks.beforeWebSocketMessage(socket));
+    const err = refusal(() => fresh.hooks.beforeWebSocketMessage(socket));
     expect(err.hit).toMatchObject({ kind: 'tokens', limit: 100, used: 100 });
     expect(err.hit.mapping).toBeUndefined();
     // An agent without budgets is never refused.
-    hooks.beforeWebSocketMessage({ ...socket, agent: 'free' });
+    for (let i = 0; i < 10; i++) hooks.beforeWebSocketMessage({ ...socket, agent: 'free' });
   });
 
   it('a mapping budget limits only that mapping, on top of the agent one', () => {
