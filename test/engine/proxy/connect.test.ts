@@ -49,6 +49,7 @@ import {
   rawExchange,
 } from '../../helpers/raw-http.js';
 import { connectEstablished } from '../../helpers/raw-tunnel.js';
+import { closedPort } from '../../helpers/hostile-upstream.js';
 
 const AT = '2026-12-03T00:00:00.000Z';
 const OPEN = 'open-token-0123456789abcdefghijklmn';
@@ -180,15 +181,6 @@ async function startUpstream(): Promise<{ port: number; received: () => string }
       }),
   );
   return { port: (server.address() as net.AddressInfo).port, received: () => received };
-}
-
-/** A port nothing listens on (bound, then released). */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 function client(port: number): net.Socket {

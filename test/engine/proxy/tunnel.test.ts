@@ -17,6 +17,7 @@ import {
   openTunnel,
   type TunnelHandlers,
 } from '../../../src/engine/proxy/tunnel.js';
+import { closedPort } from '../../helpers/hostile-upstream.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -122,14 +123,6 @@ function closed(socket: net.Socket): Promise<void> {
   return new Promise((resolve) =>
     socket.destroyed ? resolve() : socket.once('close', () => resolve()),
   );
-}
-
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 const ESTABLISHED = Buffer.from(CONNECTION_ESTABLISHED);

@@ -29,6 +29,7 @@ import {
   type UpstreamDial,
 } from '../../../src/engine/proxy/websocket-relay.js';
 import { cleanupAfterEach } from '../../helpers/cleanups.js';
+import { closedPort } from '../../helpers/hostile-upstream.js';
 
 const { cleanups, listen } = cleanupAfterEach();
 
@@ -312,15 +313,6 @@ function closeOf(socket: WebSocket): Promise<{ code: number; reason: Buffer }> {
   return new Promise((resolve) =>
     socket.once('close', (code: number, reason: Buffer) => resolve({ code, reason })),
   );
-}
-
-/** A port nothing listens on (one just closed). */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 describe('dialUpstreamWebSocket', () => {

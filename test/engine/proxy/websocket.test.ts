@@ -56,6 +56,7 @@ import { cleanupAfterEach } from '../../helpers/cleanups.js';
 import { basicAuth, requestOn, type RawResult } from '../../helpers/raw-http.js';
 import { RotatingSource } from '../../helpers/rotating-source.js';
 import { createTestPki, type TestPki } from '../../helpers/test-pki.js';
+import { closedPort } from '../../helpers/hostile-upstream.js';
 
 /** Not real keys; assertions test for them with includes(), so a failure never prints one. */
 const KEY = 'sk-test-websocket-4d9a1c7e20b6';
@@ -402,15 +403,6 @@ async function until<T>(read: () => T | undefined, ms = 3_000): Promise<T> {
 
 function lastRecord(h: Harness): Promise<ActivityEvent> {
   return until(() => h.activity.recent().at(-1));
-}
-
-/** A port nothing listens on (bound, then released). */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 /** Resolves once the peer has hung up: EOF read ('end'; an HTTP server's socket stays half-open) or closed. */

@@ -10,7 +10,6 @@
  * route them.
  */
 import { spawn } from 'node:child_process';
-import net, { type AddressInfo } from 'node:net';
 import { startFakeUpstream, type FakeUpstream } from '../../helpers/fake-upstream.js';
 import {
   KEYGATE_BIN,
@@ -21,6 +20,7 @@ import {
 } from '../../helpers/keygate-process.js';
 import { createTestPki, type TestPki } from '../../helpers/test-pki.js';
 import { startGitUpstream, type GitUpstream } from './git-upstream.js';
+import { closedPort } from '../../helpers/hostile-upstream.js';
 
 export const OPENAI_SECRET = 'sk-openai-REAL-canary-agents-41c2';
 export const ANTHROPIC_SECRET = 'sk-ant-REAL-canary-agents-9d07';
@@ -54,14 +54,6 @@ export const MISSING = {
 
 /** An unmapped host routed to a port nothing listens on: its tunnel cannot be opened. */
 export const UNREACHABLE = 'unreachable.example.com';
-
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 export async function startAgentsFixture(options: { git?: boolean } = {}): Promise<AgentsFixture> {
   const pki = await createTestPki();
