@@ -194,8 +194,10 @@ function replayAfterRejection(
       relayResponse(context, x, upstreamResponse);
       return;
     }
-    // The refusal is read and dropped, so its connection goes back to the pool.
+    // The refusal is read and dropped, so its connection goes back to the pool. It is recorded
+    // all the same: the upstream saw two requests with a credential, and activity says so.
     upstreamResponse.resume();
+    context.outcomes.record('injected', whereOf(x), { status });
     context.log.info(
       'the upstream refused a cached credential that has since changed; sent again',
       {

@@ -621,6 +621,14 @@ describe('a cached key the upstream refuses', () => {
       [false, true],
     ]);
     expect(h.source.calls).toBe(2);
+    // Both upstream requests are in activity: the refused one first.
+    const records = await until(() =>
+      h.activity.recent().length === 2 ? h.activity.recent() : undefined,
+    );
+    expect(records.map((r) => [r.outcome, r.status, r.path])).toEqual([
+      ['injected', 401, '/v1/chat'],
+      ['injected', 200, '/v1/chat'],
+    ]);
   });
 
   it('passes the refusal on, scrubbed, when the source still has the same key', async () => {
