@@ -14,13 +14,13 @@ import { createLogger } from '../../../src/engine/log/logger.js';
 import type { Admission, ProxyPolicy } from '../../../src/engine/proxy/admission.js';
 import { admitRequest } from '../../../src/engine/proxy/admit-request.js';
 import { AgentDirectory } from '../../../src/engine/proxy/agent-directory.js';
-import { KeygateMitmProxy } from '../../../src/engine/proxy/keygate-mitm-proxy.js';
 import type {
   InterceptedConnection,
   ProxyContext,
 } from '../../../src/engine/proxy/proxy-context.js';
 import { RuleTable } from '../../../src/engine/rules/rule-table.js';
 import type { Agent, Mapping } from '../../../src/shared/settings-schema.js';
+import { testMitm } from '../../helpers/test-mitm.js';
 
 const TOKEN = 'open-token-0123456789';
 const AT = '2026-12-03T00:00:00.000Z';
@@ -52,15 +52,9 @@ function policy(withAgents: Agent[] = agents): ProxyPolicy {
  * knows none and the request's own url is used).
  */
 function context(current: () => ProxyPolicy) {
-  const mitm = new KeygateMitmProxy({
-    logger: createLogger({ level: 'error', sink: () => undefined }),
-    webSockets: {
-      verify: () => Promise.resolve({ ok: true }),
-      protocolFor: () => false,
-      accept: () => undefined,
-    },
-    httpAgent: new http.Agent(),
-    httpsAgent: new https.Agent(),
+  const mitm = testMitm(createLogger({ level: 'error', sink: () => undefined }), {
+    http: new http.Agent(),
+    https: new https.Agent(),
   });
   const connections = new WeakMap<TLSSocket, InterceptedConnection>();
   const partial: Pick<ProxyContext, 'policy' | 'connections' | 'mitm'> = {

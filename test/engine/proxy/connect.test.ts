@@ -24,7 +24,6 @@ import { handleConnect } from '../../../src/engine/proxy/connect.js';
 import { UpstreamRoutes } from '../../../src/engine/proxy/connect-to.js';
 import { UpstreamDns } from '../../../src/engine/proxy/dns-lookup.js';
 import { HostsFile } from '../../../src/engine/proxy/hosts-file.js';
-import { KeygateMitmProxy } from '../../../src/engine/proxy/keygate-mitm-proxy.js';
 import {
   createProxyContext,
   type ProxyContext,
@@ -50,6 +49,7 @@ import {
 } from '../../helpers/raw-http.js';
 import { connectEstablished } from '../../helpers/raw-tunnel.js';
 import { closedPort } from '../../helpers/hostile-upstream.js';
+import { testMitm } from '../../helpers/test-mitm.js';
 
 const AT = '2026-12-03T00:00:00.000Z';
 const OPEN = 'open-token-0123456789abcdefghijklmn';
@@ -113,16 +113,7 @@ async function startHost(
   const activity = new ActivityLog(50);
   const resolver = new SecretResolver({ sources: [new EnvSecretSource({ KEY: 'unused' })] });
   const current = options.policy ?? policy();
-  const mitm = new KeygateMitmProxy({
-    logger: log,
-    httpsAgent: upstream.https,
-    httpAgent: upstream.http,
-    webSockets: {
-      verify: () => Promise.resolve({ ok: true }),
-      protocolFor: () => false,
-      accept: () => undefined,
-    },
-  });
+  const mitm = testMitm(log, upstream);
   const context = createProxyContext(
     {
       logger: log,

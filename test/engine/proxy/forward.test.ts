@@ -27,7 +27,6 @@ import { createLogger } from '../../../src/engine/log/logger.js';
 import { AgentDirectory } from '../../../src/engine/proxy/agent-directory.js';
 import { UpstreamRoutes } from '../../../src/engine/proxy/connect-to.js';
 import { handleRequest } from '../../../src/engine/proxy/forward.js';
-import { KeygateMitmProxy } from '../../../src/engine/proxy/keygate-mitm-proxy.js';
 import {
   createProxyContext,
   type CredentialProxyOptions,
@@ -44,6 +43,7 @@ import type { Agent, Mapping } from '../../../src/shared/settings-schema.js';
 import { cleanupAfterEach } from '../../helpers/cleanups.js';
 import { RotatingSource } from '../../helpers/rotating-source.js';
 import { createTestPki, type TestPki } from '../../helpers/test-pki.js';
+import { testMitm } from '../../helpers/test-mitm.js';
 
 /** Not real keys; assertions test for them with includes(), so a failure never prints one. */
 const KEY_V1 = 'sk-test-forward-v1-8c41d2a97e3b';
@@ -93,16 +93,7 @@ function harness(
       return options.hooks?.beforeSecret?.(request, connection);
     },
   };
-  const mitm = new KeygateMitmProxy({
-    logger,
-    webSockets: {
-      verify: () => Promise.resolve({ ok: true }),
-      protocolFor: () => false,
-      accept: () => undefined,
-    },
-    httpAgent: upstream.http,
-    httpsAgent: upstream.https,
-  });
+  const mitm = testMitm(logger, upstream);
   // The leaf minting is the CONNECT's business; nothing in forwarding reads it.
   const proxyOptions: Omit<CredentialProxyOptions, 'leaves'> = {
     logger,

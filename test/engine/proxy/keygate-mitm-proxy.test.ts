@@ -29,6 +29,7 @@ import {
 import { cleanupAfterEach } from '../../helpers/cleanups.js';
 import { keygateBody, rawExchange, requestOn, type RawResult } from '../../helpers/raw-http.js';
 import { createTestPki, type TestPki } from '../../helpers/test-pki.js';
+import { IGNORED_WEBSOCKETS } from '../../helpers/test-mitm.js';
 
 const HOST = 'api.example.com';
 const WS_KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
@@ -52,18 +53,12 @@ interface Started {
   readonly logLines: string[];
 }
 
-const acceptAll: WebSocketHandlers = {
-  verify: () => Promise.resolve({ ok: true }),
-  protocolFor: () => false,
-  accept: () => undefined,
-};
-
 function build(extra: Partial<KeygateMitmProxyOptions> = {}): Omit<Started, 'port'> {
   const logLines: string[] = [];
   const agents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent() };
   const mitm = new KeygateMitmProxy({
     logger: createLogger({ level: 'debug', sink: (line) => logLines.push(line) }),
-    webSockets: acceptAll,
+    webSockets: IGNORED_WEBSOCKETS,
     httpAgent: agents.http,
     httpsAgent: agents.https,
     ...extra,
@@ -701,7 +696,7 @@ describe('shutdown', () => {
     const verifyCalled = new Promise<void>((resolve) => (verifying = resolve));
     const { mitm, port } = await start({
       webSockets: {
-        ...acceptAll,
+        ...IGNORED_WEBSOCKETS,
         verify: () => {
           verifying();
           return new Promise(() => undefined);

@@ -13,13 +13,14 @@ import tls from 'node:tls';
 import type { IContext } from 'http-mitm-proxy';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../../src/engine/log/logger.js';
-import { KeygateMitmProxy } from '../../../src/engine/proxy/keygate-mitm-proxy.js';
 import {
   DEFAULT_TIMEOUTS,
   requestTargetOf,
   type ProxyContext,
 } from '../../../src/engine/proxy/proxy-context.js';
 import { createTestPki, type TestPki } from '../../helpers/test-pki.js';
+import type { KeygateMitmProxy } from '../../../src/engine/proxy/keygate-mitm-proxy.js';
+import { testMitm } from '../../helpers/test-mitm.js';
 
 let pki: TestPki;
 beforeAll(async () => {
@@ -59,15 +60,9 @@ async function listeningMitm(): Promise<{
   port: number;
   next: () => Promise<Seen>;
 }> {
-  const mitm = new KeygateMitmProxy({
-    logger: createLogger({ level: 'error', sink: () => undefined }),
-    webSockets: {
-      verify: () => Promise.resolve({ ok: true }),
-      protocolFor: () => false,
-      accept: () => undefined,
-    },
-    httpAgent: new http.Agent(),
-    httpsAgent: new https.Agent(),
+  const mitm = testMitm(createLogger({ level: 'error', sink: () => undefined }), {
+    http: new http.Agent(),
+    https: new https.Agent(),
   });
   // requestTargetOf reads only the mitm proxy from the context.
   const partial: Pick<ProxyContext, 'mitm'> = { mitm };

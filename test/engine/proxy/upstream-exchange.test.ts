@@ -24,7 +24,6 @@ import { AgentDirectory } from '../../../src/engine/proxy/agent-directory.js';
 import { admittedRequest } from '../../../src/engine/proxy/before-secret.js';
 import { UpstreamRoutes } from '../../../src/engine/proxy/connect-to.js';
 import { forwardableRequestHeaders } from '../../../src/engine/proxy/hop-by-hop.js';
-import { KeygateMitmProxy } from '../../../src/engine/proxy/keygate-mitm-proxy.js';
 import {
   createProxyContext,
   type CredentialProxyOptions,
@@ -49,6 +48,7 @@ import { PLACEHOLDER_KEY } from '../../../src/shared/presets.js';
 import type { ActivityEvent } from '../../../src/shared/activity.js';
 import { cleanupAfterEach } from '../../helpers/cleanups.js';
 import { createTestPki, type TestPki } from '../../helpers/test-pki.js';
+import { testMitm } from '../../helpers/test-mitm.js';
 
 /** Not a real key; assertions test for it with includes(), so a failure never prints it. */
 const SECRET = 'sk-test-exchange-3f9a1c7e5b2d4086';
@@ -86,16 +86,7 @@ function harness(
   cleanups.push(() => upstream.destroy());
   const agents = new AgentDirectory([{ name: 'tester', token: TOKEN, createdAt: AT }]);
   const policy = { rules: new RuleTable([]), agents, denyUnmapped: false };
-  const mitm = new KeygateMitmProxy({
-    logger,
-    webSockets: {
-      verify: () => Promise.resolve({ ok: true }),
-      protocolFor: () => false,
-      accept: () => undefined,
-    },
-    httpAgent: upstream.http,
-    httpsAgent: upstream.https,
-  });
+  const mitm = testMitm(logger, upstream);
   // The leaf minting is the CONNECT's business; nothing in an exchange reads it.
   const proxyOptions: Omit<CredentialProxyOptions, 'leaves'> = {
     logger,
