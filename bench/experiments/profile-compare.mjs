@@ -6,12 +6,11 @@
  */
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { proxyDispatcher, runCell } from '../lib/load.mjs';
-import { cleanupAll, forkChild, installCleanupHandlers, tempDir } from '../lib/processes.mjs';
+import { runCell } from '../lib/load.mjs';
+import { cleanupAll, installCleanupHandlers, tempDir } from '../lib/processes.mjs';
 import { summarizeProfile } from '../lib/profile.mjs';
 import { startEnvironment } from '../lib/setup.mjs';
-import { BENCH_SECRET } from '../lib/upstream-server.mjs';
+import { forkMinimalMitm } from './minimal-mitm-path.mjs';
 
 installCleanupHandlers();
 const seconds = Number(process.argv[2] ?? 5);
@@ -26,31 +25,12 @@ const environment = await startEnvironment({
   withMitmproxy: false,
   keygateExecArgv: prof(dirs.keygate),
 });
-const { pki, upstreamPort } = environment;
 const paths = environment.paths.filter((p) => p.id === 'keygate');
 const children = { keygate: environment.keygate.child };
 for (const client of ['https', 'undici']) {
-  const child = await forkChild(fileURLToPath(new URL('./minimal-mitm.mjs', import.meta.url)), {
-    name: `minimal MITM, ${client}`,
-    execArgv: prof(dirs[client]),
-    env: {
-      BENCH_CA: pki.caPath,
-      BENCH_CERT: pki.certPath,
-      BENCH_KEY: pki.keyPath,
-      BENCH_UPSTREAM_PORT: String(upstreamPort),
-      BENCH_SECRET,
-      MITM_CLIENT: client,
-    },
-  });
-  children[client] = child.child;
-  paths.push({
-    id: client,
-    label: `minimal ${client}`,
-    pid: child.pid,
-    dispatcher: proxyDispatcher(`http://127.0.0.1:${child.info.port}`, pki.caPem),
-    origin: `https://api.bench.test:${upstreamPort}`,
-    expectInjected: true,
-  });
+  const { child, path } = await forkMinimalMitm(environment, client, prof(dirs[client]));
+  children[client] = child;
+  paths.push(path);
 }
 const counts = {};
 for (const path of paths) {

@@ -4,38 +4,16 @@
  * upstream client: https.request or an undici Pool. Rounds interleaved, 10 clients, medians.
  *   node bench/experiments/upstream-client.mjs [rounds]
  */
-import { fileURLToPath } from 'node:url';
-import { median, proxyDispatcher, runCell } from '../lib/load.mjs';
-import { cleanupAll, forkChild, installCleanupHandlers } from '../lib/processes.mjs';
+import { median, runCell } from '../lib/load.mjs';
+import { cleanupAll, installCleanupHandlers } from '../lib/processes.mjs';
 import { startEnvironment } from '../lib/setup.mjs';
-import { BENCH_SECRET } from '../lib/upstream-server.mjs';
+import { forkMinimalMitm } from './minimal-mitm-path.mjs';
 
 installCleanupHandlers();
 const environment = await startEnvironment({ only: ['mitm'], withMitmproxy: false });
-const { pki, upstreamPort } = environment;
 const paths = environment.paths.filter((p) => p.id !== 'tunnel');
-for (const client of ['https', 'undici']) {
-  const child = await forkChild(fileURLToPath(new URL('./minimal-mitm.mjs', import.meta.url)), {
-    name: `minimal MITM, ${client}`,
-    env: {
-      BENCH_CA: pki.caPath,
-      BENCH_CERT: pki.certPath,
-      BENCH_KEY: pki.keyPath,
-      BENCH_UPSTREAM_PORT: String(upstreamPort),
-      BENCH_SECRET,
-      MITM_CLIENT: client,
-    },
-  });
-  child.child.stderr.on('data', (d) => process.stderr.write(d));
-  paths.push({
-    id: client,
-    label: `minimal MITM, ${client === 'https' ? 'https.request' : 'undici Pool'}`,
-    pid: child.pid,
-    dispatcher: proxyDispatcher(`http://127.0.0.1:${child.info.port}`, pki.caPem),
-    origin: `https://api.bench.test:${upstreamPort}`,
-    expectInjected: true,
-  });
-}
+for (const client of ['https', 'undici'])
+  paths.push((await forkMinimalMitm(environment, client)).path);
 
 const rounds = Number(process.argv[2] ?? 8);
 const cells = Object.fromEntries(paths.map((p) => [p.id, []]));
