@@ -106,7 +106,7 @@ function scrubbedRefusalBody(
   refusal: { body: Buffer; truncated?: boolean; coding?: string | undefined },
 ): string {
   if (refusal.coding !== undefined)
-    return `(Keygate withheld this ${refusal.coding}-coded body: it cannot be searched for the credential)`;
+    return `(Keygate withheld this ${shownCoding(refusal.coding)}-coded body: it cannot be searched for the credential)`;
   const scrubbed = scrubber.scrub(refusal.body);
   const kept = refusal.truncated
     ? scrubbed.subarray(0, scrubbed.length - scrubber.heldBack(scrubbed))
@@ -143,15 +143,48 @@ export function isScrubbableWhole(headers: OutgoingHttpHeaders): boolean {
  * The upstream used a content-coding Keygate cannot decode (it ignored the narrowed
  * Accept-Encoding): the body cannot be searched for the credential, so it is not passed on.
  */
+/** Content- and transfer-codings with a registered name (RFC 9110 §8.4.1, the IANA registry). */
+const CODING_NAMES = new Set([
+  'gzip',
+  'x-gzip',
+  'deflate',
+  'compress',
+  'x-compress',
+  'br',
+  'zstd',
+  'identity',
+  'chunked',
+  'aes128gcm',
+  'exi',
+  'pack200-gzip',
+  'dcb',
+  'dcz',
+]);
+
+/**
+ * An upstream's coding header, to be shown to the agent or in a log: only when it is a list of
+ * registered names. It comes from the upstream, unscrubbed (and lower-cased, so no scrubber
+ * would match it): an upstream that echoed the key there must not have it shown.
+ */
+export function shownCoding(value: string): string {
+  const names = value.split(',').map((name) => name.trim().toLowerCase());
+  return names.every((name) => CODING_NAMES.has(name)) ? names.join(', ') : 'unrecognised';
+}
+
 export class UnscrubbableEncodingError extends defineError('UnscrubbableEncodingError', {
   status: 500,
   code: 'unscrubbable_encoding',
 }) {
+  /** As shownCoding gives it: never the upstream's header as sent. */
+  readonly coding: string;
+
   constructor(
-    readonly coding: string,
+    coding: string,
     header: 'content-encoding' | 'transfer-encoding' = 'content-encoding',
   ) {
-    super(`${header} "${coding.slice(0, 40)}" cannot be decoded to scrub the response`);
+    const shown = shownCoding(coding);
+    super(`${header} "${shown}" cannot be decoded to scrub the response`);
+    this.coding = shown;
   }
 }
 

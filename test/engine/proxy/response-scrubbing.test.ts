@@ -123,6 +123,21 @@ describe('WebSocket channels', () => {
     expect(refusal.body).toMatch(/^\(Keygate withheld this gzip-coded body/);
   });
 
+  it('names a coding only by its registered name: one an upstream filled with the key is not shown', () => {
+    const echoed = scrubWebSocketRefusal(scrubber, {
+      statusMessage: 'Forbidden',
+      headers: {},
+      body: Buffer.from('x'),
+      coding: KEY.toLowerCase(),
+    });
+    expect(echoed.body.toLowerCase().includes(KEY.toLowerCase())).toBe(false);
+    expect(echoed.body).toMatch(/^\(Keygate withheld this unrecognised-coded body/);
+    expect(new UnscrubbableEncodingError(`gzip, ${KEY}`).message.includes(KEY)).toBe(false);
+    expect(new UnscrubbableEncodingError('GZIP, Chunked', 'transfer-encoding').message).toBe(
+      'transfer-encoding "gzip, chunked" cannot be decoded to scrub the response',
+    );
+  });
+
   it('passes an unmapped refusal and data through untouched', () => {
     const body = Buffer.from('hi');
     expect(scrubWebSocketRefusal(undefined, { statusMessage: 'x', headers: {}, body }).body).toBe(
