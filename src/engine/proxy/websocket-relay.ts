@@ -185,8 +185,8 @@ export interface RelayOptions {
   readonly highWaterMark?: number;
   /**
    * Asked before each agent → upstream message. One that throws closes both sides instead, with
-   * 1008 (policy violation, RFC 6455 §7.4.1) and `Keygate: <its message>` as the reason; the
-   * message and any after it are not sent.
+   * 1008 (policy violation, RFC 6455 §7.4.1), and the agent's with `Keygate: <its message>` as
+   * the reason; the message and any after it are not sent.
    */
   beforeAgentMessage?: () => void;
   /** Told, once, what beforeAgentMessage threw. */
@@ -218,7 +218,8 @@ export function relayWebSocket(
             'utf8',
           );
           closeWith(agentSide, 1008, reason);
-          closeWith(upstream, 1008, reason);
+          // The upstream is told only that: the agent's name and its budget are not its business.
+          closeWith(upstream, 1008, Buffer.alloc(0));
           return false;
         }
       }

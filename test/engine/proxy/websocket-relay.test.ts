@@ -829,7 +829,9 @@ describe('relayWebSocket: beforeAgentMessage', () => {
     expect(String(reason)).toBe(
       'Keygate: budget exceeded: agent "a" used 100 of its 100 tokens today',
     );
-    expect((await upstreamClosed).code).toBe(1008);
+    const upstreamSaw = await upstreamClosed;
+    expect(upstreamSaw.code).toBe(1008);
+    expect(String(upstreamSaw.reason)).toBe('');
     expect(received).toEqual(['one', 'two']);
     expect(refusals).toHaveLength(1);
   });
