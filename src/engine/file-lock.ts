@@ -1,16 +1,23 @@
 /**
  * A lock between Keygate processes sharing one home (the app, `keygate serve`, the CLI): a
- * `<name>.lock` file created with O_EXCL that holds its owner's pid. A lock whose owner is gone
- * (killed mid-write) or that is older than `staleMs` is removed, so a crash never wedges Keygate.
+ * `<name>.lock` symlink whose target is its owner's pid. A lock whose owner is gone (killed
+ * mid-write) or that is older than `staleMs` is removed, so a crash never wedges Keygate.
+ *
+ * Why a symlink (as Mercurial's repository lock and Emacs's file locks are): `symlink(2)` creates
+ * the lock and its content in one step, failing with EEXIST if it exists. A file opened with
+ * O_EXCL and then written has a moment with no pid in it; a process killed in that moment left a
+ * lock nobody could attribute, which blocked every writer until it was `staleMs` old (a CI run
+ * of `test/reliability/faults.test.ts` "kill -9 … during 1,000 rapid settings writes" hit it).
+ * Regular-file locks (an older Keygate's) are still read.
  *
  * Two forms: `withFileLockSync` for the settings store, whose updates are synchronous and short,
  * and `withFileLock` for work that awaits (creating the CA).
  *
  * Any local process (an agent included) can plant something at the lock's path. Whatever is
- * there, an attempt ends within the wait: the path is looked at with lstat and read with
- * O_NOFOLLOW | O_NONBLOCK, so a symlink (dangling or not), a FIFO or a device is never followed
- * or blocked on. A lock file can only ever be a regular file we made, so anything else but a
- * directory is removed and taken over; a directory is reported (`failed`), never removed.
+ * there, an attempt ends within the wait: the path is looked at with lstat, a symlink is read
+ * with readlink (never followed) and a file with O_NOFOLLOW | O_NONBLOCK, so a FIFO or a device
+ * is never blocked on. A symlink whose target is not a pid (dangling or not), a FIFO, a socket or
+ * a device is removed and taken over; a directory is reported (`failed`), never removed.
  */
 import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -28,7 +35,11 @@ export interface FileLockOptions {
 }
 
 const DEFAULTS = { staleMs: 10_000, waitMs: 5_000, pollMs: 5 };
-const LOCK_FILE_MODE = 0o600;
+/**
+ * A regular-file lock with no pid in it is an older Keygate between its O_EXCL open and its
+ * write (microseconds), or one killed there. After this long it is the second, and taken over.
+ */
+const NO_PID_GRACE_MS = 1_000;
 
 export function withFileLockSync<T>(lockPath: string, options: FileLockOptions, fn: () => T): T {
   const { waitMs, pollMs } = { ...DEFAULTS, ...options };
@@ -75,12 +86,7 @@ const MAX_LOCK_BYTES = 32;
 function tryAcquire(lockPath: string, options: FileLockOptions): boolean {
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
     try {
-      const fd = fs.openSync(lockPath, 'wx', LOCK_FILE_MODE);
-      try {
-        fs.writeSync(fd, String(process.pid));
-      } finally {
-        fs.closeSync(fd);
-      }
+      fs.symlinkSync(String(process.pid), lockPath);
       return true;
     } catch (error) {
       if (errnoCode(error) !== 'EEXIST') throw options.error('failed', error);
@@ -98,9 +104,8 @@ function removeStaleLock(lockPath: string, options: FileLockOptions): boolean {
   if (found === 'gone') return true;
   if (found !== 'odd') {
     const { owner, age } = found;
-    // A lock just created may not hold its pid yet.
     if (!Number.isInteger(owner) || owner <= 0) {
-      if (age < staleMs) return false;
+      if (age < Math.min(staleMs, NO_PID_GRACE_MS)) return false;
     } else if (age < staleMs && processExists(owner)) {
       return false;
     }
@@ -114,9 +119,13 @@ function removeStaleLock(lockPath: string, options: FileLockOptions): boolean {
   return true;
 }
 
+/** What a lock symlink's target is: a pid, nothing else (at most 10 digits). */
+const PID_TARGET = /^[1-9][0-9]{0,9}$/;
+
 /**
- * The lock's pid and age; `odd` for anything that is not a regular file (a planted symlink, FIFO,
- * socket or device), `gone` when nothing is there. A directory cannot be taken over by unlinking
+ * The lock's pid and age; `odd` for a symlink whose target is not a pid (planted) and for
+ * anything that is neither a symlink nor a regular file (a FIFO, socket or device), `gone` when
+ * nothing is there. A directory cannot be taken over by unlinking
  * and might hold someone's files, so it is reported.
  */
 function readLock(
@@ -132,6 +141,19 @@ function readLock(
   }
   if (stat.isDirectory()) {
     throw options.error('failed', new Error(`${lockPath} is a directory, not a lock file`));
+  }
+  if (stat.isSymbolicLink()) {
+    let target: string;
+    try {
+      target = fs.readlinkSync(lockPath);
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT') return 'gone';
+      // Swapped for something else since the lstat: look again on the next attempt.
+      if (errnoCode(error) === 'EINVAL') return 'gone';
+      throw options.error('failed', error);
+    }
+    if (!PID_TARGET.test(target)) return 'odd';
+    return { owner: Number(target), age: Date.now() - stat.mtimeMs };
   }
   if (!stat.isFile()) return 'odd';
   let fd: number;

@@ -2,8 +2,10 @@ import { spawn, spawnSync } from 'node:child_process';
 import {
   existsSync,
   lstatSync,
+  lutimesSync,
   mkdirSync,
   readFileSync,
+  readlinkSync,
   symlinkSync,
   utimesSync,
   writeFileSync,
@@ -37,7 +39,24 @@ function deadPid(): number {
   return Number(child.stdout.toString());
 }
 
+/** A lock as Keygate makes it (a symlink to the pid) and as an older Keygate made it (a file). */
+const LOCK_FORMS = {
+  symlink: (path: string, pid: number) => symlinkSync(String(pid), path),
+  file: (path: string, pid: number) => writeFileSync(path, String(pid)),
+} as const;
+const lockForms = Object.entries(LOCK_FORMS);
+
 describe('withFileLock', () => {
+  it('makes the lock in one step, holding its pid: a symlink whose target is the pid', () => {
+    const path = lockPath();
+    const seen = withFileLockSync(path, options(), () => ({
+      symlink: lstatSync(path).isSymbolicLink(),
+      target: readlinkSync(path),
+    }));
+    expect(seen).toEqual({ symlink: true, target: String(process.pid) });
+    expect(existsSync(path)).toBe(false);
+  });
+
   it('runs one holder at a time: overlapping async sections never interleave', async () => {
     const path = lockPath();
     const events: string[] = [];
@@ -62,43 +81,56 @@ describe('withFileLock', () => {
     expect(() => withFileLockSync(path, options(), () => 'again')).not.toThrow();
   });
 
-  it('takes over a lock whose owner died', async () => {
+  it.each(lockForms)('takes over a lock (%s) whose owner died', async (_, plant) => {
     const path = lockPath();
-    writeFileSync(path, String(deadPid()));
+    plant(path, deadPid());
     expect(await withFileLock(path, options(), () => Promise.resolve('ran'))).toBe('ran');
-    writeFileSync(path, String(deadPid()));
+    plant(path, deadPid());
     expect(withFileLockSync(path, options(), () => 'ran too')).toBe('ran too');
   });
 
-  it('waits for a live owner, then names the wait with the caller’s error', async () => {
+  it.each(lockForms)('waits for a live owner (%s), then names the wait', async (_, plant) => {
     const path = lockPath();
     const owner = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)']);
     try {
-      writeFileSync(path, String(owner.pid));
+      plant(path, owner.pid ?? 0);
       const started = Date.now();
       await expect(withFileLock(path, options(), () => Promise.resolve())).rejects.toBeInstanceOf(
         HeldError,
       );
       expect(Date.now() - started).toBeGreaterThanOrEqual(300);
       expect(() => withFileLockSync(path, options({ waitMs: 50 }), () => 1)).toThrow(HeldError);
-      expect(existsSync(path)).toBe(true); // not ours to remove
+      expect(lstatSync(path, { throwIfNoEntry: false })).toBeDefined(); // not ours to remove
     } finally {
       owner.kill();
     }
   });
 
-  it('takes over a live owner’s lock once it is older than staleMs (a hung process)', async () => {
-    const path = lockPath();
-    writeFileSync(path, String(process.pid));
-    const old = new Date(Date.now() - 60_000);
-    utimesSync(path, old, old);
-    expect(await withFileLock(path, options({ staleMs: 1_000 }), () => Promise.resolve(2))).toBe(2);
-  });
+  it.each(lockForms)(
+    'takes over a live owner’s lock (%s) once it is older than staleMs (a hung process)',
+    async (_, plant) => {
+      const path = lockPath();
+      plant(path, process.pid);
+      const old = new Date(Date.now() - 60_000);
+      lutimesSync(path, old, old);
+      const ran = await withFileLock(path, options({ staleMs: 1_000 }), () => Promise.resolve(2));
+      expect(ran).toBe(2);
+    },
+  );
 
-  it('does not take over a fresh lock that has no pid written yet', () => {
+  it('does not take over a fresh lock file that has no pid written yet (an older Keygate)', () => {
     const path = lockPath();
     writeFileSync(path, '');
     expect(() => withFileLockSync(path, options({ waitMs: 50 }), () => 1)).toThrow(HeldError);
+  });
+
+  it('takes over a lock file a second old with no pid (its maker was killed before writing it)', () => {
+    // Held every writer for `staleMs` (10 s), longer than their wait (5 s).
+    const path = lockPath();
+    writeFileSync(path, '');
+    const old = new Date(Date.now() - 1_500);
+    utimesSync(path, old, old);
+    expect(withFileLockSync(path, options(), () => 'ran')).toBe('ran');
   });
 
   it('reports a lock file it cannot create with the caller’s error and the cause', () => {
@@ -146,7 +178,8 @@ describe('withFileLock', () => {
       const victim = join(tempDir(), 'victim.txt');
       writeFileSync(victim, 'keep me');
       symlinkSync(victim, path);
-      expect(withFileLockSync(path, options(), () => lstatSync(path).isSymbolicLink())).toBe(false);
+      // Replaced by the lock itself: a symlink to this process's pid, not to the victim.
+      expect(withFileLockSync(path, options(), () => readlinkSync(path))).toBe(String(process.pid));
       expect(readFileSync(victim, 'utf8')).toBe('keep me');
     });
 
