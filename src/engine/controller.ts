@@ -3,62 +3,32 @@
  * IPC and `serve --ui`'s HTTP transport will route to. Works with or without a running engine:
  * `keygate map add` edits the settings file, and a running `keygate serve` picks the change up.
  */
-import { access } from 'node:fs/promises';
-import http from 'node:http';
 import type {
-  AgentBudgetInput,
-  AgentView,
   ApiHandlers,
   AppOnlyHandlers,
   ApiRequest,
   CaInfo,
-  DoctorCheck,
-  MappingInput,
-  MappingTestResult,
-  MappingView,
   ProxyStatus,
   TokenStatus,
 } from '../shared/api.js';
-import type { Agent, Mapping } from '../shared/settings-schema.js';
-import { buildAgentEnv, dialableHost } from './agent-env.js';
-import {
-  applyBudgetInput,
-  budgetHitView,
-  budgetView,
-  hasBudgetInput,
-} from './budgets/budget-input.js';
+import { buildAgentEnv } from './agent-env.js';
+import { agentHandlers } from './agent-handlers.js';
+import { mappingHandlers } from './mapping-handlers.js';
+import { runDoctor } from './doctor.js';
+import { budgetHitView } from './budgets/budget-input.js';
 import { AppOnlyOperationError, InvalidInputError } from './errors.js';
 import { homePaths, type HomePaths } from './home.js';
 import type { KeygateEngine } from './keygate-engine.js';
-import { CompiledMapping, mappingRefs } from './rules/compiled-mapping.js';
-import { HostMatcher } from './rules/host-pattern.js';
-import { buildMapping } from './rules/mapping-input.js';
 import { Secret } from './secrets/secret.js';
-import type { SecretResolutionKind } from './secrets/secret-resolver.js';
-import { refForError } from './secrets/reference-display.js';
-import { SecretSourceError } from './secrets/secret-source.js';
 import { PairingError } from './secrets/onepassword/pairing.js';
 import { createSecretSetup, type SecretSetup } from './secrets/secret-setup.js';
-import {
-  DEFAULT_AGENT,
-  ensureDefaultAgent,
-  newAgent,
-  validateAgentName,
-} from './settings/agents.js';
+import { DEFAULT_AGENT, ensureDefaultAgent } from './settings/agents.js';
 import type { SettingsStore } from './settings/settings-store.js';
 import { writeCaBundle } from './tls/ca-bundle.js';
 import { loadOrCreateCertificateAuthority } from './tls/index.js';
-import { portBindable } from './port-probe.js';
 import { readRuntimeInfo } from './runtime-file.js';
 import { tokensToday, usageRows } from './usage/usage-summary.js';
 import { trustCommandLine } from '../shared/trust-command-line.js';
-
-function isReferenceProblem(kind: SecretResolutionKind | undefined): boolean {
-  return kind === 'not-found' || kind === 'invalid-ref';
-}
-
-/** The live check before saving an op:// mapping; the SDK alone can hang for minutes. */
-const LIVE_CHECK_TIMEOUT_MS = 10_000;
 
 export interface ControllerOptions {
   readonly store: SettingsStore;
@@ -69,35 +39,9 @@ export interface ControllerOptions {
   readonly secrets?: SecretSetup;
 }
 
-export function mappingView(mapping: Mapping): MappingView {
-  const compiled = new CompiledMapping(mapping);
-  return {
-    ...structuredClone(mapping),
-    name: compiled.name,
-    explain: compiled.explain(),
-  } as MappingView;
-}
-
-function agentView(agent: Agent): AgentView {
-  return {
-    name: agent.name,
-    ...(agent.hosts ? { hosts: [...agent.hosts] } : {}),
-    ...(agent.ask ? { ask: true } : {}),
-    ...(agent.budget ? { budget: budgetView(agent.budget) } : {}),
-    createdAt: agent.createdAt,
-  };
-}
-
-const mappingNames = (mappings: readonly Mapping[]) =>
-  mappings.map((m) => new CompiledMapping(m).name);
-
-function sameSlot(a: Mapping, b: Mapping): boolean {
-  return (
-    a.host === b.host && (a.port ?? 443) === (b.port ?? 443) && (a.path ?? '') === (b.path ?? '')
-  );
-}
-
 export class Controller {
+  /** Every operation of the contract; dispatch() validates requests before they get here. */
+  readonly handlers: ApiHandlers;
   readonly #store: SettingsStore;
   readonly #paths: HomePaths;
   readonly #engine: KeygateEngine | undefined;
@@ -114,6 +58,7 @@ export class Controller {
         onePassword: engine.onePassword,
       });
     else if (options.secrets) this.#secrets = Promise.resolve(options.secrets);
+    this.handlers = this.#buildHandlers();
   }
 
   /** Created on first use: commands that never resolve never read the token. */
@@ -125,84 +70,69 @@ export class Controller {
     return this.#secrets;
   }
 
-  readonly handlers: ApiHandlers = {
-    'mappings.list': async () => this.#listMappings(),
-    'mappings.upsert': async (input) => this.#upsert(input),
-    'mappings.remove': async ({ host, path }) => this.#remove(host, path),
-    'mappings.test': async ({ host }) => this.#test(host),
-    'agents.list': async () => this.#store.get().agents.map(agentView),
-    'agents.add': async ({ name, hosts, ask, ...budget }) =>
-      this.#addAgent(name, hosts, ask, budget),
-    'agents.set': async ({ name, ask, ...budget }) => this.#setAgent(name, ask, budget),
-    'agents.remove': async ({ name }) => this.#removeAgent(name),
-    'agents.env': async ({ name }) => this.#env(name ?? DEFAULT_AGENT),
-    'proxy.status': async () => this.#status(),
-    'proxy.setEnabled': async ({ enabled }) => {
-      if (this.#engine) await this.#engine.setEnabled(enabled);
-      else
-        this.#store.update((draft) => {
-          draft.proxy.enabled = enabled;
-        });
-      return this.#status();
-    },
-    'proxy.configure': async (request) => this.#configure(request),
-    'activity.recent': async ({ limit }) => this.#engine?.activity.recent(limit) ?? [],
-    'usage.list': async (request) =>
-      usageRows({ request, store: this.#engine?.usage, home: this.#paths.home }),
-    'approvals.list': async () => this.#approvals().list(),
-    'approvals.decide': async ({ id, decision, forSeconds }) =>
-      this.#approvals().decide(
-        id,
-        decision,
-        forSeconds === undefined ? undefined : forSeconds * 1000,
-      ),
-    'ca.info': async () => this.#caInfo(),
-    'doctor.run': async () => this.#doctor(),
-    'token.set': async ({ token }) => this.#setToken(token),
-    'token.useDesktop': async ({ accountName }) => this.#useDesktop(accountName),
-    'token.status': async () => (await this.#setup()).onePassword.status(true),
-    'token.clear': async () => this.#clearToken(),
-    'onepassword.vaults': async ({ account }) => (await this.#connected()).vaults(account),
-    'onepassword.items': async ({ vaultId, account }) =>
-      (await this.#connected()).items(vaultId, account),
-    'onepassword.suggestions': async ({ account }) =>
-      (await this.#connected()).suggestions(account),
-    ...this.#appOnlyRefusals(),
-  };
-
-  /** APP_ONLY_OPERATIONS: the app lays its own handlers over these (engine/desktop/app-handlers.ts). */
-  #appOnlyRefusals(): AppOnlyHandlers {
-    // Messages are made on the call: the handlers are built before the constructor sets #paths.
-    const refuse = (message: () => string) => async (): Promise<never> => {
-      throw new AppOnlyOperationError(message());
-    };
+  #buildHandlers(): ApiHandlers {
     return {
-      'app.launchAtLogin': refuse(() => 'launch at login is a setting of the macOS app'),
-      'ca.trustState': refuse(() => 'keychain trust is managed by the macOS app'),
-      'ca.trust': refuse(
-        () =>
-          `trust the CA with \`keygate ca trust\` on the Mac, or: ${trustCommandLine(this.#paths.caCert)}`,
-      ),
+      ...mappingHandlers({
+        store: this.#store,
+        home: this.#paths.home,
+        setup: () => this.#setup(),
+        engineHere: this.#engine !== undefined,
+      }),
+      ...agentHandlers(this.#store),
+      'agents.env': async ({ name }) => this.#env(name ?? DEFAULT_AGENT),
+      'proxy.status': async () => this.#status(),
+      'proxy.setEnabled': async ({ enabled }) => {
+        if (this.#engine) await this.#engine.setEnabled(enabled);
+        else
+          this.#store.update((draft) => {
+            draft.proxy.enabled = enabled;
+          });
+        return this.#status();
+      },
+      'proxy.configure': async (request) => this.#configure(request),
+      'activity.recent': async ({ limit }) => this.#engine?.activity.recent(limit) ?? [],
+      'usage.list': async (request) =>
+        usageRows({ request, store: this.#engine?.usage, home: this.#paths.home }),
+      'approvals.list': async () => this.#approvals().list(),
+      'approvals.decide': async ({ id, decision, forSeconds }) =>
+        this.#approvals().decide(
+          id,
+          decision,
+          forSeconds === undefined ? undefined : forSeconds * 1000,
+        ),
+      'ca.info': async () => this.#caInfo(),
+      'doctor.run': async () =>
+        runDoctor({
+          settings: this.#store.get(),
+          paths: this.#paths,
+          setup: () => this.#setup(),
+          caInfo: () => this.#caInfo(),
+        }),
+      'token.set': async ({ token }) => this.#setToken(token),
+      'token.useDesktop': async ({ accountName }) => this.#useDesktop(accountName),
+      'token.status': async () => (await this.#setup()).onePassword.status(true),
+      'token.clear': async () => this.#clearToken(),
+      'onepassword.vaults': async ({ account }) => (await this.#connected()).vaults(account),
+      'onepassword.items': async ({ vaultId, account }) =>
+        (await this.#connected()).items(vaultId, account),
+      'onepassword.suggestions': async ({ account }) =>
+        (await this.#connected()).suggestions(account),
+      ...this.#appOnlyRefusals(),
     };
   }
 
-  async #listMappings(): Promise<MappingView[]> {
-    const { resolver } = await this.#setup();
-    // Without an engine here (a CLI command), this process has resolved nothing yet: the stale
-    // flags worth showing are those of the running serve, from serve.json.
-    const runningStale = this.#engine ? undefined : readRuntimeInfo(this.#paths.home)?.stale;
-    return this.#store.get().mappings.map((mapping) => {
-      const view = mappingView(mapping);
-      // Stale is about the reference (item deleted, field renamed, access revoked), not about
-      // reaching 1Password: an outage shows on the account's status, not on every mapping.
-      const refs = mappingRefs(mapping);
-      const stale = refs
-        .map((ref) => resolver.status(ref))
-        .find((status) => status.state === 'failing' && isReferenceProblem(status.kind));
-      if (stale) return { ...view, stale: stale.reason ?? 'does not resolve' };
-      const seenByServe = runningStale?.[view.name];
-      return seenByServe ? { ...view, stale: seenByServe } : view;
-    });
+  /** APP_ONLY_OPERATIONS: the app lays its own handlers over these (engine/desktop/app-handlers.ts). */
+  #appOnlyRefusals(): AppOnlyHandlers {
+    const refuse = (message: string) => async (): Promise<never> => {
+      throw new AppOnlyOperationError(message);
+    };
+    return {
+      'app.launchAtLogin': refuse('launch at login is a setting of the macOS app'),
+      'ca.trustState': refuse('keychain trust is managed by the macOS app'),
+      'ca.trust': refuse(
+        `trust the CA with \`keygate ca trust\` on the Mac, or: ${trustCommandLine(this.#paths.caCert)}`,
+      ),
+    };
   }
 
   async #connected() {
@@ -261,122 +191,10 @@ export class Controller {
     return onePassword.status(false);
   }
 
-  async #upsert(input: MappingInput): Promise<MappingView> {
-    const { resolver, onePassword } = await this.#setup();
-    const mapping = buildMapping(input, (ref) => resolver.validate(ref));
-    // Live check for op:// when an account is connected: a reference that does not resolve is
-    // refused with 1Password's reason. An unreachable 1Password does not block saving.
-    // (env:// is not checked here: it resolves in serve's environment, not this one.)
-    const refs = mappingRefs(mapping);
-    for (const ref of refs.filter((r) => r.startsWith('op://'))) {
-      if (!onePassword.connected) break;
-      try {
-        // With the account this mapping names: the resolver would pick the account of whatever
-        // saved mapping already uses the reference (or the default one), not this one's.
-        await onePassword.source.resolveForAccount(
-          mapping.account,
-          ref,
-          AbortSignal.timeout(LIVE_CHECK_TIMEOUT_MS),
-        );
-      } catch (err) {
-        if (err instanceof SecretSourceError && err.kind === 'not-found') {
-          throw new InvalidInputError(`${ref} does not resolve: ${err.message}`);
-        }
-      }
-    }
-    this.#store.update((draft) => {
-      const index = draft.mappings.findIndex((existing) => sameSlot(existing, mapping));
-      if (index >= 0) draft.mappings[index] = mapping;
-      else draft.mappings.push(mapping);
-    });
-    // A value cached for these references may have come from another account.
-    for (const ref of refs) resolver.invalidate(ref);
-    return mappingView(mapping);
-  }
-
-  #remove(host: string, path: string | undefined): { removed: number } {
-    const pattern = new HostMatcher(host.trim()).pattern;
-    let removed = 0;
-    this.#store.update((draft) => {
-      const kept = draft.mappings.filter(
-        (m) => !(m.host === pattern && (path === undefined || m.path === path)),
-      );
-      removed = draft.mappings.length - kept.length;
-      draft.mappings = kept;
-    });
-    return { removed };
-  }
-
-  async #test(host: string): Promise<MappingTestResult[]> {
-    const pattern = new HostMatcher(host.trim()).pattern;
-    const mappings = this.#store.get().mappings.filter((m) => m.host === pattern);
-    if (mappings.length === 0)
-      throw new InvalidInputError(`no mapping for ${pattern} (keygate map list)`);
-    return Promise.all(
-      mappings.map(async (mapping): Promise<MappingTestResult> => {
-        const name = new CompiledMapping(mapping).name;
-        try {
-          const { resolver } = await this.#setup();
-          const [primary, ...others] = mappingRefs(mapping);
-          const secret = await resolver.resolve(primary ?? mapping.ref);
-          for (const ref of others) await resolver.resolve(ref);
-          return { name, ok: true, fingerprint: secret.fingerprint(), length: secret.length };
-        } catch (err) {
-          return { name, ok: false, reason: err instanceof Error ? err.message : String(err) };
-        }
-      }),
-    );
-  }
-
   #approvals() {
     if (!this.#engine)
       throw new InvalidInputError('approvals live in the running Keygate (keygate serve, the app)');
     return this.#engine.approvals;
-  }
-
-  #setAgent(name: string, ask: boolean | undefined, budget: AgentBudgetInput): AgentView {
-    validateAgentName(name);
-    let found: Agent | undefined;
-    this.#store.update((draft) => {
-      const agent = draft.agents.find((a) => a.name === name);
-      if (!agent) throw new InvalidInputError(`no agent named "${name}" (keygate agent list)`);
-      if (ask === true) agent.ask = true;
-      // Turning asking off keeps the "Always" grants, so turning it on again asks only anew.
-      else if (ask === false) delete agent.ask;
-      if (hasBudgetInput(budget)) applyBudgetInput(agent, budget, mappingNames(draft.mappings));
-      found = agent;
-    });
-    return agentView(found!);
-  }
-
-  #addAgent(
-    name: string,
-    hosts: readonly string[] | undefined,
-    ask: boolean | undefined,
-    budget: AgentBudgetInput,
-  ): { agent: AgentView; token: string } {
-    const agent = { ...newAgent(name, hosts), ...(ask ? { ask: true } : {}) };
-    applyBudgetInput(agent, budget, mappingNames(this.#store.get().mappings));
-    this.#store.update((draft) => {
-      if (draft.agents.some((a) => a.name === name)) {
-        throw new InvalidInputError(
-          `agent "${name}" already exists (keygate agent rm ${name} first)`,
-        );
-      }
-      draft.agents.push(agent);
-    });
-    return { agent: agentView(agent), token: agent.token };
-  }
-
-  #removeAgent(name: string): { removed: boolean } {
-    validateAgentName(name);
-    let removed = false;
-    this.#store.update((draft) => {
-      const kept = draft.agents.filter((a) => a.name !== name);
-      removed = kept.length !== draft.agents.length;
-      draft.agents = kept;
-    });
-    return { removed };
   }
 
   async #env(name: string) {
@@ -452,135 +270,5 @@ export class Controller {
       fingerprint256: ca.fingerprint256,
       notAfter: ca.notAfter.toISOString(),
     };
-  }
-
-  async #doctor(): Promise<DoctorCheck[]> {
-    const settings = this.#store.get();
-    const checks: DoctorCheck[] = [];
-    const running = readRuntimeInfo(this.#paths.home);
-    checks.push(
-      await this.#checkPort(
-        running?.host ?? settings.proxy.host,
-        running?.port ?? settings.proxy.port,
-      ),
-    );
-    checks.push(await this.#checkCa());
-    const usesOnePassword = settings.mappings.some((m) =>
-      mappingRefs(m).some((ref) => ref.startsWith('op://')),
-    );
-    // An unreadable stored token is reported even before any op:// mapping exists.
-    if (usesOnePassword || (await this.#setup()).onePassword.tokenStoreError !== undefined)
-      checks.push(await this.#checkOnePassword());
-    if (settings.mappings.length === 0) {
-      checks.push({
-        name: 'mappings',
-        ok: true,
-        detail: 'no mappings yet (keygate map add HOST REF)',
-      });
-    }
-    for (const mapping of settings.mappings) {
-      const name = `mapping ${mapping.host}${mapping.path ?? ''}`;
-      const refs = mappingRefs(mapping);
-      for (const ref of refs) {
-        const check = (await this.#setup()).resolver.validate(ref);
-        if (!check.ok) {
-          checks.push({
-            name,
-            ok: false,
-            detail: `${refForError(ref)}: ${check.reason ?? 'invalid reference'}`,
-          });
-          continue;
-        }
-        if (ref.startsWith('env://')) {
-          const variable = ref.slice('env://'.length);
-          const present = Boolean(process.env[variable]);
-          checks.push({
-            name,
-            ok: present,
-            detail: present
-              ? `${ref} is set in this environment`
-              : `${ref}: ${variable} is not set here; keygate serve must be started with it`,
-          });
-        } else {
-          checks.push({ name, ok: true, detail: `${ref} is well-formed` });
-        }
-      }
-    }
-    return checks;
-  }
-
-  async #checkOnePassword(): Promise<DoctorCheck> {
-    const { onePassword } = await this.#setup();
-    const unreadable = onePassword.tokenStoreError;
-    if (unreadable !== undefined && !onePassword.connected) {
-      return { name: '1password', ok: false, detail: unreadable };
-    }
-    if (!onePassword.connected) {
-      return {
-        name: '1password',
-        ok: false,
-        detail:
-          'op:// mappings exist but no account is connected: `keygate token set` or OP_SERVICE_ACCOUNT_TOKEN',
-      };
-    }
-    const status = await onePassword.status(true);
-    if (status.error) return { name: '1password', ok: false, detail: status.error };
-    return {
-      name: '1password',
-      ok: true,
-      detail: `connected (${status.tokenSource === 'env' ? 'OP_SERVICE_ACCOUNT_TOKEN' : status.tokenSource === 'file' ? 'stored token' : 'the 1Password app'}), ${status.vaultCount ?? 0} vault(s) visible`,
-    };
-  }
-
-  async #checkPort(host: string, port: number): Promise<DoctorCheck> {
-    const dialHost = dialableHost(host).replace(/^\[|\]$/g, '');
-    const health = await new Promise<string | undefined>((resolve) => {
-      const req = http.get({ host: dialHost, port, path: '/healthz', timeout: 1000 }, (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (body += chunk.slice(0, 200)));
-        res.on('end', () => resolve(body));
-      });
-      req.on('timeout', () => req.destroy());
-      req.on('error', () => resolve(undefined));
-    });
-    if (health?.includes('"service":"keygate"')) {
-      return { name: 'port', ok: true, detail: `Keygate is listening on ${dialHost}:${port}` };
-    }
-    const free = await portBindable(dialHost, port);
-    return free
-      ? {
-          name: 'port',
-          ok: true,
-          detail: `port ${port} is free; start Keygate with \`keygate serve\``,
-        }
-      : {
-          name: 'port',
-          ok: false,
-          detail: `port ${port} on ${dialHost} is used by something other than Keygate`,
-        };
-  }
-
-  async #checkCa(): Promise<DoctorCheck> {
-    const present = await access(this.#paths.caCert).then(
-      () => true,
-      () => false,
-    );
-    if (!present)
-      return {
-        name: 'ca',
-        ok: true,
-        detail: `no CA yet; it is created at ${this.#paths.caCert} on first use`,
-      };
-    try {
-      const info = await this.#caInfo();
-      return {
-        name: 'ca',
-        ok: true,
-        detail: `${info.certPath} (SHA-256 ${info.fingerprint256}, valid until ${info.notAfter})`,
-      };
-    } catch (err) {
-      return { name: 'ca', ok: false, detail: err instanceof Error ? err.message : String(err) };
-    }
   }
 }

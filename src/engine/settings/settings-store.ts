@@ -1,7 +1,7 @@
 /**
  * The settings file (`<home>/settings.json`), shared by `keygate serve`, the CLI and the app
  * (electron-store, which is conf underneath). Writes are atomic, mode 0600, and whole or not at
- * all (writeWholeFileAtomically); zod is the only validator. Watching for other processes' writes
+ * all; zod is the only validator (the file itself, its reads and writes: settings-file.ts). Watching for other processes' writes
  * is conf's fs.watch on macOS and Windows (fast), backed everywhere by a FileChangePoller whose
  * baseline cannot race a write (see file-change-poller.ts for why conf's Linux poll can).
  *
@@ -15,23 +15,28 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type Conf from 'conf';
-import type { z } from 'zod';
-import {
-  SETTINGS_SCHEMA_VERSION,
-  settingsSchema,
-  type Settings,
-} from '../../shared/settings-schema.js';
+import { SETTINGS_SCHEMA_VERSION, type Settings } from '../../shared/settings-schema.js';
 import { errnoCode, SettingsError } from '../errors.js';
-import { writeFileAtomicSync } from '../atomic-write.js';
-import { withFileLockSync, type FileLockOptions } from '../file-lock.js';
+import { withFileLockSync } from '../file-lock.js';
 import { FileChangePoller } from './file-change-poller.js';
-import { migrate, schemaVersionOf } from './migrations.js';
+import {
+  defaultSettings,
+  describeError,
+  ensureHome,
+  FILE_MODE,
+  keepAside,
+  NOFOLLOW,
+  parseSettings,
+  readSettingsFile,
+  serialize,
+  settingsLock,
+  symlinkError,
+  writeWholeFileAtomically,
+  type FileRead,
+} from './settings-file.js';
 
 const CONFIG_NAME = 'settings';
 const FILE_EXTENSION = 'json';
-/** The file holds agent tokens, so only the owner may read it. */
-const FILE_MODE = 0o600;
-const HOME_MODE = 0o700;
 
 export interface SettingsStoreOptions {
   /** Watch the file for writes by other processes (the CLI while `serve` runs). */
@@ -47,11 +52,6 @@ export interface SettingsStoreOptions {
    */
   validate?: (settings: Settings) => void;
 }
-
-type FileRead =
-  | { kind: 'missing' }
-  | { kind: 'valid'; settings: Settings; migrated: boolean }
-  | { kind: 'corrupt'; reason: string };
 
 export class SettingsStore {
   readonly path: string;
@@ -342,172 +342,6 @@ export class SettingsStore {
 }
 
 /**
- * The settings lock: another process's update is waited for, briefly. Updates are short, so a
- * wait longer than this means a hung process, and the error says which file to remove.
- */
-function settingsLock(filePath: string): FileLockOptions {
-  return {
-    error: (reason, cause) =>
-      reason === 'held'
-        ? new SettingsError(
-            `Could not save settings to ${filePath}: another Keygate process holds ${filePath}.lock; ` +
-              'if none is running, delete that file',
-          )
-        : new SettingsError(`Could not save settings to ${filePath}: ${describeError(cause)}`, {
-            cause,
-          }),
-  };
-}
-
-function serialize(settings: Settings): string {
-  return JSON.stringify(settings, undefined, '\t');
-}
-
-/**
- * Replaces `filePath` with `data`, all of it or nothing. conf's atomic write (through
- * `atomically`) issues a single write() and never checks how much of it landed: on a full disk,
- * or past RLIMIT_FSIZE, it renamed a truncated temporary file over the good settings and
- * reported success, and the next open kept the truncated file aside and started from defaults.
- * Here the temporary file gets every byte (fs.writeFileSync loops over short writes and throws
- * ENOSPC / EFBIG / EDQUOT), is flushed to disk, and only then renamed over the file; on any
- * failure it is removed and the old file is untouched. A settings.json that is a symlink is
- * refused (a SettingsError naming the link), not followed: the home is shared with agents, and one could point it
- * at a file of the user's for Keygate to overwrite with 0600 settings.
- */
-function writeWholeFileAtomically(filePath: string, data: string, mode: number): void {
-  assertNotSymlink(filePath);
-  writeFileAtomicSync(filePath, data, mode);
-}
-
-/** O_NOFOLLOW where the platform has it (not on Windows, where symlinks need privilege). */
-const NOFOLLOW = fs.constants.O_NOFOLLOW ?? 0;
-
-function symlinkError(filePath: string): SettingsError {
-  return new SettingsError(
-    `${filePath} is a symbolic link; Keygate does not read or write settings through a link. ` +
-      `Replace it with the file itself (for example: mv "$(readlink -f ${filePath})" ${filePath})`,
-  );
-}
-
-function assertNotSymlink(filePath: string): void {
-  let stat: fs.Stats;
-  try {
-    stat = fs.lstatSync(filePath);
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return;
-    throw error;
-  }
-  if (stat.isSymbolicLink()) throw symlinkError(filePath);
-}
-
-function defaultSettings(): Settings {
-  return settingsSchema.parse({});
-}
-
-/** Validates with zod; a failure becomes a SettingsError naming the path of every issue. */
-function parseSettings(candidate: unknown): Settings {
-  const result = settingsSchema.safeParse(candidate);
-  if (!result.success) {
-    throw new SettingsError(`Invalid settings: ${formatIssues(result.error)}`, {
-      cause: result.error,
-    });
-  }
-  return result.data;
-}
-
-/** `mappings[0].host: Too small…; proxy.port: …`. Zod messages name types and limits, never values. */
-function formatIssues(error: z.ZodError): string {
-  return error.issues
-    .map((issue) => {
-      const at = issue.path
-        .map((key) => (typeof key === 'number' ? `[${key}]` : `.${String(key)}`))
-        .join('')
-        .replace(/^\./, '');
-      return `${at === '' ? '(root)' : at}: ${issue.message}`;
-    })
-    .join('; ');
-}
-
-/**
- * Reads and classifies the file. Throws SettingsError when it cannot be read at all (other than
- * missing) or when a newer Keygate wrote it: neither may be treated as corrupt and replaced.
- */
-function readSettingsFile(filePath: string): FileRead {
-  let text: string;
-  try {
-    // Not through a symlink (refused below), and never blocking on a FIFO planted in its place.
-    const fd = fs.openSync(filePath, fs.constants.O_RDONLY | NOFOLLOW | fs.constants.O_NONBLOCK);
-    try {
-      text = fs.readFileSync(fd, 'utf8');
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return { kind: 'missing' };
-    if (errnoCode(error) === 'ELOOP') throw symlinkError(filePath);
-    throw new SettingsError(`Could not read ${filePath}: ${describeError(error)}`, {
-      cause: error,
-    });
-  }
-
-  let raw: unknown;
-  try {
-    // An editor may save a byte order mark; conf (and so electron-store) skips it too.
-    raw = JSON.parse(text.replace(/^\uFEFF/, ''));
-  } catch {
-    // JSON.parse's message quotes the text around the error, which may be an agent token.
-    return { kind: 'corrupt', reason: 'not valid JSON' };
-  }
-
-  const version = schemaVersionOf(raw);
-  if (version !== undefined && version > SETTINGS_SCHEMA_VERSION) {
-    throw new SettingsError(
-      `settings.json was written by a newer Keygate (schema ${version}); refusing to overwrite it. ` +
-        `This Keygate understands schema ${SETTINGS_SCHEMA_VERSION}: upgrade Keygate, or move ${filePath} aside to start over.`,
-    );
-  }
-
-  const { settings, migrated } = migrate(raw);
-  const result = settingsSchema.safeParse(settings);
-  if (!result.success) {
-    return { kind: 'corrupt', reason: `schema validation failed: ${formatIssues(result.error)}` };
-  }
-  return { kind: 'valid', settings: result.data, migrated };
-}
-
-/**
- * Renames a corrupt file to `settings.json.corrupt-<time>` so nothing is ever silently wiped.
- * rename() replaces an existing target, so a name already taken gets a counter.
- */
-function keepAside(filePath: string, reason: string): string {
-  const stamp = new Date().toISOString().replaceAll(':', '-');
-  let target = `${filePath}.corrupt-${stamp}`;
-  for (let n = 1; fs.existsSync(target); n++) target = `${filePath}.corrupt-${stamp}-${n}`;
-  try {
-    fs.renameSync(filePath, target);
-  } catch (error) {
-    throw new SettingsError(
-      `${filePath} is corrupt (${reason}) and could not be moved aside to ${target}: ${describeError(error)}`,
-      { cause: error },
-    );
-  }
-  return target;
-}
-
-/** Creates home 0700. An existing home keeps its mode: loosening it was the user's choice. */
-function ensureHome(home: string): void {
-  try {
-    const created = fs.mkdirSync(home, { recursive: true, mode: HOME_MODE });
-    // mkdir's mode passes through the umask; chmod makes it exactly 0700 whatever the umask.
-    if (created !== undefined) fs.chmodSync(home, HOME_MODE);
-  } catch (error) {
-    throw new SettingsError(`Could not create the Keygate home ${home}: ${describeError(error)}`, {
-      cause: error,
-    });
-  }
-}
-
-/**
  * Conf watches with fs.watch on macOS and Windows: events as they happen, ~100 ms. On Linux it
  * polls with fs.watchFile, which FileChangePoller already does without its race, so there conf is
  * not loaded at all (it brings ajv and semver: ~130 modules, docs/performance.md).
@@ -543,11 +377,4 @@ function deepFreeze<T>(value: T): T {
     for (const child of Object.values(value)) deepFreeze(child);
   }
   return value;
-}
-
-/** `ENOTDIR: not a directory, …`; Node's fs messages already start with the errno code. */
-function describeError(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  const code = errnoCode(error);
-  return code === undefined || message.startsWith(code) ? message : `${code}: ${message}`;
 }
