@@ -3,7 +3,12 @@ import { LRUCache } from 'lru-cache';
 import { refForError } from './reference-display.js';
 import { Secret } from './secret.js';
 import { SecretSourceError, type ReferenceCheck, type SecretSource } from './secret-source.js';
-import { defineError } from '../errors.js';
+import { ResolutionStatusTable, type RefStatus } from './resolution-status.js';
+import { SecretResolutionError } from './secret-resolution-error.js';
+import { callSource, causeOf, describeThrown, formatDuration } from './source-call.js';
+
+export { SecretResolutionError, type SecretResolutionKind } from './secret-resolution-error.js';
+export type { RefStatus } from './resolution-status.js';
 
 /** A millisecond clock. Only differences are used, so any monotonic origin works. */
 export interface Clock {
@@ -34,41 +39,6 @@ export interface SecretResolverOptions {
   refreshIntervalMs?: number;
 }
 
-export type SecretResolutionKind =
-  'not-found' | 'transient' | 'timeout' | 'invalid-ref' | 'cooldown';
-
-/** Why `resolve` failed. The message names the reference and the cause, never a value. */
-export class SecretResolutionError extends defineError('SecretResolutionError', {
-  status: 500,
-  code: 'secret_resolution',
-}) {
-  constructor(
-    message: string,
-    readonly ref: string,
-    readonly kind: SecretResolutionKind,
-    /** For 'cooldown': how long until the source is tried again (e.g. for `Retry-After`). */
-    readonly retryAfterMs?: number,
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
-  }
-}
-
-export interface RefStatus {
-  ref: string;
-  state: 'ok' | 'failing' | 'unknown';
-  /** The last failure's message, while failing. */
-  reason?: string;
-  /**
-   * The last failure's kind, while failing. 'not-found' and 'invalid-ref' are about the reference
-   * itself (a stale mapping); the others are about reaching the source.
-   */
-  kind?: SecretResolutionKind;
-  /** On the resolver's clock (default `performance.now()`; add `performance.timeOrigin` for wall time). */
-  lastOkAt?: number;
-  lastErrorAt?: number;
-}
-
 const DEFAULT_TTL_MS = 60_000;
 const DEFAULT_NEGATIVE_TTL_MS = 30_000;
 const DEFAULT_COOLDOWN_MS = 60_000;
@@ -91,23 +61,9 @@ interface Cooldown {
   readonly until: number;
   readonly cause: string;
 }
-interface StatusRecord {
-  state: 'ok' | 'failing';
-  reason: string | undefined;
-  kind: SecretResolutionKind | undefined;
-  lastOkAt: number | undefined;
-  lastErrorAt: number | undefined;
-}
 type Route =
   | { readonly source: SecretSource; readonly reason?: undefined }
   | { readonly source?: undefined; readonly reason: string };
-
-/** The source did not answer within `timeoutMs`; also the abort reason the source sees. */
-class SourceTimeout extends defineError('TimeoutError', { status: 500, code: 'source_timeout' }) {
-  constructor(scheme: string, ms: number) {
-    super(`the ${scheme} source did not answer within ${formatDuration(ms)}`);
-  }
-}
 
 /** resolveMany answered, but not about this reference: a source bug, not a reason to cool down. */
 class NoResult extends SecretSourceError {
@@ -140,7 +96,7 @@ export class SecretResolver {
   readonly #timeoutMs: number;
   readonly #cache: LRUCache<string, CacheEntry>;
   readonly #negative: LRUCache<string, NegativeEntry>;
-  readonly #status: LRUCache<string, StatusRecord>;
+  readonly #status: ResolutionStatusTable;
   readonly #cooldowns = new Map<string, Cooldown>();
   /** In-flight resolutions by reference; the promise's identity marks it current. */
   readonly #flights = new Map<string, Promise<Secret>>();
@@ -167,7 +123,7 @@ export class SecretResolver {
     const max = Math.floor(positive('maxEntries', options.maxEntries ?? DEFAULT_MAX_ENTRIES));
     this.#cache = new LRUCache({ max });
     this.#negative = new LRUCache({ max });
-    this.#status = new LRUCache({ max });
+    this.#status = new ResolutionStatusTable(max);
     this.#lastRefreshAt = new LRUCache({ max });
     this.#refreshIntervalMs = nonNegative(
       'refreshIntervalMs',
@@ -210,7 +166,7 @@ export class SecretResolver {
     if (refused !== undefined) return Promise.reject(refused);
 
     const source = route.source;
-    const call = this.#callSource(source.scheme, (signal) => source.resolve(ref, signal));
+    const call = this.#call(source.scheme, (signal) => source.resolve(ref, signal));
     return this.#track(ref, source.scheme, call);
   }
 
@@ -245,12 +201,12 @@ export class SecretResolver {
       const resolveMany = source.resolveMany?.bind(source);
       if (resolveMany === undefined) {
         for (const ref of group) {
-          const call = this.#callSource(source.scheme, (signal) => source.resolve(ref, signal));
+          const call = this.#call(source.scheme, (signal) => source.resolve(ref, signal));
           waits.push(this.#track(ref, source.scheme, call));
         }
         continue;
       }
-      const bulk = this.#callSource(source.scheme, (signal) => resolveMany(group, signal));
+      const bulk = this.#call(source.scheme, (signal) => resolveMany(group, signal));
       for (const ref of group) {
         const one = bulk.then((results) => {
           const result = results.get(ref);
@@ -266,14 +222,7 @@ export class SecretResolver {
 
   /** 'failing' from a failure until the next success; 'unknown' if never tried (or evicted). */
   status(ref: string): RefStatus {
-    const record = this.#status.get(ref);
-    if (record === undefined) return { ref, state: 'unknown' };
-    const status: RefStatus = { ref, state: record.state };
-    if (record.reason !== undefined) status.reason = record.reason;
-    if (record.kind !== undefined) status.kind = record.kind;
-    if (record.lastOkAt !== undefined) status.lastOkAt = record.lastOkAt;
-    if (record.lastErrorAt !== undefined) status.lastErrorAt = record.lastErrorAt;
-    return status;
+    return this.#status.get(ref);
   }
 
   /**
@@ -343,7 +292,7 @@ export class SecretResolver {
     try {
       check = source.validate(ref);
     } catch (err) {
-      return { reason: `the ${scheme} source could not check it: ${describe(err)}` };
+      return { reason: `the ${scheme} source could not check it: ${describeThrown(err)}` };
     }
     return check.ok ? { source } : { reason: check.reason ?? `not a valid ${scheme}:// reference` };
   }
@@ -377,28 +326,6 @@ export class SecretResolver {
     return undefined;
   }
 
-  /** One source call with a timeout on the real event loop; aborts `signal` when it fires. */
-  #callSource<T>(scheme: string, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    this.stats.sourceCalls++;
-    const controller = new AbortController();
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        const reason = new SourceTimeout(scheme, this.#timeoutMs);
-        controller.abort(reason);
-        reject(reason);
-      }, this.#timeoutMs);
-      timer.unref();
-    });
-    let answer: Promise<T>;
-    try {
-      answer = Promise.resolve(call(controller.signal));
-    } catch (err) {
-      answer = Promise.reject(err);
-    }
-    return Promise.race([answer, timedOut]).finally(() => clearTimeout(timer));
-  }
-
   /** Register `call` as the in-flight resolution of `ref` and record its outcome. */
   #track(ref: string, scheme: string, call: Promise<unknown>): Promise<Secret> {
     const flight: Promise<Secret> = call
@@ -419,7 +346,7 @@ export class SecretResolver {
             const now = this.#clock.now();
             this.#cache.set(ref, { secret, expiresAt: now + this.#ttlMs });
             this.#negative.delete(ref);
-            this.#recordOk(ref, now);
+            this.#status.recordOk(ref, now);
           }
           return secret;
         },
@@ -463,48 +390,16 @@ export class SecretResolver {
     this.#markFailing(error, now);
   }
 
-  #recordOk(ref: string, now: number): void {
-    const record = this.#status.get(ref);
-    if (record === undefined) {
-      this.#status.set(ref, {
-        state: 'ok',
-        reason: undefined,
-        kind: undefined,
-        lastOkAt: now,
-        lastErrorAt: undefined,
-      });
-      return;
-    }
-    record.state = 'ok';
-    record.reason = undefined;
-    record.kind = undefined;
-    record.lastOkAt = now;
-  }
-
   #markFailing(error: SecretResolutionError, now = this.#clock.now()): SecretResolutionError {
-    const record = this.#status.get(error.ref);
-    if (record === undefined) {
-      this.#status.set(error.ref, {
-        state: 'failing',
-        reason: error.message,
-        kind: error.kind,
-        lastOkAt: undefined,
-        lastErrorAt: now,
-      });
-    } else {
-      record.state = 'failing';
-      record.reason = error.message;
-      record.kind = error.kind;
-      record.lastErrorAt = now;
-    }
+    this.#status.recordFailure(error.ref, error.message, error.kind, now);
     return error;
   }
-}
 
-function causeOf(scheme: string, err: unknown): ['not-found' | 'transient' | 'timeout', string] {
-  if (err instanceof SourceTimeout) return ['timeout', err.message];
-  if (err instanceof SecretSourceError) return [err.kind, err.message];
-  return ['transient', `the ${scheme} source failed: ${describe(err)}`];
+  /** One source call, counted, bounded by `timeoutMs` (source-call.ts). */
+  #call<T>(scheme: string, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    this.stats.sourceCalls++;
+    return callSource(scheme, this.#timeoutMs, call);
+  }
 }
 
 function invalidRef(ref: string, reason: string): SecretResolutionError {
@@ -515,19 +410,6 @@ function invalidRef(ref: string, reason: string): SecretResolutionError {
     ref,
     'invalid-ref',
   );
-}
-
-/** A thrown value, in words. Source error messages are considered safe; other values are not echoed. */
-function describe(err: unknown): string {
-  if (err instanceof Error) return err.message || err.name;
-  if (typeof err === 'string') return err;
-  return `threw ${err === null ? 'null' : typeof err}`;
-}
-
-function formatDuration(ms: number): string {
-  if (ms < 1000) return `${Math.ceil(ms)} ms`;
-  if (ms < 120_000) return `${Math.ceil(ms / 1000)} s`;
-  return `${Math.ceil(ms / 60_000)} min`;
 }
 
 function positive(name: string, value: number): number {
