@@ -8,7 +8,8 @@
  * O_EXCL and then written has a moment with no pid in it; a process killed in that moment left a
  * lock nobody could attribute, which blocked every writer until it was `staleMs` old (a CI run
  * of `test/reliability/faults.test.ts` "kill -9 … during 1,000 rapid settings writes" hit it).
- * Regular-file locks (an older Keygate's) are still read.
+ * Regular-file locks are still read: an older Keygate's, and ours on a filesystem without
+ * symlinks.
  *
  * Two forms: `withFileLockSync` for the settings store, whose updates are synchronous and short,
  * and `withFileLock` for work that awaits (creating the CA).
@@ -36,10 +37,11 @@ export interface FileLockOptions {
 
 const DEFAULTS = { staleMs: 10_000, waitMs: 5_000, pollMs: 5 };
 /**
- * A regular-file lock with no pid in it is an older Keygate between its O_EXCL open and its
- * write (microseconds), or one killed there. After this long it is the second, and taken over.
+ * A regular-file lock with no pid in it is a maker between its O_EXCL open and its write
+ * (microseconds), or one killed there. After this long it is the second, and taken over.
  */
 const NO_PID_GRACE_MS = 1_000;
+const LOCK_FILE_MODE = 0o600;
 
 export function withFileLockSync<T>(lockPath: string, options: FileLockOptions, fn: () => T): T {
   const { waitMs, pollMs } = { ...DEFAULTS, ...options };
@@ -86,7 +88,7 @@ const MAX_LOCK_BYTES = 32;
 function tryAcquire(lockPath: string, options: FileLockOptions): boolean {
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
     try {
-      fs.symlinkSync(String(process.pid), lockPath);
+      createLock(lockPath);
       return true;
     } catch (error) {
       if (errnoCode(error) !== 'EEXIST') throw options.error('failed', error);
@@ -94,6 +96,29 @@ function tryAcquire(lockPath: string, options: FileLockOptions): boolean {
     }
   }
   return false;
+}
+
+/** Codes of a filesystem that cannot hold symlinks (FAT and exFAT volumes, some network shares). */
+const NO_SYMLINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
+
+/**
+ * The lock as a symlink to our pid; where the filesystem has no symlinks, as Mercurial does, a
+ * file created with O_EXCL and then given the pid (a kill between the two leaves a lock with no
+ * pid, taken over after NO_PID_GRACE_MS). Throws EEXIST when a lock is there.
+ */
+function createLock(lockPath: string): void {
+  try {
+    fs.symlinkSync(String(process.pid), lockPath);
+    return;
+  } catch (error) {
+    if (!NO_SYMLINKS.has(errnoCode(error) ?? '')) throw error;
+  }
+  const fd = fs.openSync(lockPath, 'wx', LOCK_FILE_MODE);
+  try {
+    fs.writeSync(fd, String(process.pid));
+  } finally {
+    fs.closeSync(fd);
+  }
 }
 
 /** True when the lock's owner is gone, it is too old, or it is not a lock; then it has been removed. */

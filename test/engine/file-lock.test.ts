@@ -1,4 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import {
   existsSync,
   lstatSync,
@@ -12,7 +13,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   withFileLock,
   withFileLockSync,
@@ -82,6 +83,45 @@ describe('withFileLock', () => {
     ).rejects.toThrow('boom');
     expect(present(path)).toBe(false);
     expect(() => withFileLockSync(path, options(), () => 'again')).not.toThrow();
+  });
+
+  it('on a filesystem without symlinks (FAT, exFAT), makes a pid file instead', async () => {
+    // No such volume can be mounted here; the filesystem's answer is the edge that is faked.
+    const noSymlinks = vi.spyOn(fs, 'symlinkSync').mockImplementation(() => {
+      throw Object.assign(new Error('EPERM: operation not permitted, symlink'), { code: 'EPERM' });
+    });
+    try {
+      const path = lockPath();
+      const seen = withFileLockSync(path, options(), () => ({
+        file: lstatSync(path).isFile(),
+        pid: readFileSync(path, 'utf8'),
+        mode: lstatSync(path).mode & 0o777,
+        second: (() => {
+          try {
+            return withFileLockSync(path, options({ waitMs: 20 }), () => 'ran');
+          } catch (error) {
+            return error;
+          }
+        })(),
+      }));
+      expect(seen).toMatchObject({ file: true, pid: String(process.pid), mode: 0o600 });
+      expect(seen.second).toBeInstanceOf(HeldError);
+      expect(present(path)).toBe(false);
+      expect(noSymlinks).toHaveBeenCalled();
+    } finally {
+      noSymlinks.mockRestore();
+    }
+  });
+
+  it('reports any other failure to make the lock with the caller’s error', () => {
+    const denied = vi.spyOn(fs, 'symlinkSync').mockImplementation(() => {
+      throw Object.assign(new Error('EACCES: permission denied, symlink'), { code: 'EACCES' });
+    });
+    try {
+      expect(() => withFileLockSync(lockPath(), options(), () => 1)).toThrow('failed');
+    } finally {
+      denied.mockRestore();
+    }
   });
 
   it.each(lockForms)('takes over a lock (%s) whose owner died', async (_, plant) => {
