@@ -23,6 +23,7 @@
 import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errnoCode } from './errors.js';
+import { processAlive } from './process-alive.js';
 
 export interface FileLockOptions {
   /** A lock older than this is taken to be left by a process that hung or died. */
@@ -53,7 +54,7 @@ export function withFileLockSync<T>(lockPath: string, options: FileLockOptions, 
   try {
     return fn();
   } finally {
-    fs.rmSync(lockPath, { force: true });
+    release(lockPath, options);
   }
 }
 
@@ -71,7 +72,23 @@ export async function withFileLock<T>(
   try {
     return await fn();
   } finally {
-    fs.rmSync(lockPath, { force: true });
+    release(lockPath, options);
+  }
+}
+
+/**
+ * Removes the lock if it is still ours. A holder that ran past `staleMs` (stopped in a debugger,
+ * SIGSTOP) may have been taken over; the lock at the path is then its successor's, and removing
+ * it would let a third process in beside the successor.
+ */
+function release(lockPath: string, options: FileLockOptions): void {
+  try {
+    const found = readLock(lockPath, options);
+    if (typeof found === 'object' && found.owner === process.pid) fs.unlinkSync(lockPath);
+  } catch {
+    // Not thrown from the `finally` it runs in, over the section's own result or error (the
+    // settings were written). A lock left here (its path made unremovable, or replaced by a
+    // directory meanwhile) is found by the next attempt, which takes it over or reports it.
   }
 }
 
@@ -131,7 +148,7 @@ function removeStaleLock(lockPath: string, options: FileLockOptions): boolean {
     const { owner, age } = found;
     if (!Number.isInteger(owner) || owner <= 0) {
       if (age < Math.min(staleMs, NO_PID_GRACE_MS)) return false;
-    } else if (age < staleMs && processExists(owner)) {
+    } else if (age < staleMs && processAlive(owner)) {
       return false;
     }
   }
@@ -203,15 +220,5 @@ function readLock(
     throw options.error('failed', error);
   } finally {
     fs.closeSync(fd);
-  }
-}
-
-function processExists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: it exists, owned by someone else.
-    return errnoCode(error) === 'EPERM';
   }
 }

@@ -8,7 +8,7 @@ import type { Settings } from '../shared/settings-schema.js';
 import { ActivityLog } from './activity/activity-log.js';
 import { settingsApprovalPolicy } from './approvals/approval-policy.js';
 import { ApprovalQueue } from './approvals/approval-queue.js';
-import { defineError, InvalidInputError, SettingsError } from './errors.js';
+import { defineError, errnoCode, InvalidInputError, SettingsError } from './errors.js';
 import { homePaths, type HomePaths } from './home.js';
 import { silentLogger, type Logger } from './log/logger.js';
 import { BudgetHooks } from './budgets/budget-hooks.js';
@@ -251,7 +251,7 @@ export class KeygateEngine {
     try {
       await this.#proxy.listen(host, port);
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
+      const code = errnoCode(err);
       if (code === 'EADDRINUSE') {
         throw new PortInUseError(
           `port ${port} on ${host} is in use: is another Keygate running? (keygate doctor)`,
@@ -421,9 +421,9 @@ export async function checkStartOptions(
   const dns = new UpstreamDns(options.dnsServers ? { servers: options.dnsServers } : {});
   const extraCaPem = await Promise.all(
     (options.upstreamCaFiles ?? []).map((file) =>
-      readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
+      readFile(file, 'utf8').catch((err: unknown) => {
         throw new InvalidInputError(
-          `--upstream-ca ${file}: ${err.code === 'ENOENT' ? 'no such file' : err.message}`,
+          `--upstream-ca ${file}: ${errnoCode(err) === 'ENOENT' ? 'no such file' : err instanceof Error ? err.message : String(err)}`,
         );
       }),
     ),

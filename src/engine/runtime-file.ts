@@ -9,6 +9,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomicSync } from './atomic-write.js';
+import { processAlive } from './process-alive.js';
 
 export interface RuntimeInfo {
   readonly pid: number;
@@ -43,16 +44,6 @@ export function removeRuntimeInfo(home: string, pid: number): void {
   if (readRuntimeInfo(home)?.pid === pid) rmSync(join(home, FILE), { force: true });
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: the process exists but belongs to someone else; it is still alive.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** The running server's address, or undefined when none runs (a stale file is ignored). */
 export function readRuntimeInfo(home: string): RuntimeInfo | undefined {
   let text: string;
@@ -69,7 +60,7 @@ export function readRuntimeInfo(home: string): RuntimeInfo | undefined {
   } catch {
     return undefined; // not JSON: a half-written or foreign file, as good as none
   }
-  if (!alive(info.pid)) return undefined;
+  if (!processAlive(info.pid)) return undefined;
   const { stale, control } = info;
   return {
     pid: info.pid,

@@ -7,6 +7,7 @@ import {
   mkdirSync,
   readFileSync,
   readlinkSync,
+  rmSync,
   symlinkSync,
   utimesSync,
   writeFileSync,
@@ -83,6 +84,21 @@ describe('withFileLock', () => {
     ).rejects.toThrow('boom');
     expect(present(path)).toBe(false);
     expect(() => withFileLockSync(path, options(), () => 'again')).not.toThrow();
+  });
+
+  it('leaves a lock it no longer owns: one taken over while it ran past staleMs', async () => {
+    const path = lockPath();
+    const successor = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)']);
+    try {
+      await withFileLock(path, options(), async () => {
+        // What a process that found this lock stale does: remove it and make its own.
+        rmSync(path);
+        symlinkSync(String(successor.pid), path);
+      });
+      expect(readlinkSync(path)).toBe(String(successor.pid));
+    } finally {
+      successor.kill();
+    }
   });
 
   it('on a filesystem without symlinks (FAT, exFAT), makes a pid file instead', async () => {

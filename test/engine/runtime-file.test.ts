@@ -44,6 +44,14 @@ describe('serve.json', () => {
     expect(readRuntimeInfo(dir)?.stale).toEqual({ b: 'gone' });
   });
 
+  it('ignores a file naming pid 0 or -1, which signal a whole process group, not a process', () => {
+    const dir = home();
+    for (const pid of [0, -1]) {
+      writeFileSync(join(dir, 'serve.json'), JSON.stringify({ pid, host: '127.0.0.1', port: 1 }));
+      expect(readRuntimeInfo(dir)).toBeUndefined();
+    }
+  });
+
   it('is removed only by the process that wrote it', () => {
     const dir = home();
     writeRuntimeInfo(dir, { pid: process.pid, host: '127.0.0.1', port: 8790 });

@@ -18,7 +18,7 @@
  */
 import dns from 'node:dns';
 import net from 'node:net';
-import { InvalidInputError } from '../errors.js';
+import { errnoCode, InvalidInputError } from '../errors.js';
 import { HostsFile } from './hosts-file.js';
 
 export type DnsLane = 'mapped' | 'unmapped';
@@ -133,7 +133,7 @@ export class UpstreamDns {
     try {
       return await this.#cares(hostname, family);
     } catch (err) {
-      if (!ASK_THE_SYSTEM.has((err as NodeJS.ErrnoException).code ?? '')) throw err;
+      if (!ASK_THE_SYSTEM.has(errnoCode(err) ?? '')) throw err;
       return await this.#system(this.#fallbackGate, hostname, family);
     } finally {
       const left = (this.#pending.get(agent) ?? 1) - 1;

@@ -6,7 +6,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import { AgentClosedError, UpstreamUnreachableError } from '../errors.js';
+import { AgentClosedError, errnoCode, UpstreamUnreachableError } from '../errors.js';
 import type { CompiledMapping } from '../rules/compiled-mapping.js';
 import type { AuthenticatedAgent } from './agent-directory.js';
 import { forwardableResponseHeaders } from './hop-by-hop.js';
@@ -209,7 +209,7 @@ function upstreamFailed(context: ProxyContext, x: Exchange, err: Error, responde
     return;
   }
   const where = x.mapping ? `mapping ${x.mapping.name}` : `${x.host}:${x.port}`;
-  const code = (err as NodeJS.ErrnoException).code;
+  const code = errnoCode(err);
   // Answered, then broken off before any of it reached the agent (a body scrubbed whole).
   const error =
     responded && !(err instanceof UpstreamTimeout)

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../atomic-write.js';
 import { withFileLock } from '../file-lock.js';
-import { defineError } from '../errors.js';
+import { defineError, errnoCode } from '../errors.js';
 
 export const USAGE_FILE = 'usage.json';
 export const RETAIN_DAYS = 90;
@@ -99,7 +99,7 @@ export function readUsageFile(path: string): UsageRow[] {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    if (errnoCode(err) === 'ENOENT') return [];
     throw new UsageFileError(`cannot read ${path}: ${(err as Error).message}`, { cause: err });
   }
   let json: unknown;

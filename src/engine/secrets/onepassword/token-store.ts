@@ -3,7 +3,7 @@ import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../atomic-write.js';
 import { Secret } from '../secret.js';
-import { defineError } from '../../errors.js';
+import { defineError, errnoCode } from '../../errors.js';
 
 /**
  * Where the service-account token lives. Headless: the environment, or an encrypted file in the
@@ -253,7 +253,7 @@ async function readOptional(path: string): Promise<Buffer | undefined> {
   try {
     return await fsp.readFile(path);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if (errnoCode(err) === 'ENOENT') return undefined;
     throw new TokenStoreIoError(`could not read ${path}: ${describe(err)}`, { cause: err });
   }
 }
@@ -277,6 +277,5 @@ async function writeAtomic(path: string, data: Buffer): Promise<void> {
 }
 
 function describe(err: unknown): string {
-  const e = err as NodeJS.ErrnoException;
-  return e.code ?? (err instanceof Error ? err.message : 'unknown error');
+  return errnoCode(err) ?? (err instanceof Error ? err.message : 'unknown error');
 }
