@@ -103,16 +103,30 @@ export function sendError(res: ServerResponse, err: KeygateError, context?: Erro
 }
 
 /**
+ * How long a refused socket stays open after its answer for the agent to read it and close. Node's
+ * HTTP server allows half-open sockets: one whose agent never closes would be held forever.
+ */
+export const RAW_REFUSAL_LINGER_MS = 2_000;
+
+/**
  * For CONNECT and refused upgrades, where there is no ServerResponse: write a whole HTTP/1.1
  * response and close. Node takes its own 'error' listener off a socket it hands to 'connect' or
  * 'upgrade', and an agent may reset while the answer is written: without one here, its
  * ECONNRESET would be thrown out of the event loop (any local process could stop serve so).
+ * The socket is destroyed `lingerMs` after the answer unless the agent closed it first.
  */
-export function writeRawError(socket: Duplex, err: KeygateError, context?: ErrorContext): void {
+export function writeRawError(
+  socket: Duplex,
+  err: KeygateError,
+  context?: ErrorContext,
+  lingerMs = RAW_REFUSAL_LINGER_MS,
+): void {
   if (socket.listenerCount('error') === 0) socket.on('error', () => socket.destroy());
   if (socket.destroyed || !socket.writable) return;
   const { status, reason, headers, body } = renderError(err, context);
   let head = `HTTP/1.1 ${status} ${reason}\r\n`;
   for (const [name, value] of Object.entries(headers)) head += `${name}: ${value}\r\n`;
   socket.end(`${head}connection: close\r\n\r\n${body}`);
+  const linger = setTimeout(() => socket.destroy(), lingerMs).unref();
+  socket.once('close', () => clearTimeout(linger));
 }

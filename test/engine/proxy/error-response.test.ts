@@ -1,5 +1,5 @@
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import {
   AgentAuthRequiredError,
@@ -21,6 +21,7 @@ import {
   sanitizeReason,
   sendError,
   wantsJson,
+  writeRawError,
 } from '../../../src/engine/proxy/error-response.js';
 import { SecretResolutionError } from '../../../src/engine/secrets/secret-resolver.js';
 
@@ -167,5 +168,43 @@ describe('sendError', () => {
     } finally {
       server.close();
     }
+  });
+});
+
+describe('writeRawError', () => {
+  /** A server that allows half-open sockets, as Node's HTTP server does, refusing each one. */
+  async function refusingServer(lingerMs: number) {
+    const refused: net.Socket[] = [];
+    const server = net.createServer({ allowHalfOpen: true }, (socket) => {
+      refused.push(socket);
+      writeRawError(socket, new AgentAuthRequiredError('no agent token'), undefined, lingerMs);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return { server, refused, port: (server.address() as AddressInfo).port };
+  }
+
+  it('answers, then lets go of an agent that never closes its side', async () => {
+    const { server, refused, port } = await refusingServer(200);
+    // allowHalfOpen: this client reads the answer and its end, and never ends its own side.
+    const client = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+    let answer = '';
+    client.setEncoding('utf8').on('data', (chunk: string) => (answer += chunk));
+    await new Promise((resolve) => client.once('end', resolve));
+    expect(answer).toMatch(/^HTTP\/1\.1 407 .*\r\nconnection: close\r\n\r\n/s);
+    expect(refused[0]?.destroyed).toBe(false);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(refused[0]?.destroyed).toBe(true);
+    client.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  it('closes at once when the agent closes first, without waiting out the linger', async () => {
+    const { server, refused, port } = await refusingServer(60_000);
+    const client = net.connect({ port, host: '127.0.0.1' });
+    client.resume();
+    await new Promise((resolve) => client.once('close', resolve));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(refused[0]?.destroyed).toBe(true);
+    await new Promise((resolve) => server.close(resolve));
   });
 });
