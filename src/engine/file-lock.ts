@@ -14,11 +14,17 @@
  * Two forms: `withFileLockSync` for the settings store, whose updates are synchronous and short,
  * and `withFileLock` for work that awaits (creating the CA).
  *
+ * The symlink's target is `<pid>.<n>`, `n` counting this process's acquisitions: a section
+ * releases only the lock it made, never a successor's that took it over as stale. Taking over is
+ * itself serialised by a guard (`<name>.lock.break`, held for microseconds): two processes that
+ * both find one dead owner's lock cannot both remove it, the second removing the first's new lock.
+ *
  * Any local process (an agent included) can plant something at the lock's path. Whatever is
  * there, an attempt ends within the wait: the path is looked at with lstat, a symlink is read
  * with readlink (never followed) and a file with O_NOFOLLOW | O_NONBLOCK, so a FIFO or a device
  * is never blocked on. A symlink whose target is not a pid (dangling or not), a FIFO, a socket or
- * a device is removed and taken over; a directory is reported (`failed`), never removed.
+ * a device is removed and taken over; a directory is reported (`failed`), never removed. A lock
+ * dated in the future (planted with `touch -h`) is stale, so its age cannot hold it forever.
  */
 import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -36,25 +42,39 @@ export interface FileLockOptions {
   error: (reason: 'held' | 'failed', cause?: unknown) => Error;
 }
 
-const DEFAULTS = { staleMs: 10_000, waitMs: 5_000, pollMs: 5 };
+/**
+ * Stale before the wait is over: a lock naming a live process that is not working under it (a
+ * reused pid, one planted with pid 1, a process stopped in a debugger) delays writers, never
+ * fails them. Sections under the default lock (settings, usage) take milliseconds.
+ */
+const DEFAULTS = { staleMs: 4_000, waitMs: 5_000, pollMs: 5 };
 /**
  * A regular-file lock with no pid in it is a maker between its O_EXCL open and its write
  * (microseconds), or one killed there. After this long it is the second, and taken over.
  */
 const NO_PID_GRACE_MS = 1_000;
+/** Clocks of processes on one machine agree; a lock dated later than this ahead was planted. */
+const FUTURE_SKEW_MS = 1_000;
+/** The takeover guard is held for one re-read and one unlink; older, its holder died. */
+const GUARD_STALE_MS = 1_000;
 const LOCK_FILE_MODE = 0o600;
+
+/** The targets of the locks this process holds now, to tell its own from a previous pid owner's. */
+const heldTokens = new Set<string>();
+let acquisitions = 0;
 
 export function withFileLockSync<T>(lockPath: string, options: FileLockOptions, fn: () => T): T {
   const { waitMs, pollMs } = { ...DEFAULTS, ...options };
   const deadline = Date.now() + waitMs;
-  while (!tryAcquire(lockPath, options)) {
+  let token: string | undefined;
+  while ((token = tryAcquire(lockPath, options)) === undefined) {
     if (Date.now() > deadline) throw options.error('held');
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, pollMs);
   }
   try {
     return fn();
   } finally {
-    release(lockPath, options);
+    release(lockPath, token, options);
   }
 }
 
@@ -65,26 +85,28 @@ export async function withFileLock<T>(
 ): Promise<T> {
   const { waitMs, pollMs } = { ...DEFAULTS, ...options };
   const deadline = Date.now() + waitMs;
-  while (!tryAcquire(lockPath, options)) {
+  let token: string | undefined;
+  while ((token = tryAcquire(lockPath, options)) === undefined) {
     if (Date.now() > deadline) throw options.error('held');
     await sleep(pollMs);
   }
   try {
     return await fn();
   } finally {
-    release(lockPath, options);
+    release(lockPath, token, options);
   }
 }
 
 /**
- * Removes the lock if it is still ours. A holder that ran past `staleMs` (stopped in a debugger,
- * SIGSTOP) may have been taken over; the lock at the path is then its successor's, and removing
- * it would let a third process in beside the successor.
+ * Removes the lock if it is still the one this section made. A holder that ran past `staleMs`
+ * (stopped in a debugger, SIGSTOP) may have been taken over; the lock at the path is then its
+ * successor's (in another process or this one), and removing it would let a third in.
  */
-function release(lockPath: string, options: FileLockOptions): void {
+function release(lockPath: string, token: string, options: FileLockOptions): void {
+  heldTokens.delete(token);
   try {
     const found = readLock(lockPath, options);
-    if (typeof found === 'object' && found.owner === process.pid) fs.unlinkSync(lockPath);
+    if (found !== 'gone' && found.token === token) fs.unlinkSync(lockPath);
   } catch {
     // Not thrown from the `finally` it runs in, over the section's own result or error (the
     // settings were written). A lock left here (its path made unremovable, or replaced by a
@@ -98,82 +120,138 @@ function release(lockPath: string, options: FileLockOptions): void {
  * of spinning: the caller sleeps between calls and gives up at its deadline.
  */
 const ATTEMPTS = 3;
-/** A pid is at most 10 digits; reading more would let a planted huge file cost memory. */
+/** A token is at most 10 + 1 + 16 characters; reading more would let a planted huge file cost memory. */
 const MAX_LOCK_BYTES = 32;
 
-/** True when this process now holds the lock; false when another live process does. */
-function tryAcquire(lockPath: string, options: FileLockOptions): boolean {
+/** This process's token when it now holds the lock; undefined when another holder does. */
+function tryAcquire(lockPath: string, options: FileLockOptions): string | undefined {
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+    const token = `${process.pid}.${++acquisitions}`;
     try {
-      createLock(lockPath);
-      return true;
+      createLock(lockPath, token);
+      heldTokens.add(token);
+      return token;
     } catch (error) {
       if (errnoCode(error) !== 'EEXIST') throw options.error('failed', error);
-      if (!removeStaleLock(lockPath, options)) return false;
+      if (!removeStaleLock(lockPath, options)) return undefined;
     }
   }
-  return false;
+  return undefined;
 }
 
 /** Codes of a filesystem that cannot hold symlinks (FAT and exFAT volumes, some network shares). */
 const NO_SYMLINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
 
 /**
- * The lock as a symlink to our pid; where the filesystem has no symlinks, as Mercurial does, a
- * file created with O_EXCL and then given the pid (a kill between the two leaves a lock with no
+ * The lock as a symlink to `token`; where the filesystem has no symlinks, as Mercurial does, a
+ * file created with O_EXCL and then given the token (a kill between the two leaves a lock with no
  * pid, taken over after NO_PID_GRACE_MS). Throws EEXIST when a lock is there.
  */
-function createLock(lockPath: string): void {
+function createLock(lockPath: string, token: string): void {
   try {
-    fs.symlinkSync(String(process.pid), lockPath);
+    fs.symlinkSync(token, lockPath);
     return;
   } catch (error) {
     if (!NO_SYMLINKS.has(errnoCode(error) ?? '')) throw error;
   }
   const fd = fs.openSync(lockPath, 'wx', LOCK_FILE_MODE);
   try {
-    fs.writeSync(fd, String(process.pid));
+    fs.writeSync(fd, token);
   } finally {
     fs.closeSync(fd);
   }
 }
 
-/** True when the lock's owner is gone, it is too old, or it is not a lock; then it has been removed. */
+/** True when the lock was gone or has been removed as stale (try again); false when it is held. */
 function removeStaleLock(lockPath: string, options: FileLockOptions): boolean {
-  const staleMs = options.staleMs ?? DEFAULTS.staleMs;
   const found = readLock(lockPath, options);
-  // Released between our open and this read: try again at once.
+  // Released between our attempt and this read: try again at once.
   if (found === 'gone') return true;
-  if (found !== 'odd') {
-    const { owner, age } = found;
-    if (!Number.isInteger(owner) || owner <= 0) {
-      if (age < Math.min(staleMs, NO_PID_GRACE_MS)) return false;
-    } else if (age < staleMs && processAlive(owner)) {
-      return false;
-    }
+  if (!isStale(found, options.staleMs ?? DEFAULTS.staleMs)) return false;
+  return removeUnderGuard(lockPath, found, options);
+}
+
+function isStale(found: FoundLock, staleMs: number): boolean {
+  if (found.owner === undefined) return true;
+  if (found.age < -FUTURE_SKEW_MS) return true;
+  if (Number.isNaN(found.owner)) return found.age >= Math.min(staleMs, NO_PID_GRACE_MS);
+  if (found.age >= staleMs) return true;
+  // Our own pid on a lock this process does not hold: left by an earlier process with our pid.
+  if (found.owner === process.pid) return !heldTokens.has(found.token);
+  return !processAlive(found.owner);
+}
+
+/**
+ * Removes `judged`, unless the lock at the path is no longer it: another process may have removed
+ * it and made its own since we read it. The guard makes the re-read and the unlink one step
+ * against other takers-over. False when another process holds the guard (we retry on the next poll).
+ */
+function removeUnderGuard(lockPath: string, judged: FoundLock, options: FileLockOptions): boolean {
+  const guardPath = `${lockPath}.break`;
+  const guard = `${process.pid}.${++acquisitions}`;
+  try {
+    createLock(guardPath, guard);
+  } catch (error) {
+    if (errnoCode(error) !== 'EEXIST') throw options.error('failed', error);
+    removeStaleGuard(guardPath, options);
+    return false;
   }
   try {
-    // unlink, not rm -r: removes a symlink itself, never what it points to.
-    fs.unlinkSync(lockPath);
+    const current = readLock(lockPath, options);
+    if (current === 'gone') return true;
+    if (current.id !== judged.id || current.token !== judged.token) return true;
+    unlinkIfThere(lockPath, options);
+    return true;
+  } finally {
+    try {
+      const found = readLock(guardPath, options);
+      if (found !== 'gone' && found.token === guard) fs.unlinkSync(guardPath);
+    } catch {
+      // A guard left behind is stale after GUARD_STALE_MS and removed by the next taker-over.
+    }
+  }
+}
+
+/** A guard whose holder died mid-takeover, or one planted, is removed once it is old enough. */
+function removeStaleGuard(guardPath: string, options: FileLockOptions): void {
+  const found = readLock(guardPath, options);
+  if (found === 'gone') return;
+  const stale =
+    found.owner === undefined ||
+    Math.abs(found.age) >= GUARD_STALE_MS ||
+    (Number.isInteger(found.owner) && !processAlive(found.owner));
+  if (stale) unlinkIfThere(guardPath, options);
+}
+
+function unlinkIfThere(path: string, options: FileLockOptions): void {
+  try {
+    // unlink, not rm: removes a symlink itself, never what it points to, and never recurses.
+    fs.unlinkSync(path);
   } catch (error) {
     if (errnoCode(error) !== 'ENOENT') throw options.error('failed', error);
   }
-  return true;
 }
 
-/** What a lock symlink's target is: a pid, nothing else (at most 10 digits). */
-const PID_TARGET = /^[1-9][0-9]{0,9}$/;
+/** What a lock's token is: `<pid>.<n>` (a bare pid: an older Keygate's). */
+const TOKEN = /^([1-9][0-9]{0,9})(?:\.[0-9]{1,16})?$/;
 
 /**
- * The lock's pid and age; `odd` for a symlink whose target is not a pid (planted) and for
- * anything that is neither a symlink nor a regular file (a FIFO, socket or device), `gone` when
- * nothing is there. A directory cannot be taken over by unlinking
- * and might hold someone's files, so it is reported.
+ * What is at a lock path. `owner` is the pid in its token (NaN for a file with none yet), or
+ * undefined for something that is no lock of ours (a symlink whose target is no token, a FIFO, a
+ * socket, a device); `id` tells one entry from another made later at the same path.
  */
-function readLock(
-  lockPath: string,
-  options: FileLockOptions,
-): { owner: number; age: number } | 'odd' | 'gone' {
+interface FoundLock {
+  readonly token: string;
+  readonly owner: number | undefined;
+  readonly age: number;
+  readonly id: string;
+}
+
+/**
+ * The lock at `lockPath`, or `gone` when nothing is there. A directory cannot be taken over by
+ * unlinking and might hold someone's files, so it is reported.
+ */
+function readLock(lockPath: string, options: FileLockOptions): FoundLock | 'gone' {
   let stat: fs.Stats;
   try {
     stat = fs.lstatSync(lockPath);
@@ -184,6 +262,12 @@ function readLock(
   if (stat.isDirectory()) {
     throw options.error('failed', new Error(`${lockPath} is a directory, not a lock file`));
   }
+  const found = (token: string, owner: number | undefined, at: fs.Stats): FoundLock => ({
+    token,
+    owner,
+    age: Date.now() - at.mtimeMs,
+    id: `${at.dev}:${at.ino}:${at.mtimeMs}`,
+  });
   if (stat.isSymbolicLink()) {
     let target: string;
     try {
@@ -194,10 +278,10 @@ function readLock(
       if (errnoCode(error) === 'EINVAL') return 'gone';
       throw options.error('failed', error);
     }
-    if (!PID_TARGET.test(target)) return 'odd';
-    return { owner: Number(target), age: Date.now() - stat.mtimeMs };
+    const pid = TOKEN.exec(target)?.[1];
+    return found(target, pid === undefined ? undefined : Number(pid), stat);
   }
-  if (!stat.isFile()) return 'odd';
+  if (!stat.isFile()) return found('', undefined, stat);
   let fd: number;
   try {
     // Swapped for a symlink or FIFO since the lstat: ELOOP / no blocking, instead of following it.
@@ -207,15 +291,17 @@ function readLock(
     );
   } catch (error) {
     if (errnoCode(error) === 'ENOENT') return 'gone';
-    if (errnoCode(error) === 'ELOOP') return 'odd';
+    if (errnoCode(error) === 'ELOOP') return found('', undefined, stat);
     throw options.error('failed', error);
   }
   try {
     const opened = fs.fstatSync(fd);
-    if (!opened.isFile()) return 'odd';
+    if (!opened.isFile()) return found('', undefined, opened);
     const buffer = Buffer.alloc(MAX_LOCK_BYTES);
-    const length = fs.readSync(fd, buffer, 0, MAX_LOCK_BYTES, 0);
-    return { owner: Number(buffer.toString('utf8', 0, length)), age: Date.now() - opened.mtimeMs };
+    const token = buffer.toString('utf8', 0, fs.readSync(fd, buffer, 0, MAX_LOCK_BYTES, 0));
+    const pid = TOKEN.exec(token)?.[1];
+    // A file with no token yet (its maker between open and write), or garbage: NaN, not a pid.
+    return found(token, pid === undefined ? Number.NaN : Number(pid), opened);
   } catch (error) {
     throw options.error('failed', error);
   } finally {

@@ -52,13 +52,14 @@ const LOCK_FORMS = {
 const lockForms = Object.entries(LOCK_FORMS);
 
 describe('withFileLock', () => {
-  it('makes the lock in one step, holding its pid: a symlink whose target is the pid', () => {
+  it('makes the lock in one step, holding its pid: a symlink whose target is `<pid>.<n>`', () => {
     const path = lockPath();
     const seen = withFileLockSync(path, options(), () => ({
       symlink: lstatSync(path).isSymbolicLink(),
       target: readlinkSync(path),
     }));
-    expect(seen).toEqual({ symlink: true, target: String(process.pid) });
+    expect(seen.symlink).toBe(true);
+    expect(seen.target).toMatch(new RegExp(`^${process.pid}\\.\\d+$`));
     expect(present(path)).toBe(false);
   });
 
@@ -101,6 +102,56 @@ describe('withFileLock', () => {
     }
   });
 
+  it('takes over a lock dated in the future, whoever it names (planted with touch -h)', () => {
+    const path = lockPath();
+    symlinkSync('1', path);
+    const later = new Date(Date.now() + 3_600_000);
+    lutimesSync(path, later, later);
+    expect(withFileLockSync(path, options(), () => 'ran')).toBe('ran');
+  });
+
+  it('takes over at once a lock naming this pid that this process does not hold (an earlier process’s)', () => {
+    for (const target of [`${process.pid}.999999`, String(process.pid)]) {
+      const path = lockPath();
+      symlinkSync(target, path);
+      expect(withFileLockSync(path, options({ waitMs: 50 }), () => 'ran')).toBe('ran');
+    }
+  });
+
+  it('in one process too, a section that ran past staleMs leaves its successor’s lock alone', async () => {
+    const path = lockPath();
+    const events: string[] = [];
+    const section = (name: string, ms: number) =>
+      withFileLock(path, options({ staleMs: 200, waitMs: 2_000 }), async () => {
+        events.push(`${name} in`);
+        await sleep(ms);
+        events.push(`${name} out`);
+      });
+    // A outlives staleMs and is taken over by B at ~220 ms; A leaves at 300 while B (150 ms,
+    // within staleMs) is inside until ~370; C asks at 320.
+    await Promise.all([
+      section('A', 300),
+      sleep(220).then(() => section('B', 150)),
+      sleep(320).then(() => section('C', 10)),
+    ]);
+    // B took A over as stale; A's release must not have let C in beside B.
+    expect(events).toEqual(['A in', 'B in', 'A out', 'B out', 'C in', 'C out']);
+  });
+
+  it('takes a stale lock over only under the takeover guard, and a dead taker’s guard goes', () => {
+    const path = lockPath();
+    symlinkSync(`${deadPid()}.1`, path);
+    // Another process is taking it over right now: we wait rather than race it.
+    symlinkSync(`${process.ppid}.1`, `${path}.break`);
+    expect(() => withFileLockSync(path, options({ waitMs: 100 }), () => 1)).toThrow(HeldError);
+    expect(readlinkSync(path)).toMatch(/\.1$/);
+    // That taker died: its guard is removed and the lock taken over.
+    rmSync(`${path}.break`);
+    symlinkSync(`${deadPid()}.1`, `${path}.break`);
+    expect(withFileLockSync(path, options(), () => 'ran')).toBe('ran');
+    expect(present(`${path}.break`)).toBe(false);
+  });
+
   it('on a filesystem without symlinks (FAT, exFAT), makes a pid file instead', async () => {
     // No such volume can be mounted here; the filesystem's answer is the edge that is faked.
     const noSymlinks = vi.spyOn(fs, 'symlinkSync').mockImplementation(() => {
@@ -120,7 +171,8 @@ describe('withFileLock', () => {
           }
         })(),
       }));
-      expect(seen).toMatchObject({ file: true, pid: String(process.pid), mode: 0o600 });
+      expect(seen).toMatchObject({ file: true, mode: 0o600 });
+      expect(seen.pid).toMatch(new RegExp(`^${process.pid}\\.\\d+$`));
       expect(seen.second).toBeInstanceOf(HeldError);
       expect(present(path)).toBe(false);
       expect(noSymlinks).toHaveBeenCalled();
@@ -238,7 +290,9 @@ describe('withFileLock', () => {
       writeFileSync(victim, 'keep me');
       symlinkSync(victim, path);
       // Replaced by the lock itself: a symlink to this process's pid, not to the victim.
-      expect(withFileLockSync(path, options(), () => readlinkSync(path))).toBe(String(process.pid));
+      expect(withFileLockSync(path, options(), () => readlinkSync(path))).toMatch(
+        new RegExp(`^${process.pid}\\.\\d+$`),
+      );
       expect(readFileSync(victim, 'utf8')).toBe('keep me');
     });
 
