@@ -90,7 +90,7 @@ async function startMitmdump(root, caPath) {
 }
 
 /**
- * @param {{ withMitmproxy?: boolean, keygateExecArgv?: string[], only?: string[] }} options
+ * @param {{ withMitmproxy?: boolean, keygateExecArgv?: string[], mitmExecArgv?: string[], only?: string[] }} options
  */
 export async function startEnvironment(options = {}) {
   const root = tempDir('keygate-bench-');
@@ -134,7 +134,7 @@ export async function startEnvironment(options = {}) {
     mkdirSync(mitmDir);
     mitm = await forkChild(join(CHILDREN, 'mitm.mjs'), {
       name: 'http-mitm-proxy',
-      execArgv: ['--expose-gc'],
+      execArgv: ['--expose-gc', ...(options.mitmExecArgv ?? [])],
       env: { ...commonEnv, BENCH_MITM_DIR: mitmDir },
     });
   }
