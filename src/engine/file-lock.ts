@@ -16,7 +16,8 @@
  *
  * The symlink's target is `<pid>.<n>`, `n` counting this process's acquisitions: a section
  * releases only the lock it made, never a successor's that took it over as stale. Taking over is
- * itself serialised by a guard (`<name>.lock.break`, held for microseconds): two processes that
+ * itself serialised by a guard (`<name>.lock.break`, held for microseconds), and an entry judged
+ * stale is moved aside before it is deleted, so that nothing made since is: two processes that
  * both find one dead owner's lock cannot both remove it, the second removing the first's new lock.
  *
  * Any local process (an agent included) can plant something at the lock's path. Whatever is
@@ -43,20 +44,22 @@ export interface FileLockOptions {
 }
 
 /**
- * Stale before the wait is over: a lock naming a live process that is not working under it (a
- * reused pid, one planted with pid 1, a process stopped in a debugger) delays writers, never
- * fails them. Sections under the default lock (settings, usage) take milliseconds.
+ * `staleMs` is longer than the wait on purpose: a process frozen while it holds a lock (its own
+ * synchronous settings wait blocks its event loop for up to `waitMs`) must not look stale to
+ * others, who would then enter beside it. The cost: a fresh lock naming a live process that is
+ * not working under it (planted with pid 1, a reused pid) fails writers with the caller's
+ * `held` error until it is `staleMs` old.
  */
-const DEFAULTS = { staleMs: 4_000, waitMs: 5_000, pollMs: 5 };
+const DEFAULTS = { staleMs: 10_000, waitMs: 5_000, pollMs: 5 };
 /**
  * A regular-file lock with no pid in it is a maker between its O_EXCL open and its write
- * (microseconds), or one killed there. After this long it is the second, and taken over.
+ * (microseconds), or one killed there. After this long it is the second, and taken over. Three
+ * seconds, not one: FAT keeps mtimes to 2 s and HFS+ to 1 s, so a fresh entry can read as a
+ * second old at once.
  */
-const NO_PID_GRACE_MS = 1_000;
+const NO_PID_GRACE_MS = 3_000;
 /** Clocks of processes on one machine agree; a lock dated later than this ahead was planted. */
-const FUTURE_SKEW_MS = 1_000;
-/** The takeover guard is held for one re-read and one unlink; older, its holder died. */
-const GUARD_STALE_MS = 1_000;
+const FUTURE_SKEW_MS = 3_000;
 const LOCK_FILE_MODE = 0o600;
 
 /** The targets of the locks this process holds now, to tell its own from a previous pid owner's. */
@@ -199,28 +202,74 @@ function removeUnderGuard(lockPath: string, judged: FoundLock, options: FileLock
   try {
     const current = readLock(lockPath, options);
     if (current === 'gone') return true;
-    if (current.id !== judged.id || current.token !== judged.token) return true;
-    unlinkIfThere(lockPath, options);
+    if (!sameEntry(current, judged)) return true;
+    removeIfSame(lockPath, judged, options);
     return true;
   } finally {
     try {
       const found = readLock(guardPath, options);
       if (found !== 'gone' && found.token === guard) fs.unlinkSync(guardPath);
     } catch {
-      // A guard left behind is stale after GUARD_STALE_MS and removed by the next taker-over.
+      // A guard left behind is removed by the next taker-over once its owner is gone.
     }
   }
+}
+
+const sameEntry = (a: FoundLock, b: FoundLock) => a.id === b.id && a.token === b.token;
+
+/**
+ * Removes the entry at `path` only if it is still `judged`. A check and then an unlink by path
+ * would delete whatever was made there in between (the owner releasing and another process
+ * locking): the entry is moved aside first (rename is atomic), looked at there, and deleted, or
+ * put back when it is a newer one. Its owner's release compares tokens, so a lock put back is
+ * still its own.
+ */
+function removeIfSame(path: string, judged: FoundLock, options: FileLockOptions): void {
+  const aside = `${path}.${process.pid}.${++acquisitions}.stale`;
+  try {
+    fs.renameSync(path, aside);
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return;
+    throw options.error('failed', error);
+  }
+  const stat = fs.lstatSync(aside, { throwIfNoEntry: false });
+  if (stat?.isDirectory()) {
+    // Swapped in since it was judged: put back where it was found, never removed.
+    try {
+      fs.renameSync(aside, path);
+    } catch (error) {
+      throw options.error('failed', error);
+    }
+    return;
+  }
+  const moved = readLock(aside, options);
+  if (moved !== 'gone' && !sameEntry(moved, judged) && moved.owner !== undefined) {
+    try {
+      if (stat?.isSymbolicLink()) fs.symlinkSync(moved.token, path);
+      // A regular file: hard-linked back (it is no symlink, so link(2) follows nothing).
+      else fs.linkSync(aside, path);
+    } catch {
+      // Something was made at the path meanwhile: that newer lock stands; this one is lost and
+      // its owner's section runs beside it (a window of microseconds, two processes wide).
+    }
+  }
+  unlinkIfThere(aside, options);
 }
 
 /** A guard whose holder died mid-takeover, or one planted, is removed once it is old enough. */
 function removeStaleGuard(guardPath: string, options: FileLockOptions): void {
   const found = readLock(guardPath, options);
   if (found === 'gone') return;
+  // A live taker-over is waited for however long it pauses: removing its guard would let a
+  // second taker in beside it. Only a dead one's, one with no pid for NO_PID_GRACE_MS, one past
+  // `staleMs` (its pid reused) or one dated in the future is removed.
+  const staleMs = options.staleMs ?? DEFAULTS.staleMs;
   const stale =
     found.owner === undefined ||
-    Math.abs(found.age) >= GUARD_STALE_MS ||
+    found.age < -FUTURE_SKEW_MS ||
+    (Number.isNaN(found.owner) ? found.age >= NO_PID_GRACE_MS : found.age >= staleMs) ||
     (Number.isInteger(found.owner) && !processAlive(found.owner));
-  if (stale) unlinkIfThere(guardPath, options);
+  if (stale) removeIfSame(guardPath, found, options);
 }
 
 function unlinkIfThere(path: string, options: FileLockOptions): void {
@@ -266,7 +315,8 @@ function readLock(lockPath: string, options: FileLockOptions): FoundLock | 'gone
     token,
     owner,
     age: Date.now() - at.mtimeMs,
-    id: `${at.dev}:${at.ino}:${at.mtimeMs}`,
+    // Not the inode: some filesystems (FAT through FUSE) renumber an entry when it is renamed.
+    id: `${at.dev}:${at.mtimeMs}`,
   });
   if (stat.isSymbolicLink()) {
     let target: string;

@@ -152,6 +152,27 @@ describe('withFileLock', () => {
     expect(present(`${path}.break`)).toBe(false);
   });
 
+  it('puts back a lock made between its judging and its removal (the owner released, another locked)', () => {
+    const path = lockPath();
+    symlinkSync(`${deadPid()}.1`, path);
+    const successor = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)']);
+    const rename = fs.renameSync.bind(fs);
+    // Just before the stale lock is moved aside, it is gone and a live process's lock is there.
+    const swap = vi.spyOn(fs, 'renameSync').mockImplementationOnce((from, to) => {
+      fs.unlinkSync(from);
+      fs.symlinkSync(`${successor.pid}.9`, from);
+      rename(from, to);
+    });
+    try {
+      expect(() => withFileLockSync(path, options({ waitMs: 100 }), () => 1)).toThrow(HeldError);
+      expect(readlinkSync(path)).toBe(`${successor.pid}.9`);
+      expect(swap).toHaveBeenCalled();
+    } finally {
+      swap.mockRestore();
+      successor.kill();
+    }
+  });
+
   it('on a filesystem without symlinks (FAT, exFAT), makes a pid file instead', async () => {
     // No such volume can be mounted here; the filesystem's answer is the edge that is faked.
     const noSymlinks = vi.spyOn(fs, 'symlinkSync').mockImplementation(() => {
@@ -235,11 +256,11 @@ describe('withFileLock', () => {
     expect(() => withFileLockSync(path, options({ waitMs: 50 }), () => 1)).toThrow(HeldError);
   });
 
-  it('takes over a lock file a second old with no pid (its maker was killed before writing it)', () => {
+  it('takes over a lock file seconds old with no pid (its maker was killed before writing it)', () => {
     // Held every writer for `staleMs` (10 s), longer than their wait (5 s).
     const path = lockPath();
     writeFileSync(path, '');
-    const old = new Date(Date.now() - 1_500);
+    const old = new Date(Date.now() - 4_000);
     utimesSync(path, old, old);
     expect(withFileLockSync(path, options(), () => 'ran')).toBe('ran');
   });
