@@ -27,7 +27,7 @@ async function answering(status: number, body: string): Promise<number> {
   return (server.address() as AddressInfo).port;
 }
 
-interface Home {
+interface DoctorRun {
   checks: DoctorCheck[];
 }
 
@@ -35,7 +35,7 @@ interface Home {
 async function doctor(
   mappings: Mapping[],
   options: { env?: NodeJS.ProcessEnv; port?: number; ca?: 'none' | 'good' | 'damaged' } = {},
-): Promise<Home> {
+): Promise<DoctorRun> {
   const home = tempDir();
   const paths = homePaths(home);
   const store = SettingsStore.open(home);
