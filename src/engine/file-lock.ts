@@ -206,12 +206,8 @@ function removeUnderGuard(lockPath: string, judged: FoundLock, options: FileLock
     removeIfSame(lockPath, judged, options);
     return true;
   } finally {
-    try {
-      const found = readLock(guardPath, options);
-      if (found !== 'gone' && found.token === guard) fs.unlinkSync(guardPath);
-    } catch {
-      // A guard left behind is removed by the next taker-over once its owner is gone.
-    }
+    // Like any lock: only if it is still ours; one left behind is the next taker-over's to remove.
+    release(guardPath, guard, options);
   }
 }
 
@@ -256,20 +252,16 @@ function removeIfSame(path: string, judged: FoundLock, options: FileLockOptions)
   unlinkIfThere(aside, options);
 }
 
-/** A guard whose holder died mid-takeover, or one planted, is removed once it is old enough. */
+/**
+ * A guard is judged like a lock (`isStale`): a live taker-over is waited for however long it
+ * pauses, under `staleMs`, since removing its guard would let a second taker in beside it. A guard
+ * naming this process is always a leftover: this process holds its own only inside one
+ * synchronous call.
+ */
 function removeStaleGuard(guardPath: string, options: FileLockOptions): void {
   const found = readLock(guardPath, options);
-  if (found === 'gone') return;
-  // A live taker-over is waited for however long it pauses: removing its guard would let a
-  // second taker in beside it. Only a dead one's, one with no pid for NO_PID_GRACE_MS, one past
-  // `staleMs` (its pid reused) or one dated in the future is removed.
-  const staleMs = options.staleMs ?? DEFAULTS.staleMs;
-  const stale =
-    found.owner === undefined ||
-    found.age < -FUTURE_SKEW_MS ||
-    (Number.isNaN(found.owner) ? found.age >= NO_PID_GRACE_MS : found.age >= staleMs) ||
-    (Number.isInteger(found.owner) && !processAlive(found.owner));
-  if (stale) removeIfSame(guardPath, found, options);
+  if (found !== 'gone' && isStale(found, options.staleMs ?? DEFAULTS.staleMs))
+    removeIfSame(guardPath, found, options);
 }
 
 function unlinkIfThere(path: string, options: FileLockOptions): void {
