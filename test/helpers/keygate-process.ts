@@ -47,15 +47,16 @@ export interface ServeHandle {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Starts `keygate serve` and waits for its "listening" line. */
+/** Starts `keygate serve` and waits for its "listening" line; `nodeArgs` go to node itself. */
 export async function startServe(
   home: string,
   args: string[] = [],
   env: NodeJS.ProcessEnv = {},
+  nodeArgs: string[] = [],
 ): Promise<ServeHandle> {
   const child = spawn(
     process.execPath,
-    [KEYGATE_BIN, '--home', home, 'serve', '--port', '0', ...args],
+    [...nodeArgs, KEYGATE_BIN, '--home', home, 'serve', '--port', '0', ...args],
     {
       env: { ...process.env, KEYGATE_LOG: 'info', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
