@@ -1,7 +1,7 @@
 /**
  * Turns off V8's allocation-site pretenuring for this process: the largest single piece of the
  * proxy's CPU per request that was Keygate's to remove (issue 9 §6; measured in
- * docs/decisions/0007, "GC: pretenuring, not a reference").
+ * docs/decisions/0007, "2026-12-05: it was pretenuring, and it is off").
  *
  * Why: V8 watches each object-literal site and, when most of its objects were alive at a
  * scavenge, starts treating the site as long-lived. A proxy's request objects (the library's
