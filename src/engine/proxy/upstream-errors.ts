@@ -48,8 +48,36 @@ export function classifyUpstreamError(err: unknown, where: string): KeygateError
       { cause: error },
     );
   }
-  const reason = code ? `${code}: ${error.message}` : error.message;
+  // A code, or else a class name worth saying (undici's HTTPParserError carries no code).
+  const label = code || (error.name === 'Error' ? '' : error.name);
+  const reason = label ? `${label}: ${error.message}` : error.message;
+  if (code === 'UND_ERR_SOCKET') {
+    return new UpstreamUnreachableError(
+      `${where}: the upstream closed the connection without answering (${reason})`,
+      { cause: error },
+    );
+  }
+  if (error.name === 'HTTPParserError' || code.startsWith('HPE_')) {
+    return new UpstreamUnreachableError(
+      `${where}: the upstream's answer is not HTTP/1.1 (${reason})`,
+      {
+        cause: error,
+      },
+    );
+  }
   return new UpstreamUnreachableError(`${where}: could not reach the upstream (${reason})`, {
     cause: error,
   });
+}
+
+/**
+ * undici's names for Keygate's idle timeout: silent for `upstreamIdleMs` before the head
+ * (headersTimeout) or between body chunks (bodyTimeout). Every undici error passes through here
+ * (upstream-response.ts), so the rest of the proxy knows one timeout.
+ */
+export function fromUndici(err: Error): Error {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT'
+    ? new UpstreamTimeout('idle', { cause: err })
+    : err;
 }

@@ -10,8 +10,10 @@ import {
   UpstreamTlsError,
   UpstreamUnreachableError,
 } from '../../../src/engine/errors.js';
+import { errors as undiciErrors } from 'undici';
 import {
   classifyUpstreamError,
+  fromUndici,
   UpstreamTimeout,
 } from '../../../src/engine/proxy/upstream-errors.js';
 import { createTestPki } from '../../helpers/test-pki.js';
@@ -126,6 +128,41 @@ describe('classifyUpstreamError', () => {
     expect(out).toBeInstanceOf(UpstreamUnreachableError);
     expect(out.message).toBe('api.test:443: could not reach the upstream (weird)');
     expect(out.cause).toBeInstanceOf(Error);
+  });
+
+  it("undici's closed socket: the upstream closed the connection without answering (502)", () => {
+    const err = new undiciErrors.SocketError('other side closed');
+    const out = classifyUpstreamError(err, 'mapping api');
+    expect(out).toBeInstanceOf(UpstreamUnreachableError);
+    expect(out.message).toBe(
+      'mapping api: the upstream closed the connection without answering (UND_ERR_SOCKET: other side closed)',
+    );
+  });
+
+  it("undici's parse error, which carries no code, is named by its class: not HTTP/1.1 (502)", () => {
+    const err = new undiciErrors.HTTPParserError('Response does not match the HTTP/1.1 protocol');
+    const out = classifyUpstreamError(err, 'mapping api');
+    expect(out).toBeInstanceOf(UpstreamUnreachableError);
+    expect(out.message).toBe(
+      "mapping api: the upstream's answer is not HTTP/1.1 (HTTPParserError: Response does not match the HTTP/1.1 protocol)",
+    );
+  });
+
+  it.each([
+    ['head', new undiciErrors.HeadersTimeoutError()],
+    ['body', new undiciErrors.BodyTimeoutError()],
+  ])("fromUndici: undici's %s timeout is Keygate's idle timeout, a 504", (_which, err) => {
+    const mapped = fromUndici(err);
+    expect(mapped).toBeInstanceOf(UpstreamTimeout);
+    expect(mapped.cause).toBe(err);
+    expect(classifyUpstreamError(mapped, 'mapping api')).toBeInstanceOf(UpstreamTimeoutError);
+  });
+
+  it('fromUndici leaves every other error as it is', () => {
+    const err = new undiciErrors.SocketError('other side closed');
+    expect(fromUndici(err)).toBe(err);
+    const node = nodeError('ECONNRESET');
+    expect(fromUndici(node)).toBe(node);
   });
 
   it('a real refused connection on 127.0.0.1 is unreachable', async () => {
