@@ -93,8 +93,8 @@ export class CredentialProxy {
     return this.#mitm.address;
   }
 
-  close(): Promise<void> {
-    return this.#mitm.shutdown();
+  async close(): Promise<void> {
+    await Promise.all([this.#mitm.shutdown(), this.#context.upstream.destroy()]);
   }
 
   #onRequest(ctx: IContext): void {

@@ -17,6 +17,7 @@ import { recordedPath } from './outcomes.js';
 import { admittedRequest, passHooks } from './before-secret.js';
 import { decodableEncodings } from './response-scrubbing.js';
 import { ReplayRecord, refreshedSecrets } from './rotation-replay.js';
+import type { UpstreamResponse } from './upstream-response.js';
 import {
   relayResponse,
   sendUpstream,
@@ -176,7 +177,7 @@ function replayAfterRejection(
   x: Exchange,
   mapping: CompiledMapping,
   record: ReplayRecord,
-  upstreamResponse: http.IncomingMessage,
+  upstreamResponse: UpstreamResponse,
 ): boolean {
   const status = upstreamResponse.statusCode ?? 0;
   if (!record.mayReplay(status, x.req)) {

@@ -18,6 +18,7 @@ import { Outcomes } from './outcomes.js';
 import type { RequestHooks } from './request-hooks.js';
 import { SecretInjection } from './secret-injection.js';
 import type { UpstreamAgents } from './upstream-agents.js';
+import { UpstreamClient } from './upstream-client.js';
 
 export interface ProxyTimeouts {
   /** Dialling an upstream (tunnel or intercept). */
@@ -65,6 +66,8 @@ export interface ProxyContext {
   readonly outcomes: Outcomes;
   readonly secrets: SecretInjection;
   readonly hooks: RequestHooks;
+  /** Sends admitted requests upstream (upstream-exchange.ts); closed with the proxy. */
+  readonly upstream: UpstreamClient;
   /** The policy now: settings may change between a CONNECT and the requests inside it. */
   policy(): ProxyPolicy;
   /** TLS sockets Keygate terminated after an admitted CONNECT (docs/decisions/0002, defect 1). */
@@ -80,14 +83,21 @@ export function createProxyContext(
   mitm: KeygateMitmProxy,
   policy: () => ProxyPolicy,
 ): ProxyContext {
+  const timeouts: ProxyTimeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
   return {
     options,
-    timeouts: { ...DEFAULT_TIMEOUTS, ...options.timeouts } satisfies ProxyTimeouts,
+    timeouts,
     log: options.logger,
     mitm,
     outcomes: new Outcomes(options.activity, options.logger),
     secrets: new SecretInjection(options.resolver),
     hooks: options.hooks ?? {},
+    upstream: new UpstreamClient({
+      routes: options.routes,
+      secureContext: options.upstream.secureContext,
+      dns: options.upstream.dns,
+      connectMs: timeouts.connectMs,
+    }),
     policy,
     connections: new WeakMap<TLSSocket, InterceptedConnection>(),
   };

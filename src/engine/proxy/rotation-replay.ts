@@ -32,8 +32,8 @@ export class ReplayRecord {
     else if (chunked || Number(length) > REPLAY_BODY_LIMIT) this.#kept = 'streamed';
     else {
       this.#kept = 'buffered';
-      // A second reader beside the pipe to the upstream: it changes nothing of the flow (the
-      // pipe is attached in the same tick, before any data is emitted).
+      // A second reader beside the upstream client's: it changes nothing of the flow, because
+      // sendUpstream pauses the body in the same tick, before any data is emitted.
       req.on('data', (chunk: Buffer) => {
         this.#bytes += chunk.length;
         if (this.#bytes <= REPLAY_BODY_LIMIT) this.#chunks.push(chunk);

@@ -57,6 +57,26 @@ export function trustedRoots(extraCaPem: readonly string[] = []): string[] {
 
 type ConnectionCallback = (err: Error | null, socket: Duplex) => void;
 
+/**
+ * Where a TLS connection for `host:port` is dialled and what it verifies: the routed address
+ * (`--connect-to`), but the certificate of the host the agent asked for. One rule for both
+ * upstream clients (the Node agents here, undici in upstream-client.ts).
+ */
+export function secureDial(
+  routes: UpstreamRoutes,
+  host: string,
+  port: number,
+): Pick<tls.ConnectionOptions, 'host' | 'port' | 'servername' | 'checkServerIdentity'> {
+  const target = routes.route(host, port);
+  return {
+    host: target.host,
+    port: target.port,
+    servername: net.isIP(host) ? undefined : host,
+    checkServerIdentity: (_host: string, cert: tls.PeerCertificate) =>
+      tls.checkServerIdentity(host, cert),
+  };
+}
+
 class RoutedHttpsAgent extends https.Agent {
   readonly #lookup: LookupFunction;
 
@@ -86,9 +106,6 @@ class RoutedHttpsAgent extends https.Agent {
     options: tls.ConnectionOptions & { host: string; port: number },
     callback?: ConnectionCallback,
   ): Duplex {
-    const target = this.routes.route(options.host, options.port);
-    const wanted = options.host;
-    const servername = net.isIP(wanted) ? undefined : wanted;
     const create = https.Agent.prototype.createConnection as unknown as (
       this: https.Agent,
       o: tls.ConnectionOptions,
@@ -96,15 +113,7 @@ class RoutedHttpsAgent extends https.Agent {
     ) => Duplex;
     return create.call(
       this,
-      {
-        lookup: this.#lookup,
-        ...options,
-        host: target.host,
-        port: target.port,
-        servername,
-        checkServerIdentity: (_host: string, cert: tls.PeerCertificate) =>
-          tls.checkServerIdentity(wanted, cert),
-      },
+      { lookup: this.#lookup, ...options, ...secureDial(this.routes, options.host, options.port) },
       callback,
     );
   }

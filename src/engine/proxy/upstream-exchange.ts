@@ -4,8 +4,7 @@
  * upstream can fail, and, when a credential was injected, every byte of the answer through the
  * scrubbing point (response-scrubbing.ts).
  */
-import http from 'node:http';
-import https from 'node:https';
+import type http from 'node:http';
 import { AgentClosedError, errnoCode, UpstreamUnreachableError } from '../errors.js';
 import type { CompiledMapping } from '../rules/compiled-mapping.js';
 import type { AuthenticatedAgent } from './agent-directory.js';
@@ -18,6 +17,7 @@ import { isScrubbableWhole, scrubbingStages, scrubResponseHead } from './respons
 import type { SecretScrubber } from './secret-scrubber.js';
 import { forwardLane } from './dns-lookup.js';
 import { classifyUpstreamError, UpstreamTimeout } from './upstream-errors.js';
+import { ResponseHandler, type UpstreamResponse } from './upstream-response.js';
 
 export type OutgoingHeaders = Record<string, string | string[] | undefined>;
 
@@ -42,7 +42,7 @@ export interface Exchange {
    * Consulted when the upstream refuses the credential (401/403): true means the caller took the
    * response over (rotation-replay.ts), to send the request again or relay this one itself.
    */
-  onRejected?: ((upstreamResponse: http.IncomingMessage) => boolean) | undefined;
+  onRejected?: ((upstreamResponse: UpstreamResponse) => boolean) | undefined;
 }
 
 export function whereOf(x: Exchange): RecordFields {
@@ -62,78 +62,63 @@ export function sendUpstream(
   x: Exchange,
   headers: OutgoingHeaders,
   path: string,
-  /** A replay's body, kept whole from the first attempt; otherwise the agent's is piped. */
+  /** A replay's body, kept whole from the first attempt; otherwise the agent's is streamed. */
   replayBody?: Buffer,
 ): void {
   const { req, res } = x;
-  const { options, timeouts } = context;
-  const upstreamRequest = (x.secure ? https : http).request({
-    host: x.host,
-    port: x.port,
-    method: req.method,
-    path,
-    headers: headers as http.OutgoingHttpHeaders,
-    agent: x.secure ? options.upstream.https : options.upstream.http,
-    // Per agent, and off the thread pool for hosts without a mapping (dns-lookup.ts).
-    lookup: options.upstream.dns.lookupFor(x.agent.name, forwardLane(x.secure, !!x.mapping)),
-    setHost: headers.host === undefined,
-  });
-  upstreamRequest.setTimeout(timeouts.upstreamIdleMs, () =>
-    upstreamRequest.destroy(new UpstreamTimeout('idle')),
-  );
-  upstreamRequest.once('socket', (socket) => {
-    // A pooled socket is already connected; a new one gets connectMs to connect and handshake.
-    if (!socket.connecting) return;
-    const timer = setTimeout(
-      () => upstreamRequest.destroy(new UpstreamTimeout('connect')),
-      timeouts.connectMs,
-    );
-    timer.unref();
-    socket.once(x.secure ? 'secureConnect' : 'connect', () => clearTimeout(timer));
-    socket.once('close', () => clearTimeout(timer));
-  });
+  const { upstreamIdleMs } = context.timeouts;
+  // Keygate's server has already answered `Expect: 100-continue` (Node sends the 100 before
+  // 'request'), so the body follows at once; undici refuses the header rather than forward it.
+  delete headers.expect;
   let responded = false;
-  upstreamRequest.on('response', (upstreamResponse) => {
-    responded = true;
-    const status = upstreamResponse.statusCode;
-    if ((status === 401 || status === 403) && x.onRejected?.(upstreamResponse)) return;
-    relayResponse(context, x, upstreamResponse);
-  });
-  upstreamRequest.on('error', (err) => {
-    req.unpipe(upstreamRequest);
-    upstreamFailed(context, x, err, responded);
+  const handler = new ResponseHandler({
+    onResponse(upstreamResponse) {
+      responded = true;
+      const status = upstreamResponse.statusCode;
+      if ((status === 401 || status === 403) && x.onRejected?.(upstreamResponse)) return;
+      relayResponse(context, x, upstreamResponse);
+    },
+    onError(err) {
+      upstreamFailed(context, x, err, responded);
+    },
   });
   res.on('close', () => {
-    if (!res.writableFinished) upstreamRequest.destroy();
+    if (!res.writableFinished) handler.abort(new AgentClosedError('the agent left'));
   });
-  req.on('error', () => upstreamRequest.destroy());
-  if (replayBody !== undefined) {
-    upstreamRequest.end(replayBody);
-    return;
-  }
-  // pipe() honours upstreamRequest.write()'s return value: an upload never outruns the upstream.
-  if (
-    req.headers['content-length'] === undefined &&
-    req.headers['transfer-encoding'] === undefined
-  ) {
-    // No body (most GETs): end now rather than set up a pipe for an empty stream.
-    upstreamRequest.end();
-    req.resume();
-    return;
-  }
-  req.pipe(upstreamRequest);
-  req.resume();
+  req.on('error', (err) => handler.abort(err));
+  const hasBody =
+    req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
+  // undici reads the body once it has a connection. Until then nothing may flow: another reader
+  // (ReplayRecord's copy) would put the stream in flowing mode and the chunks would be gone
+  // before undici listens. Paused, they wait in the stream; undici resumes it.
+  if (hasBody && replayBody === undefined) req.pause();
+  context.upstream.dispatcherFor(x.agent.name, forwardLane(x.secure, !!x.mapping)).dispatch(
+    {
+      origin: `${x.secure ? 'https' : 'http'}://${x.host.includes(':') ? `[${x.host}]` : x.host}:${x.port}`,
+      method: req.method ?? 'GET',
+      path,
+      headers: headers as Record<string, string | string[]>,
+      // undici streams the agent's body with backpressure: an upload never outruns the upstream.
+      body: replayBody ?? (hasBody ? req : null),
+      // Silent for this long before the head, or between body chunks: cut (504 if unanswered).
+      headersTimeout: upstreamIdleMs,
+      bodyTimeout: upstreamIdleMs,
+    },
+    handler,
+  );
+  // No body (most GETs): let the request's 'end' come, as a drained stream would.
+  if (replayBody !== undefined || !hasBody) req.resume();
 }
 
 export function relayResponse(
   context: ProxyContext,
   x: Exchange,
-  upstreamResponse: http.IncomingMessage,
+  upstreamResponse: UpstreamResponse,
 ): void {
   const { req, res } = x;
-  const status = upstreamResponse.statusCode ?? 502;
+  const status = upstreamResponse.statusCode;
   const responseHeaders = forwardableResponseHeaders(upstreamResponse.rawHeaders);
-  let statusMessage = upstreamResponse.statusMessage;
+  let statusMessage: string | undefined = upstreamResponse.statusMessage;
   const stages: NodeJS.ReadWriteStream[] = [];
   if (x.scrubber) {
     const hasBody = req.method !== 'HEAD' && status !== 204 && status !== 304;
@@ -230,7 +215,7 @@ function sendScrubbedWhole(
   context: ProxyContext,
   x: Exchange,
   scrubber: SecretScrubber,
-  upstreamResponse: http.IncomingMessage,
+  upstreamResponse: UpstreamResponse,
   head: {
     readonly headers: http.OutgoingHttpHeaders;
     readonly statusMessage: string | undefined;
@@ -262,7 +247,7 @@ function sendScrubbedWhole(
       observer.end(true);
     }
     headers['content-length'] = String(body.length);
-    const status = upstreamResponse.statusCode ?? 502;
+    const status = upstreamResponse.statusCode;
     res.writeHead(status, statusMessage, headers);
     let recorded = false;
     const record = () => {

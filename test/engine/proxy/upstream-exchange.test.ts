@@ -66,6 +66,8 @@ interface Harness {
   readonly context: ProxyContext;
   readonly activity: ActivityLog;
   readonly agent: NonNullable<ReturnType<AgentDirectory['named']>>;
+  /** A second agent, for what must not be shared between agents. */
+  readonly other: NonNullable<ReturnType<AgentDirectory['named']>>;
   readonly logLines: string[];
 }
 
@@ -84,7 +86,10 @@ function harness(
   const routes = UpstreamRoutes.parse(options.routes ?? []);
   const upstream = createUpstreamAgents({ routes, extraCaPem: [pki.caPem] });
   cleanups.push(() => upstream.destroy());
-  const agents = new AgentDirectory([{ name: 'tester', token: TOKEN, createdAt: AT }]);
+  const agents = new AgentDirectory([
+    { name: 'tester', token: TOKEN, createdAt: AT },
+    { name: 'other', token: `${TOKEN}-other`, createdAt: AT },
+  ]);
   const policy = { rules: new RuleTable([]), agents, denyUnmapped: false };
   const mitm = testMitm(logger, upstream);
   // The leaf minting is the CONNECT's business; nothing in an exchange reads it.
@@ -99,7 +104,14 @@ function harness(
     ...(options.timeouts ? { timeouts: options.timeouts } : {}),
   };
   const context = createProxyContext(proxyOptions as CredentialProxyOptions, mitm, () => policy);
-  return { context, activity, agent: agents.named('tester')!, logLines };
+  cleanups.push(() => context.upstream.destroy());
+  return {
+    context,
+    activity,
+    agent: agents.named('tester')!,
+    other: agents.named('other')!,
+    logLines,
+  };
 }
 
 type ExchangeFields = Pick<Exchange, 'host' | 'port'> &
@@ -362,9 +374,121 @@ describe('sendUpstream', () => {
     expect(byUrl['/sized']?.body.toString() === large).toBe(true);
     expect(byUrl['/sized']?.headers['content-length']).toBe(String(large.length));
     expect(byUrl['/chunked']?.body.toString()).toBe('streamed body');
-    expect(byUrl['/chunked']?.headers['transfer-encoding']).toBe('chunked');
+    // Framed either way (RFC 9112 §6): chunked while it streams, or by length when the agent's
+    // whole body was in before the upstream connection was ready.
+    const chunkedHead = byUrl['/chunked']?.headers;
+    expect(
+      chunkedHead?.['transfer-encoding'] === 'chunked' ||
+        chunkedHead?.['content-length'] === String('streamed body'.length),
+    ).toBe(true);
     expect(byUrl['/none']?.body.length).toBe(0);
     expect(byUrl['/none']?.headers['transfer-encoding']).toBeUndefined();
+  });
+
+  it('answers Expect: 100-continue itself and sends the body upstream without the header', async () => {
+    const h = harness();
+    const up = await upstreamServer();
+    const port = await front(h, (req, res) => ({
+      x: exchangeOf(h, req, res, { host: '127.0.0.1', port: up.port }),
+    }));
+    const answer = await new Promise<{ status: number; continued: boolean }>((resolve, reject) => {
+      let continued = false;
+      const req = http.request(
+        {
+          host: '127.0.0.1',
+          port,
+          method: 'PUT',
+          path: '/upload',
+          headers: { expect: '100-continue', 'content-length': 9 },
+          agent: false,
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, continued }));
+        },
+      );
+      // The body goes only after the 100: the agent waits for it, as curl and SDKs do.
+      req.on('continue', () => {
+        continued = true;
+        req.end('after 100');
+      });
+      req.on('error', reject);
+    });
+    expect(answer).toEqual({ status: 200, continued: true });
+    expect(up.received.map((r) => [r.url, r.body.toString(), r.headers.expect])).toEqual([
+      ['/upload', 'after 100', undefined],
+    ]);
+  });
+
+  it("passes over an upstream's 103 Early Hints: the agent gets the final answer only", async () => {
+    const h = harness();
+    const up = await upstreamServer({
+      answer: (_req, res) => {
+        res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });
+        res.setHeader('x-final', 'yes');
+        res.end('final body');
+      },
+    });
+    const port = await front(h, (req, res) => ({
+      x: exchangeOf(h, req, res, { host: '127.0.0.1', port: up.port }),
+    }));
+    const answer = await ask(port);
+    expect([answer.status, answer.headers['x-final'], answer.body.toString()]).toEqual([
+      200,
+      'yes',
+      'final body',
+    ]);
+    expect(answer.headers.link).toBeUndefined();
+  });
+
+  it("reuses an agent's upstream connection for its next request; another agent gets its own", async () => {
+    const h = harness();
+    const up = await upstreamServer({
+      answer: (req, res) => res.end(String(req.socket.remotePort)),
+    });
+    const port = await front(h, (req, res) => ({
+      x: exchangeOf(h, req, res, {
+        host: '127.0.0.1',
+        port: up.port,
+        agent: req.url === '/other' ? h.other : h.agent,
+      }),
+    }));
+    const ports: string[] = [];
+    for (const path of ['/tester', '/tester', '/other', '/other'])
+      ports.push((await ask(port, { path })).body.toString());
+    const [tester1, tester2, other1, other2] = ports;
+    expect(tester2).toBe(tester1);
+    expect(other2).toBe(other1);
+    // Separate pools: a lookup, a connection and its failures belong to whoever caused them.
+    expect(other1).not.toBe(tester1);
+  });
+
+  it('dials an IPv6 literal upstream', async () => {
+    const h = harness();
+    const received: string[] = [];
+    const server = http.createServer((req, res) => {
+      received.push(req.headers.host ?? '');
+      res.end('over ipv6');
+    });
+    const v6 = await new Promise<number>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '::1', () => resolve((server.address() as net.AddressInfo).port));
+    });
+    cleanups.push(
+      () =>
+        new Promise<void>((resolve) => {
+          server.closeAllConnections();
+          server.close(() => resolve());
+        }),
+    );
+    const port = await front(h, (req, res) => ({
+      x: exchangeOf(h, req, res, { host: '::1', port: v6 }),
+      // No Host given: the client writes one, the literal in brackets (RFC 9110 §7.2).
+      headers: {},
+    }));
+    const answer = await ask(port);
+    expect([answer.status, answer.body.toString()]).toEqual([200, 'over ipv6']);
+    expect(received).toEqual([`[::1]:${v6}`]);
   });
 
   it("sends a replay's body whole in place of the agent's", async () => {
