@@ -97,6 +97,7 @@ export function createProxyContext(
       secureContext: options.upstream.secureContext,
       dns: options.upstream.dns,
       connectMs: timeouts.connectMs,
+      idleMs: timeouts.upstreamIdleMs,
     }),
     policy,
     connections: new WeakMap<TLSSocket, InterceptedConnection>(),

@@ -25,6 +25,8 @@ export interface UpstreamClientOptions {
   readonly dns: UpstreamDns;
   /** Dial and TLS handshake together. */
   readonly connectMs: number;
+  /** A connection silent this long, either way, is cut (504 if nothing was answered yet). */
+  readonly idleMs: number;
 }
 
 export class UpstreamClient {
@@ -58,7 +60,7 @@ export class UpstreamClient {
   }
 
   #connector(lookup: LookupFunction): buildConnector.connector {
-    const { routes, secureContext, connectMs } = this.#options;
+    const { routes, secureContext, connectMs, idleMs } = this.#options;
     return (options, callback) => {
       const secure = options.protocol === 'https:';
       const host = unbracketed(options.hostname);
@@ -78,6 +80,13 @@ export class UpstreamClient {
         socket = net.connect({ host: target.host, port: target.port, lookup });
       }
       socket.setNoDelay(true);
+      // The idle timeout is the socket's, as it was with Node's client: re-armed by every read
+      // and write, so a slow upload or a long stream is not cut while bytes move, and nothing
+      // is allocated per request (undici's own headers/body timers are per request and outlive
+      // it by up to a second in undici's timer wheel: more promoted garbage, decision 0007).
+      // undici hands the error to the request on this connection, if any; a pooled idle one
+      // simply closes.
+      socket.setTimeout(idleMs, () => socket.destroy(new UpstreamTimeout('idle')));
       let settled = false;
       const settle = (err: Error | null) => {
         if (settled) return;

@@ -66,7 +66,6 @@ export function sendUpstream(
   replayBody?: Buffer,
 ): void {
   const { req, res } = x;
-  const { upstreamIdleMs } = context.timeouts;
   // Keygate's server has already answered `Expect: 100-continue` (Node sends the 100 before
   // 'request'), so the body follows at once; undici refuses the header rather than forward it.
   delete headers.expect;
@@ -100,9 +99,9 @@ export function sendUpstream(
       headers: headers as Record<string, string | string[]>,
       // undici streams the agent's body with backpressure: an upload never outruns the upstream.
       body: replayBody ?? (hasBody ? req : null),
-      // Silent for this long before the head, or between body chunks: cut (504 if unanswered).
-      headersTimeout: upstreamIdleMs,
-      bodyTimeout: upstreamIdleMs,
+      // The idle timeout is the connection's (upstream-client.ts), not undici's per request.
+      headersTimeout: 0,
+      bodyTimeout: 0,
     },
     handler,
   );

@@ -38,6 +38,7 @@ function client(routes: string[] = [], connectMs = 2_000): UpstreamClient {
     secureContext: tls.createSecureContext({ ca: trustedRoots([pki.caPem]) }),
     dns: new UpstreamDns(),
     connectMs,
+    idleMs: 60_000,
   });
   cleanups.push(() => upstream.destroy());
   return upstream;
