@@ -69,15 +69,3 @@ export function classifyUpstreamError(err: unknown, where: string): KeygateError
     cause: error,
   });
 }
-
-/**
- * undici's names for Keygate's idle timeout: silent for `upstreamIdleMs` before the head
- * (headersTimeout) or between body chunks (bodyTimeout). Every undici error passes through here
- * (upstream-response.ts), so the rest of the proxy knows one timeout.
- */
-export function fromUndici(err: Error): Error {
-  const code = (err as NodeJS.ErrnoException).code;
-  return code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT'
-    ? new UpstreamTimeout('idle', { cause: err })
-    : err;
-}

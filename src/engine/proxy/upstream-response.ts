@@ -12,7 +12,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { fromUndici } from './upstream-errors.js';
 
 export class UpstreamResponse extends Readable {
   readonly rawHeaders: string[];
@@ -107,8 +106,7 @@ export class ResponseHandler implements Dispatcher.DispatchHandler {
     this.#response?.push(null);
   }
 
-  onResponseError(_controller: Dispatcher.DispatchController | undefined, cause: Error): void {
-    const err = fromUndici(cause);
+  onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
     if (this.#response) {
       if (!this.#response.destroyed) this.#response.destroy(err);
       return;

@@ -13,7 +13,6 @@ import {
 import { errors as undiciErrors } from 'undici';
 import {
   classifyUpstreamError,
-  fromUndici,
   UpstreamTimeout,
 } from '../../../src/engine/proxy/upstream-errors.js';
 import { createTestPki } from '../../helpers/test-pki.js';
@@ -146,23 +145,6 @@ describe('classifyUpstreamError', () => {
     expect(out.message).toBe(
       "mapping api: the upstream's answer is not HTTP/1.1 (HTTPParserError: Response does not match the HTTP/1.1 protocol)",
     );
-  });
-
-  it.each([
-    ['head', new undiciErrors.HeadersTimeoutError()],
-    ['body', new undiciErrors.BodyTimeoutError()],
-  ])("fromUndici: undici's %s timeout is Keygate's idle timeout, a 504", (_which, err) => {
-    const mapped = fromUndici(err);
-    expect(mapped).toBeInstanceOf(UpstreamTimeout);
-    expect(mapped.cause).toBe(err);
-    expect(classifyUpstreamError(mapped, 'mapping api')).toBeInstanceOf(UpstreamTimeoutError);
-  });
-
-  it('fromUndici leaves every other error as it is', () => {
-    const err = new undiciErrors.SocketError('other side closed');
-    expect(fromUndici(err)).toBe(err);
-    const node = nodeError('ECONNRESET');
-    expect(fromUndici(node)).toBe(node);
   });
 
   it('a real refused connection on 127.0.0.1 is unreachable', async () => {
