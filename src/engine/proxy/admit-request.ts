@@ -8,7 +8,7 @@ import type http from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { BadProxyRequestError } from '../errors.js';
 import { admit, type Admission } from './admission.js';
-import { requestTargetOf, type ProxyContext } from './proxy-context.js';
+import type { ProxyContext } from './proxy-context.js';
 
 export function admitRequest(
   context: ProxyContext,
@@ -16,7 +16,8 @@ export function admitRequest(
   options: { readonly tunnelled: boolean; readonly websocket: boolean },
 ): Admission {
   const policy = context.policy();
-  const requestTarget = requestTargetOf(context, req);
+  // The request-target as the agent sent it (keygate-mitm-proxy.ts leaves it untouched).
+  const requestTarget = req.url ?? '';
   if (!options.tunnelled) {
     return admit(
       {

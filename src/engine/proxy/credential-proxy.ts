@@ -12,7 +12,7 @@ import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { performance } from 'node:perf_hooks';
-import type { ErrorCallback, IContext } from 'http-mitm-proxy';
+import type { ErrorCallback } from 'http-mitm-proxy';
 import type { ProxyPolicy } from './admission.js';
 import { handleConnect } from './connect.js';
 import { handleRequest } from './forward.js';
@@ -45,13 +45,12 @@ export class CredentialProxy {
     const upgrades: { current?: WebSocketUpgrades } = {};
     this.#mitm = new KeygateMitmProxy({
       logger: log,
-      httpsAgent: options.upstream.https,
-      httpAgent: options.upstream.http,
       webSockets: {
         verify: (req, secure) => upgrades.current!.verify(req, secure),
         protocolFor: (req) => upgrades.current!.protocolFor(req),
         accept: (agentSide, req) => upgrades.current!.accept(agentSide, req),
       },
+      requests: (req, res, secure) => this.#onRequest(req, res, secure),
       ...(options.connectionsCheckingIntervalMs
         ? { connectionsCheckingIntervalMs: options.connectionsCheckingIntervalMs }
         : {}),
@@ -59,14 +58,12 @@ export class CredentialProxy {
     });
     this.#context = createProxyContext(options, this.#mitm, () => this.#policy);
     upgrades.current = new WebSocketUpgrades(this.#context);
-    // The library's `next` callbacks are never called: for CONNECT it would open a per-host
-    // server and dial it at 0.0.0.0; for requests, Keygate forwards itself, with backpressure
-    // and named errors (docs/decisions/0002, defect 6: the library's filters ignore write()'s
-    // return value).
+    // The library's `next` callback is never called: it would open a per-host server and dial
+    // it at 0.0.0.0 (docs/decisions/0002). Requests never reach the library at all (`requests`
+    // above): Keygate forwards them itself, with backpressure and named errors (defect 6).
     this.#mitm.onConnect((req, socket, head, _next: ErrorCallback) =>
       handleConnect(this.#context, req, socket as Duplex, head),
     );
-    this.#mitm.onRequest((ctx: IContext, _next: ErrorCallback) => this.#onRequest(ctx));
   }
 
   /** Swap rules, agents and deny mode; takes effect for the next CONNECT or request. */
@@ -97,12 +94,10 @@ export class CredentialProxy {
     await Promise.all([this.#mitm.shutdown(), this.#context.upstream.destroy()]);
   }
 
-  #onRequest(ctx: IContext): void {
+  #onRequest(req: http.IncomingMessage, res: http.ServerResponse, secure: boolean): void {
     const started = performance.now();
-    const req: http.IncomingMessage = ctx.clientToProxyRequest;
-    const res: http.ServerResponse = ctx.proxyToClientResponse;
     try {
-      handleRequest(this.#context, req, res, ctx.isSSL, started);
+      handleRequest(this.#context, req, res, secure, started);
     } catch (err) {
       this.#context.outcomes.fail(res, err, {
         host: '(unknown)',

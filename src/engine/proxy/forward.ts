@@ -12,7 +12,7 @@ import type { InjectionSecrets } from '../rules/injectors/types.js';
 import type { Admission } from './admission.js';
 import { admitRequest } from './admit-request.js';
 import { forwardableRequestHeaders } from './hop-by-hop.js';
-import { requestTargetOf, type ProxyContext } from './proxy-context.js';
+import type { ProxyContext } from './proxy-context.js';
 import { recordedPath } from './outcomes.js';
 import { admittedRequest, passHooks } from './before-secret.js';
 import { decodableEncodings } from './response-scrubbing.js';
@@ -50,7 +50,7 @@ export function handleRequest(
       agent: decision.agent,
       started,
       method: req.method,
-      path: recordedPath(requestTargetOf(context, req)),
+      path: recordedPath(req.url ?? ''),
     });
     return;
   }
@@ -83,7 +83,7 @@ function admitPlain(
   res: http.ServerResponse,
   started: number,
 ): Admission | undefined {
-  const target = requestTargetOf(context, req);
+  const target = req.url ?? '';
   if (target.startsWith('/') || target === '*') {
     if (req.method === 'GET' && target === '/healthz') {
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });

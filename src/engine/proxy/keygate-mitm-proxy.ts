@@ -1,13 +1,14 @@
 /**
  * http-mitm-proxy, with its server lifecycle taken over to close the defects listed in
- * docs/decisions/0002. What stays the library's: the CONNECT and request dispatch (`onConnect` and
- * `onRequest` hooks and their contexts).
+ * docs/decisions/0002. What stays the library's: the CONNECT dispatch (`onConnect` hooks).
  * What Keygate replaces, and why (docs/decisions/0002-http-mitm-proxy-subclass.md):
  *  - listen(): the library generates a 2048-bit RSA CA with node-forge and writes its keys 0644
  *    (defects 3 and 4). Keygate brings its own CA and mints ECDSA leaves in memory.
  *  - the intercepted-TLS server: the library opens HTTPS servers on ports of their own and
  *    dials them at 0.0.0.0 (defects 1 and 8). Here, the TLS server has no port at all: the
  *    CONNECT socket is wrapped in TLS in-process and handed to it (`acceptIntercepted`).
+ *  - the request dispatch: every request goes to Keygate's handler (`requests`), target untouched;
+ *    the library's per-request context and hooks cost ~5 µs and Keygate used none of them.
  *  - console output (defect 7): routed to Keygate's logger.
  * The library is loaded without its CA module (http-mitm-proxy-module.ts): never used, 4 MB.
  */
@@ -32,8 +33,8 @@ export interface KeygateMitmProxyOptions {
   readonly logger: Logger;
   /** WebSocket upgrades are Keygate's (websocket-relay.ts), not the library's relay. */
   readonly webSockets: WebSocketHandlers;
-  readonly httpsAgent: https.Agent;
-  readonly httpAgent: http.Agent;
+  /** Every HTTP request, on the proxy port (`secure` false) or inside an intercepted tunnel. */
+  readonly requests: RequestHandler;
   /** How often Node checks for slow request headers (slowloris); default 30 s, lower in tests. */
   readonly connectionsCheckingIntervalMs?: number;
   readonly headersTimeoutMs?: number;
@@ -49,13 +50,18 @@ export interface WebSocketHandlers {
   accept(agentSide: WebSocket, req: http.IncomingMessage): void;
 }
 
+export type RequestHandler = (
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  secure: boolean,
+) => void;
+
 export type VerifyResult =
   { ok: true } | { ok: false; status: number; body: string; headers: Record<string, string> };
 
 export class KeygateMitmProxy extends Proxy {
   /** Serves HTTP over TLS sockets that Keygate terminated itself. Never listens on a port. */
   #interceptServer: http.Server | undefined;
-  readonly #requestTargets = new WeakMap<http.IncomingMessage, string>();
   readonly #hijacked = new Set<Duplex>();
 
   constructor(private readonly config: KeygateMitmProxyOptions) {
@@ -69,8 +75,6 @@ export class KeygateMitmProxy extends Proxy {
     this.timeout = options.timeout ?? 0;
     // Defect 5: keep-alive on both sides. 207 req/s with connection: close, ~3,900 with it.
     this.keepAlive = true;
-    this.httpAgent = this.config.httpAgent;
-    this.httpsAgent = this.config.httpsAgent;
     this.forceSNI = false;
     this.sslServers = {};
     this.sslSemaphores = {};
@@ -90,12 +94,9 @@ export class KeygateMitmProxy extends Proxy {
     outer.timeout = this.timeout;
     outer.on('connect', (_req: http.IncomingMessage, socket: Duplex) => this.#track(socket));
     outer.on('connect', this._onHttpServerConnect.bind(this));
-    // The library rewrites an absolute-form `http://host/path` target to `/path` before any hook
-    // runs, which would make it indistinguishable from an origin-form request to the proxy port.
-    outer.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
-      this.#requestTargets.set(req, req.url ?? '');
-      if (this.#requireHost(req, res)) this._onHttpServerRequest(false, req, res);
-    });
+    outer.on('request', (req: http.IncomingMessage, res: http.ServerResponse) =>
+      this.#dispatch(req, res, false),
+    );
     outer.on('clientError', (err: NodeJS.ErrnoException, socket) =>
       this.#onClientError(err, socket),
     );
@@ -105,11 +106,9 @@ export class KeygateMitmProxy extends Proxy {
 
     const inner = http.createServer(serverOptions);
     inner.timeout = this.timeout;
-    inner.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
-      // Inside a tunnel too: `GET http://elsewhere/x` must reach admission as sent (issue 9 §2).
-      this.#requestTargets.set(req, req.url ?? '');
-      if (this.#requireHost(req, res)) this._onHttpServerRequest(true, req, res);
-    });
+    inner.on('request', (req: http.IncomingMessage, res: http.ServerResponse) =>
+      this.#dispatch(req, res, true),
+    );
     inner.on('clientError', (err: NodeJS.ErrnoException, socket) =>
       this.#onClientError(err, socket),
     );
@@ -141,11 +140,6 @@ export class KeygateMitmProxy extends Proxy {
       return;
     }
     server.emit('connection', socket);
-  }
-
-  /** The request-target exactly as the client sent it (RFC 9112 §3.2), before the library rewrites it. */
-  requestTarget(req: http.IncomingMessage): string | undefined {
-    return this.#requestTargets.get(req);
   }
 
   get address(): AddressInfo | undefined {
@@ -181,17 +175,13 @@ export class KeygateMitmProxy extends Proxy {
     return this;
   }
 
-  // Defect 7: the library prints every error to the console. Ours go to the logger, at debug for
-  // the everyday ones (clients hanging up), and the library's error handlers still run.
+  // Defect 7: the library prints every error to the console. Ours go to the logger, and the
+  // library's error handlers still run. Only its CONNECT dispatch can still call this, always
+  // without a request context: the paths that pass one (request and WebSocket dispatch) are
+  // Keygate's own.
   override _onError(kind: string, ctx: IContext | null, err: Error): void {
     this.config.logger.debug('proxy library error', { kind, err });
     for (const handler of this.onErrorHandlers) handler(ctx as IContext, err, kind);
-    if (ctx) {
-      for (const handler of ctx.onErrorHandlers) handler(ctx, err, kind);
-      const res = ctx.proxyToClientResponse;
-      if (res && !res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' });
-      if (res && !res.writableEnded) res.end(`proxy error: ${kind}`);
-    }
   }
 
   override _onSocketError(socketDescription: string, err: NodeJS.ErrnoException): void {
@@ -212,6 +202,27 @@ export class KeygateMitmProxy extends Proxy {
     this.#hijacked.add(socket);
     socket.once('close', () => this.#hijacked.delete(socket));
   }
+
+  /**
+   * A request to Keygate's handler, with the library's request dispatch left out
+   * (docs/decisions/0002, "2026-12-06"): its context, hooks, and `req.url` rewrite cost ~5 µs per
+   * request, and Keygate used none of them. `req.url` stays the request-target exactly as sent
+   * (RFC 9112 §3.2), so an absolute-form `GET http://elsewhere/x` reaches admission as it came.
+   */
+  #dispatch(req: http.IncomingMessage, res: http.ServerResponse, secure: boolean): void {
+    // As the library did: errors from either side are Keygate's to log, never the process's to
+    // throw; the body waits until a handler reads it.
+    req.on('error', this.#onRequestError);
+    res.on('error', this.#onResponseError);
+    req.pause();
+    if (this.#requireHost(req, res)) this.config.requests(req, res, secure);
+  }
+
+  readonly #onRequestError = (err: NodeJS.ErrnoException): void =>
+    this.config.logger.debug('agent request stream error', { code: err.code, err });
+
+  readonly #onResponseError = (err: NodeJS.ErrnoException): void =>
+    this.config.logger.debug('agent response stream error', { code: err.code, err });
 
   #onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
     this.config.logger.debug('client sent a malformed request', { code: err.code });

@@ -4,7 +4,6 @@
  * TLS socket to the CONNECT that admitted it. CredentialProxy builds one; the handlers are functions
  * of it, so each shape can be read on its own.
  */
-import type http from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { ActivityLog } from '../activity/activity-log.js';
 import type { Logger } from '../log/logger.js';
@@ -102,9 +101,4 @@ export function createProxyContext(
     policy,
     connections: new WeakMap<TLSSocket, InterceptedConnection>(),
   };
-}
-
-/** The request-target as the agent sent it, before the library rewrote it. */
-export function requestTargetOf(context: ProxyContext, req: http.IncomingMessage): string {
-  return context.mitm.requestTarget(req) ?? req.url ?? '';
 }

@@ -25,7 +25,7 @@ import { admittedRequest, passHooks } from './before-secret.js';
 import { forwardableRequestHeaders } from './hop-by-hop.js';
 import type { VerifyResult } from './keygate-mitm-proxy.js';
 import { outcomeOf, recordedPath, type RecordFields } from './outcomes.js';
-import { requestTargetOf, type ProxyContext } from './proxy-context.js';
+import type { ProxyContext } from './proxy-context.js';
 import type { AdmittedRequest } from './request-hooks.js';
 import type { InjectionSecrets } from '../rules/injectors/types.js';
 import { scrubWebSocketRefusal } from './response-scrubbing.js';
@@ -100,7 +100,7 @@ function admitUpgrade(
   req: http.IncomingMessage,
   secure: boolean,
 ): Admission {
-  if (!secure && requestTargetOf(context, req).startsWith('/')) {
+  if (!secure && (req.url ?? '').startsWith('/')) {
     return {
       verdict: 'refuse',
       host: '(origin-form)',
@@ -128,7 +128,7 @@ export class WebSocketUpgrades {
     const context = this.context;
     const started = performance.now();
     // Of the target as sent, for a refusal; an admitted upgrade records its admitted path.
-    const path = recordedPath(requestTargetOf(context, req));
+    const path = recordedPath(req.url ?? '');
     const presence = new AgentPresence(req.socket);
     const refuse = (
       err: KeygateError,

@@ -6,11 +6,9 @@
  * The policy is real (RuleTable, AgentDirectory), as in admission.test.ts.
  */
 import http from 'node:http';
-import https from 'node:https';
 import net from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '../../../src/engine/log/logger.js';
 import type { Admission, ProxyPolicy } from '../../../src/engine/proxy/admission.js';
 import { admitRequest } from '../../../src/engine/proxy/admit-request.js';
 import { AgentDirectory } from '../../../src/engine/proxy/agent-directory.js';
@@ -20,7 +18,6 @@ import type {
 } from '../../../src/engine/proxy/proxy-context.js';
 import { RuleTable } from '../../../src/engine/rules/rule-table.js';
 import type { Agent, Mapping } from '../../../src/shared/settings-schema.js';
-import { testMitm } from '../../helpers/test-mitm.js';
 
 const TOKEN = 'open-token-0123456789';
 const AT = '2026-12-03T00:00:00.000Z';
@@ -46,21 +43,12 @@ function policy(withAgents: Agent[] = agents): ProxyPolicy {
   };
 }
 
-/**
- * The parts of a ProxyContext admitRequest reads: the policy now, the intercepted sockets, and
- * the mitm proxy's record of request-targets (a real KeygateMitmProxy, never listening, so it
- * knows none and the request's own url is used).
- */
+/** The parts of a ProxyContext admitRequest reads: the policy now and the intercepted sockets. */
 function context(current: () => ProxyPolicy) {
-  const mitm = testMitm(createLogger({ level: 'error', sink: () => undefined }), {
-    http: new http.Agent(),
-    https: new https.Agent(),
-  });
   const connections = new WeakMap<TLSSocket, InterceptedConnection>();
-  const partial: Pick<ProxyContext, 'policy' | 'connections' | 'mitm'> = {
+  const partial: Pick<ProxyContext, 'policy' | 'connections'> = {
     policy: current,
     connections,
-    mitm,
   };
   return { context: partial as ProxyContext, connections };
 }

@@ -8,13 +8,11 @@
  * CredentialProxy builds it, around a real KeygateMitmProxy on 127.0.0.1.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Duplex } from 'node:stream';
 import tls from 'node:tls';
-import type { IContext } from 'http-mitm-proxy';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ActivityLog } from '../../../src/engine/activity/activity-log.js';
 import { createLogger } from '../../../src/engine/log/logger.js';
@@ -113,7 +111,12 @@ async function startHost(
   const activity = new ActivityLog(50);
   const resolver = new SecretResolver({ sources: [new EnvSecretSource({ KEY: 'unused' })] });
   const current = options.policy ?? policy();
-  const mitm = testMitm(log, upstream);
+  const wired: { connections?: ProxyContext['connections'] } = {};
+  const mitm = testMitm(log, (req, res) => {
+    const conn = wired.connections?.get(req.socket as tls.TLSSocket);
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(conn ? { ...conn, agent: conn.agent.name } : null));
+  });
   const context = createProxyContext(
     {
       logger: log,
@@ -128,17 +131,11 @@ async function startHost(
     mitm,
     () => current,
   );
-  const { connections } = context;
+  wired.connections = context.connections;
   const heads: number[] = [];
   mitm.onConnect((req, socket, head) => {
     heads.push(head.length);
     handleConnect(context, req, socket as Duplex, head);
-  });
-  mitm.onRequest((ctx: IContext) => {
-    const conn = connections.get(ctx.clientToProxyRequest.socket as tls.TLSSocket);
-    const res: http.ServerResponse = ctx.proxyToClientResponse;
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify(conn ? { ...conn, agent: conn.agent.name } : null));
   });
   await new Promise<void>((resolve, reject) =>
     mitm.listen({ host: '127.0.0.1', port: 0 }, (err) => (err ? reject(err) : resolve())),

@@ -93,7 +93,7 @@ function harness(
       return options.hooks?.beforeSecret?.(request, connection);
     },
   };
-  const mitm = testMitm(logger, upstream);
+  const mitm = testMitm(logger);
   // The leaf minting is the CONNECT's business; nothing in forwarding reads it.
   const proxyOptions: Omit<CredentialProxyOptions, 'leaves'> = {
     logger,

@@ -3,8 +3,9 @@
  * lifecycle taken over (docs/decisions/0002). Each test covers one thing it does differently from
  * the library: its own listen() (127.0.0.1 by default, no library CA, keep-alive, Node's server
  * options and the slowloris timers on both servers), a TLS server without a port that serves the
- * sockets handed to acceptIntercepted, the request-target as sent, named errors for malformed
- * requests and a missing Host, library errors to the logger instead of the console, WebSocket
+ * sockets handed to acceptIntercepted, requests to Keygate's handler with the target as sent (the
+ * library's request dispatch never runs), named errors for malformed requests and a missing
+ * Host, library errors to the logger instead of the console, WebSocket
  * upgrades through Keygate's handlers (anything else refused by name), the library's per-host
  * CONNECT path refused, and shutdown()/close() ending every connection, tunnels and WebSockets
  * included. Real sockets on 127.0.0.1, real TLS with a per-run test CA, real clients (net, tls,
@@ -12,18 +13,18 @@
  */
 import { existsSync } from 'node:fs';
 import http from 'node:http';
-import https from 'node:https';
 import net from 'node:net';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
-import type { ErrorCallback, IContext } from 'http-mitm-proxy';
+import type { ErrorCallback } from 'http-mitm-proxy';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { createLogger } from '../../../src/engine/log/logger.js';
 import {
   KeygateMitmProxy,
   type KeygateMitmProxyOptions,
+  type RequestHandler,
   type WebSocketHandlers,
 } from '../../../src/engine/proxy/keygate-mitm-proxy.js';
 import { cleanupAfterEach } from '../../helpers/cleanups.js';
@@ -46,8 +47,6 @@ afterEach(() => vi.restoreAllMocks());
 
 interface Started {
   readonly mitm: KeygateMitmProxy;
-  /** The upstream agents handed to the library. */
-  readonly agents: { http: http.Agent; https: https.Agent };
   readonly port: number;
   /** Every log line, debug included. */
   readonly logLines: string[];
@@ -55,20 +54,14 @@ interface Started {
 
 function build(extra: Partial<KeygateMitmProxyOptions> = {}): Omit<Started, 'port'> {
   const logLines: string[] = [];
-  const agents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent() };
   const mitm = new KeygateMitmProxy({
     logger: createLogger({ level: 'debug', sink: (line) => logLines.push(line) }),
     webSockets: IGNORED_WEBSOCKETS,
-    httpAgent: agents.http,
-    httpsAgent: agents.https,
+    requests: answerWithRequest,
     ...extra,
   });
-  cleanups.push(async () => {
-    await mitm.shutdown();
-    agents.http.destroy();
-    agents.https.destroy();
-  });
-  return { mitm, logLines, agents };
+  cleanups.push(() => mitm.shutdown());
+  return { mitm, logLines };
 }
 
 function listening(mitm: KeygateMitmProxy, host: string | undefined = '127.0.0.1'): Promise<void> {
@@ -85,21 +78,11 @@ async function start(extra: Partial<KeygateMitmProxyOptions> = {}): Promise<Star
   return { ...built, port: built.mitm.address?.port ?? 0 };
 }
 
-/** Answers every request with what the library's context says about it. */
-function answerWithContext(mitm: KeygateMitmProxy): void {
-  mitm.onRequest((ctx: IContext) => {
-    const req = ctx.clientToProxyRequest;
-    ctx.proxyToClientResponse.writeHead(200, { 'content-type': 'application/json' });
-    ctx.proxyToClientResponse.end(
-      JSON.stringify({
-        isSSL: ctx.isSSL,
-        url: req.url,
-        host: req.headers.host,
-        target: mitm.requestTarget(req),
-      }),
-    );
-  });
-}
+/** The default handler: answers every request with what it was handed. */
+const answerWithRequest: RequestHandler = (req, res, secure) => {
+  res.writeHead(200, { 'content-type': 'application/json' });
+  res.end(JSON.stringify({ secure, url: req.url, host: req.headers.host }));
+};
 
 /** A TLS server for HOST that hands each terminated socket to the intercept server. */
 async function startTerminator(mitm: KeygateMitmProxy): Promise<number> {
@@ -194,9 +177,7 @@ describe('listen', () => {
 describe('Node server options, on both servers', () => {
   it('keeps connections alive: 65 s by default, keepAliveTimeoutMs when given', async () => {
     const defaults = await start();
-    answerWithContext(defaults.mitm);
     const given = await start({ keepAliveTimeoutMs: 7_000 });
-    answerWithContext(given.mitm);
     const request = `GET /x HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`;
     const onDefault = await rawExchange(defaults.port, request);
     expect(onDefault.response?.headers['connection']).toEqual(['keep-alive']);
@@ -228,7 +209,6 @@ describe('Node server options, on both servers', () => {
 describe('a request without Host', () => {
   it('HTTP/1.1 gets Keygate’s named 400, not Node’s bare one, on both servers', async () => {
     const { mitm, port } = await start();
-    answerWithContext(mitm);
     const outer = await rawExchange(port, 'GET /x HTTP/1.1\r\n\r\n');
     expect(outer.response?.status).toBe(400);
     expect(keygateBody(outer.response)).toMatchObject({
@@ -242,18 +222,16 @@ describe('a request without Host', () => {
   });
 
   it('HTTP/1.0 with an absolute-form target is given the target’s host; origin-form is refused', async () => {
-    const { mitm, port } = await start();
-    answerWithContext(mitm);
+    const { port } = await start();
     const absolute = await rawExchange(
       port,
       'GET http://plain.example:8080/a?b=1 HTTP/1.0\r\n\r\n',
     );
     expect(absolute.response?.status).toBe(200);
     expect(json(absolute)).toStrictEqual({
-      isSSL: false,
-      url: '/a?b=1',
+      secure: false,
+      url: 'http://plain.example:8080/a?b=1',
       host: 'plain.example:8080',
-      target: 'http://plain.example:8080/a?b=1',
     });
     const origin = await rawExchange(port, 'GET /a HTTP/1.0\r\n\r\n');
     expect(origin.response?.status).toBe(400);
@@ -265,42 +243,61 @@ describe('a request without Host', () => {
   });
 });
 
-describe('requestTarget', () => {
-  it('is the target as sent, on the proxy port and inside a tunnel, where the library rewrote the url', async () => {
+describe('requests', () => {
+  it('reach Keygate’s handler with the target as sent, on the proxy port and inside a tunnel', async () => {
     const { mitm, port } = await start();
-    answerWithContext(mitm);
     const outer = await rawExchange(
       port,
       'GET http://plain.example:8080/v1?page=2 HTTP/1.1\r\nHost: plain.example:8080\r\n\r\n',
     );
-    expect(json(outer)).toMatchObject({
-      url: '/v1?page=2',
-      target: 'http://plain.example:8080/v1?page=2',
+    expect(json(outer)).toStrictEqual({
+      secure: false,
+      url: 'http://plain.example:8080/v1?page=2',
+      host: 'plain.example:8080',
     });
     const secure = await tlsClient(await startTerminator(mitm));
+    // Inside a tunnel too: admission must see `http://elsewhere…` as sent (issue 9 §2).
     const inner = await requestOn(
       secure,
       `GET http://elsewhere.example/steal HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`,
     );
-    expect(json(inner)).toMatchObject({
-      isSSL: true,
-      url: '/steal',
-      target: 'http://elsewhere.example/steal',
+    expect(json(inner)).toStrictEqual({
+      secure: true,
+      url: 'http://elsewhere.example/steal',
+      host: HOST,
     });
   });
 
-  it('is undefined for a request the proxy never received', async () => {
-    const { mitm } = await start();
-    const seen = new Promise<string | undefined>((resolve) => {
-      const server = http.createServer((req, res) => {
-        resolve(mitm.requestTarget(req) ?? 'undefined');
-        res.end();
-      });
-      void listen(server).then(
-        (port) => void rawExchange(port, 'GET /x HTTP/1.1\r\nHost: x\r\n\r\n'),
-      );
+  it('never reach the library’s dispatch: its onRequest hooks do not run', async () => {
+    const { mitm, port } = await start();
+    const hooked: string[] = [];
+    mitm.onRequest((ctx, next: ErrorCallback) => {
+      hooked.push(ctx.clientToProxyRequest.url ?? '');
+      next();
     });
-    expect(await seen).toBe('undefined');
+    const outer = await rawExchange(port, `GET /x HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
+    const secure = await tlsClient(await startTerminator(mitm));
+    const inner = await requestOn(secure, `GET /y HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
+    expect([json(outer), json(inner)]).toMatchObject([{ url: '/x' }, { url: '/y' }]);
+    expect(hooked).toEqual([]);
+  });
+
+  it('hand over the body unread; an agent gone mid-body is logged, not thrown', async () => {
+    let arrived: (req: http.IncomingMessage) => void = () => undefined;
+    const request = new Promise<http.IncomingMessage>((resolve) => (arrived = resolve));
+    const { port, logLines } = await start({ requests: (req) => arrived(req) });
+    const raw = await tcpClient(port);
+    raw.write(`POST /upload HTTP/1.1\r\nHost: ${HOST}\r\nContent-Length: 100\r\n\r\npart`);
+    const req = await request;
+    // Paused, not merely unread: a 'data' listener added later must not start the flow.
+    expect(req.isPaused()).toBe(true);
+    raw.destroy();
+    await new Promise((resolve) => req.once('close', resolve));
+    expect(logLines).toContainEqual(
+      expect.stringMatching(
+        /debug agent request stream error code=ECONNRESET err="Error: aborted"/,
+      ),
+    );
   });
 });
 
@@ -335,7 +332,6 @@ describe('malformed requests', () => {
 describe('CONNECT', () => {
   it('goes to the onConnect hooks; Keygate’s shape (TLS in-process, acceptIntercepted) opens no server per host', async () => {
     const { mitm, port } = await start();
-    answerWithContext(mitm);
     const secureContext = tls.createSecureContext({ cert: leaf.certPem, key: leaf.keyPem });
     const connects: string[] = [];
     mitm.onConnect((req, socket) => {
@@ -355,8 +351,8 @@ describe('CONNECT', () => {
     );
     const request = `GET /inside HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`;
     // Two requests on one terminated socket: the intercept server keeps it alive.
-    expect(json(await requestOn(secure, request))).toMatchObject({ isSSL: true, url: '/inside' });
-    expect(json(await requestOn(secure, request))).toMatchObject({ isSSL: true, url: '/inside' });
+    expect(json(await requestOn(secure, request))).toMatchObject({ secure: true, url: '/inside' });
+    expect(json(await requestOn(secure, request))).toMatchObject({ secure: true, url: '/inside' });
     expect(connects).toEqual([`${HOST}:443`]);
     expect(mitm.sslServers).toStrictEqual({});
   });
@@ -396,61 +392,23 @@ describe('acceptIntercepted', () => {
   });
 });
 
-describe('the library’s own forwarding, should a hook call next()', () => {
-  it('goes through the agents Keygate gave it, kept alive', async () => {
-    const upstreamPort = await listen(
-      http.createServer((req, res) => res.end(`upstream saw ${req.url}`)),
-    );
-    const { mitm, port, agents } = await start();
-    mitm.onRequest((_ctx: IContext, next: ErrorCallback) => next());
-    const result = await rawExchange(
-      port,
-      `GET http://127.0.0.1:${upstreamPort}/via HTTP/1.1\r\nHost: 127.0.0.1:${upstreamPort}\r\n\r\n`,
-    );
-    expect(result.response?.status).toBe(200);
-    expect(result.response?.headers['connection']).not.toEqual(['close']);
-    // The upstream connection went back to Keygate's pool, not to one the library made.
-    expect(Object.keys(agents.http.freeSockets)).toEqual([`127.0.0.1:${upstreamPort}:`]);
-  });
-});
-
 describe('library errors go to the logger, not the console', () => {
-  it('a hook’s error: every onError handler runs, and the agent gets a 502 naming only its kind', async () => {
+  it('a hook’s error: every onError handler runs, and it is logged at debug', async () => {
     const consoleError = vi.spyOn(console, 'error');
     const { mitm, port, logLines } = await start();
-    const seen: string[] = [];
-    mitm.onError((ctx, err, kind) => seen.push(`proxy ${kind} ${err?.message} ${ctx !== null}`));
-    mitm.onRequest((ctx: IContext, next: ErrorCallback) => {
-      ctx.onError((_ctx, err, kind) => seen.push(`ctx ${kind} ${err?.message}`));
-      next(new Error('detail-only-for-the-log'));
-    });
-    const result = await rawExchange(port, `GET /x HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
-    expect(result.response?.status).toBe(502);
-    expect(result.response?.headers['content-type']).toEqual(['text/plain']);
-    // The library's answer is a 504 with the error's text.
-    expect(result.response?.body).toBe('proxy error: ON_REQUEST_ERROR');
-    expect(seen).toEqual([
-      'proxy ON_REQUEST_ERROR detail-only-for-the-log true',
-      'ctx ON_REQUEST_ERROR detail-only-for-the-log',
-    ]);
+    const seen = new Promise<string>((resolve) =>
+      mitm.onError((ctx, err, kind) => resolve(`${kind} ${err?.message} ${ctx === null}`)),
+    );
+    mitm.onConnect((_req, _socket, _head: Buffer, next: ErrorCallback) =>
+      next(new Error('detail-only-for-the-log')),
+    );
+    const raw = await tcpClient(port);
+    raw.write(`CONNECT ${HOST}:443 HTTP/1.1\r\nHost: ${HOST}:443\r\n\r\n`);
+    expect(await seen).toBe('ON_CONNECT_ERROR detail-only-for-the-log true');
     expect(logLines).toEqual([
-      expect.stringMatching(/debug proxy library error kind=ON_REQUEST_ERROR err=.*detail-only/),
+      expect.stringMatching(/debug proxy library error kind=ON_CONNECT_ERROR err=.*detail-only/),
     ]);
     expect(consoleError).not.toHaveBeenCalled();
-  });
-
-  it('an error after the response was started or ended does not throw', async () => {
-    const { mitm, port } = await start();
-    mitm.onRequest((ctx: IContext, next: ErrorCallback) => {
-      const res = ctx.proxyToClientResponse;
-      if (ctx.clientToProxyRequest.url === '/ended') res.end('done');
-      else res.writeHead(200, { 'content-type': 'text/plain' });
-      next(new Error('late'));
-    });
-    const ended = await rawExchange(port, `GET /ended HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
-    expect(ended.response).toMatchObject({ status: 200, body: 'done' });
-    const started = await rawExchange(port, `GET /started HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
-    expect(started.response?.status).toBe(200);
   });
 
   it('a socket error (the client resets its CONNECT) is logged at debug', async () => {
@@ -649,15 +607,16 @@ describe('shutdown', () => {
   });
 
   it('ends a request still being answered, on the proxy port and inside a tunnel', async () => {
-    const { mitm, port } = await start();
     const arrived: string[] = [];
-    const both = new Promise<void>((resolve) =>
-      // Never answered.
-      mitm.onRequest((ctx: IContext) => {
-        arrived.push(ctx.clientToProxyRequest.url ?? '');
-        if (arrived.length === 2) resolve();
-      }),
-    );
+    let bothArrived: () => void = () => undefined;
+    const both = new Promise<void>((resolve) => (bothArrived = resolve));
+    // Never answered.
+    const { mitm, port } = await start({
+      requests: (req) => {
+        arrived.push(req.url ?? '');
+        if (arrived.length === 2) bothArrived();
+      },
+    });
     const plain = await tcpClient(port);
     plain.write(`GET /outer HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
     const secure = await tlsClient(await startTerminator(mitm));

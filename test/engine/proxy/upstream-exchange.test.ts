@@ -91,7 +91,7 @@ function harness(
     { name: 'other', token: `${TOKEN}-other`, createdAt: AT },
   ]);
   const policy = { rules: new RuleTable([]), agents, denyUnmapped: false };
-  const mitm = testMitm(logger, upstream);
+  const mitm = testMitm(logger);
   // The leaf minting is the CONNECT's business; nothing in an exchange reads it.
   const proxyOptions: Omit<CredentialProxyOptions, 'leaves'> = {
     logger,

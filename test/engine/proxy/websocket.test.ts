@@ -161,8 +161,7 @@ async function start(
   const wired: { upgrades?: WebSocketUpgrades } = {};
   const mitm = new KeygateMitmProxy({
     logger,
-    httpAgent: upstream.http,
-    httpsAgent: upstream.https,
+    requests: (_req, res) => res.writeHead(500).end('not a WebSocket upgrade'),
     webSockets: {
       verify: (req, secure) => wired.upgrades!.verify(req, secure),
       protocolFor: (req) => wired.upgrades!.protocolFor(req),
