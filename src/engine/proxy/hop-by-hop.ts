@@ -17,13 +17,19 @@ const HOP_BY_HOP = new Set([
   'upgrade',
 ]);
 
+/** The Connection values that name no header; nearly every message carries one of these alone. */
+const CONNECTION_OPTIONS = new Set(['close', 'keep-alive', 'upgrade']);
+
 function namedByConnection(connection: string | string[] | undefined): Set<string> | undefined {
   if (!connection) return undefined;
+  // Nearly every message: one option, nothing to drop, nothing to allocate.
+  if (typeof connection === 'string' && CONNECTION_OPTIONS.has(connection.toLowerCase()))
+    return undefined;
   const value = Array.isArray(connection) ? connection.join(',') : connection;
   const names = value
     .split(',')
     .map((name) => name.trim().toLowerCase())
-    .filter((name) => name && name !== 'close' && name !== 'keep-alive' && name !== 'upgrade');
+    .filter((name) => name && !CONNECTION_OPTIONS.has(name));
   return names.length ? new Set(names) : undefined;
 }
 
@@ -43,25 +49,25 @@ export function forwardableRequestHeaders(
 /** Response headers to send back to the agent, from the upstream's raw header list. */
 export function forwardableResponseHeaders(rawHeaders: readonly string[]): OutgoingHttpHeaders {
   // A response may carry several Connection fields; every one counts (RFC 9110 §5.3: repeated
-  // list fields are one list), so the names are gathered from all of them, not the last.
+  // list fields are one list), so the names are gathered from all of them, not the last. One
+  // pass: what they name is taken out at the end.
   let connection: string | undefined;
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    if (rawHeaders[i]?.toLowerCase() === 'connection') {
-      const value = rawHeaders[i + 1] ?? '';
-      connection = connection === undefined ? value : `${connection},${value}`;
-    }
-  }
-  const extra = namedByConnection(connection);
   const out: OutgoingHttpHeaders = {};
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i];
     const value = rawHeaders[i + 1];
     if (name === undefined || value === undefined) continue;
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || extra?.has(lower)) continue;
+    if (HOP_BY_HOP.has(lower)) {
+      if (lower === 'connection')
+        connection = connection === undefined ? value : `${connection},${value}`;
+      continue;
+    }
     const existing = out[lower];
     if (existing === undefined) out[lower] = value;
     else out[lower] = Array.isArray(existing) ? [...existing, value] : [String(existing), value];
   }
+  const extra = namedByConnection(connection);
+  if (extra) for (const name of extra) delete out[name];
   return out;
 }

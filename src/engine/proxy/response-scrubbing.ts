@@ -13,7 +13,7 @@
  *  - WebSocket messages and close reasons from the upstream, and a refused upgrade's status
  *    line, headers and body (scrubWebSocketRefusal).
  */
-import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import type { OutgoingHttpHeaders } from 'node:http';
 import zlib from 'node:zlib';
 import type { SecretScrubber } from './secret-scrubber.js';
 import { defineError } from '../errors.js';
@@ -43,23 +43,29 @@ export function scrubHeaderValues(headers: OutgoingHttpHeaders, scrubber: Secret
 
 /**
  * The response head as the agent will get it: the reason phrase scrubbed, a header whose name
- * (as the upstream spelled it, before Node lower-cased it) carries the credential dropped, every
- * value scrubbed. Throws UnscrubbableEncodingError for a transfer-coding other than chunked:
- * Node strips only chunked, so `gzip, chunked` would hand on a body the scrubber cannot read.
+ * (as the upstream spelled it, before it was lower-cased) carries the credential dropped, every
+ * value scrubbed. Throws UnscrubbableEncodingError for a transfer-coding other than chunked (in
+ * one field or several, which are one list: RFC 9110 §5.3): the client strips only chunked, so
+ * `gzip, chunked` would hand on a body the scrubber cannot read. The caller then sends nothing.
  */
 export function scrubResponseHead(
   scrubber: SecretScrubber,
-  upstream: { rawHeaders: readonly string[]; headers: IncomingHttpHeaders; statusMessage?: string },
+  upstream: { rawHeaders: readonly string[]; statusMessage?: string },
   headers: OutgoingHttpHeaders,
 ): string | undefined {
-  const transfer = upstream.headers['transfer-encoding'];
-  if (transfer !== undefined && transfer.trim().toLowerCase() !== 'chunked') {
-    throw new UnscrubbableEncodingError(transfer, 'transfer-encoding');
-  }
   const raw = upstream.rawHeaders;
+  let transfer: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
-    if (scrubber.scrubText(name) !== name) delete headers[name.toLowerCase()];
+    const lower = name.toLowerCase();
+    if (lower === 'transfer-encoding') {
+      const value = raw[i + 1] ?? '';
+      transfer = transfer === undefined ? value : `${transfer}, ${value}`;
+    }
+    if (scrubber.scrubText(name) !== name) delete headers[lower];
+  }
+  if (transfer !== undefined && transfer.trim().toLowerCase() !== 'chunked') {
+    throw new UnscrubbableEncodingError(transfer, 'transfer-encoding');
   }
   scrubHeaderValues(headers, scrubber);
   const message = upstream.statusMessage;

@@ -15,7 +15,6 @@ import type { Dispatcher } from 'undici';
 
 export class UpstreamResponse extends Readable {
   readonly rawHeaders: string[];
-  #headers: IncomingHttpHeaders | undefined;
 
   constructor(
     private readonly controller: Dispatcher.DispatchController,
@@ -27,23 +26,6 @@ export class UpstreamResponse extends Readable {
     const names: string[] = new Array<string>(rawHeaders.length);
     for (let i = 0; i < rawHeaders.length; i += 1) names[i] = rawHeaders[i]!.toString('latin1');
     this.rawHeaders = names;
-  }
-
-  /** Lower-case names; repeated fields joined with ", " (set-cookie kept as a list), as Node does. */
-  get headers(): IncomingHttpHeaders {
-    if (this.#headers) return this.#headers;
-    const headers: Record<string, string | string[]> = {};
-    const raw = this.rawHeaders;
-    for (let i = 0; i + 1 < raw.length; i += 2) {
-      const name = raw[i]!.toLowerCase();
-      const value = raw[i + 1]!;
-      const existing = headers[name];
-      if (existing === undefined) headers[name] = name === 'set-cookie' ? [value] : value;
-      else if (Array.isArray(existing)) existing.push(value);
-      else headers[name] = `${existing}, ${value}`;
-    }
-    this.#headers = headers as IncomingHttpHeaders;
-    return this.#headers;
   }
 
   override _read(): void {

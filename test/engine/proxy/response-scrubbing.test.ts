@@ -17,6 +17,7 @@ import { SecretScrubber } from '../../../src/engine/proxy/secret-scrubber.js';
 const KEY = 'sk-unit-CANARY-42';
 const scrubber = new SecretScrubber([KEY], 'keygate-placeholder');
 
+/** An upstream head as undici gives it (names as spelled), and the headers to pass on. */
 function head(rawHeaders: string[], statusMessage = 'OK') {
   const headers: Record<string, string> = {};
   for (let i = 0; i < rawHeaders.length; i += 2)
@@ -46,6 +47,11 @@ describe('scrubResponseHead', () => {
       expect(() => scrubResponseHead(scrubber, upstream, {})).toThrow(UnscrubbableEncodingError);
     },
   );
+
+  it('refuses a coding in a second Transfer-Encoding field: repeated fields are one list', () => {
+    const upstream = head(['Transfer-Encoding', 'gzip', 'transfer-encoding', 'chunked']);
+    expect(() => scrubResponseHead(scrubber, upstream, {})).toThrow(/gzip, chunked/);
+  });
 
   it('accepts plain chunked in any case', () => {
     expect(scrubResponseHead(scrubber, head(['Transfer-Encoding', ' Chunked ']), {})).toBe('OK');
