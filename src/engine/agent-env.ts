@@ -20,6 +20,7 @@ import type { AgentEnv, EnvVariable } from '../shared/api.js';
 import { PLACEHOLDER_KEY, presetNamed } from '../shared/presets.js';
 import type { Mapping } from '../shared/settings-schema.js';
 import { shQuote } from '../shared/shell-quote.js';
+import { uriHost } from '../shared/uri-host.js';
 
 export interface AgentEnvInput {
   readonly agentName: string;
@@ -87,10 +88,14 @@ export function secretVariables(mappings: readonly Mapping[]): string[] {
   return [...names].sort();
 }
 
-/** The address agents dial: a wildcard bind is still reached over loopback. */
+/** The address agents dial, bare: a wildcard bind is still reached over loopback. */
+export function dialAddress(host: string): string {
+  return host === '0.0.0.0' || host === '' || host === '::' ? '127.0.0.1' : host;
+}
+
+/** That address as a URL writes it. */
 export function dialableHost(host: string): string {
-  if (host === '0.0.0.0' || host === '' || host === '::') return '127.0.0.1';
-  return host.includes(':') ? `[${host}]` : host;
+  return uriHost(dialAddress(host));
 }
 
 export function proxyUrl(agentName: string, token: string, host: string, port: number): string {

@@ -8,7 +8,7 @@ import { access } from 'node:fs/promises';
 import http from 'node:http';
 import type { CaInfo, DoctorCheck } from '../shared/api.js';
 import type { Settings } from '../shared/settings-schema.js';
-import { dialableHost } from './agent-env.js';
+import { dialAddress } from './agent-env.js';
 import type { HomePaths } from './home.js';
 import { portBindable } from './port-probe.js';
 import { mappingRefs } from './rules/compiled-mapping.js';
@@ -111,7 +111,7 @@ async function checkOnePassword({ onePassword }: SecretSetup): Promise<DoctorChe
 
 /** Keygate answering `/healthz` there, a free port, or something else holding it. */
 export async function checkPort(host: string, port: number): Promise<DoctorCheck> {
-  const dialHost = dialableHost(host).replace(/^\[|\]$/g, '');
+  const dialHost = dialAddress(host);
   const health = await new Promise<string | undefined>((resolve) => {
     const req = http.get(
       { host: dialHost, port, path: '/healthz', timeout: HEALTH_TIMEOUT_MS },

@@ -5,6 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { Settings } from '../shared/settings-schema.js';
+import { uriHost } from '../shared/uri-host.js';
 import { ActivityLog } from './activity/activity-log.js';
 import { settingsApprovalPolicy } from './approvals/approval-policy.js';
 import { ApprovalQueue } from './approvals/approval-queue.js';
@@ -217,8 +218,7 @@ export class KeygateEngine {
   get address(): string | undefined {
     const address = this.#proxy.address;
     if (!address) return undefined;
-    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-    return `http://${host}:${address.port}`;
+    return `http://${uriHost(address.address)}:${address.port}`;
   }
 
   get port(): number | undefined {

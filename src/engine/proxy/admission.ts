@@ -19,6 +19,7 @@
  *  7. a credential never travels in plaintext, except to a loopback mapping that allows it, and
  *     a host mapped for TLS is not spoken to in plaintext at all.
  */
+import { authorityText } from '../../shared/uri-host.js';
 import type { KeygateError } from '../errors.js';
 import {
   AgentAuthRequiredError,
@@ -104,11 +105,6 @@ const UNKNOWN: Located = { host: '(invalid)', port: 0, agent: undefined };
 // followed by new properties costs 1–6 µs, once per request (docs/performance.md, "Hot path").
 function refuse(at: Located, error: KeygateError): Admission {
   return { host: at.host, port: at.port, agent: at.agent, verdict: 'refuse', error };
-}
-
-export function authorityText(host: string, port: number, defaultPort: number): string {
-  const name = host.includes(':') ? `[${host}]` : host;
-  return port === defaultPort ? name : `${name}:${port}`;
 }
 
 export function agentAuthError(): KeygateError {

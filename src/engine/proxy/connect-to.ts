@@ -5,6 +5,7 @@
  */
 import { InvalidInputError } from '../errors.js';
 import { canonicalHost } from '../rules/host-name.js';
+import { bareHost } from '../../shared/uri-host.js';
 
 export interface ConnectToRule {
   readonly fromHost: string | undefined;
@@ -31,7 +32,7 @@ function parsePort(text: string, spec: string): number {
 }
 
 function parseHost(text: string, spec: string): string {
-  const host = canonicalHost(text.replace(/^\[(.*)\]$/, '$1'));
+  const host = canonicalHost(bareHost(text));
   if (!host)
     throw new InvalidInputError(`--connect-to ${spec}: "${text}" is not a host name or IP address`);
   return host;

@@ -14,6 +14,7 @@ import { createRequire } from 'node:module';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Agent, buildConnector, Dispatcher } from 'undici';
+import { bareHost } from '../../shared/uri-host.js';
 import type { UpstreamRoutes } from './connect-to.js';
 import type { DnsLane, LookupFunction, UpstreamDns } from './dns-lookup.js';
 import { secureDial } from './upstream-agents.js';
@@ -63,7 +64,7 @@ export class UpstreamClient {
     const { routes, secureContext, connectMs, idleMs } = this.#options;
     return (options, callback) => {
       const secure = options.protocol === 'https:';
-      const host = unbracketed(options.hostname);
+      const host = bareHost(options.hostname);
       const port = Number(options.port) || (secure ? 443 : 80);
       let socket: net.Socket;
       if (secure) {
@@ -117,9 +118,4 @@ let agentClass: typeof Agent | undefined;
 export function undiciAgent(): typeof Agent {
   agentClass ??= createRequire(import.meta.url)('undici/lib/dispatcher/agent.js') as typeof Agent;
   return agentClass;
-}
-
-/** `[::1]` as a URL writes it; `::1` as a socket dials it. */
-function unbracketed(hostname: string): string {
-  return hostname.startsWith('[') && hostname.endsWith(']') ? hostname.slice(1, -1) : hostname;
 }

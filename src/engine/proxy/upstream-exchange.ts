@@ -5,6 +5,7 @@
  * scrubbing point (response-scrubbing.ts).
  */
 import type http from 'node:http';
+import { uriHost } from '../../shared/uri-host.js';
 import { AgentClosedError, errnoCode, UpstreamUnreachableError } from '../errors.js';
 import type { CompiledMapping } from '../rules/compiled-mapping.js';
 import type { AuthenticatedAgent } from './agent-directory.js';
@@ -93,7 +94,7 @@ export function sendUpstream(
   if (hasBody && replayBody === undefined) req.pause();
   context.upstream.dispatcherFor(x.agent.name, forwardLane(x.secure, !!x.mapping)).dispatch(
     {
-      origin: `${x.secure ? 'https' : 'http'}://${x.host.includes(':') ? `[${x.host}]` : x.host}:${x.port}`,
+      origin: `${x.secure ? 'https' : 'http'}://${uriHost(x.host)}:${x.port}`,
       method: req.method ?? 'GET',
       path,
       headers: headers as Record<string, string | string[]>,

@@ -17,7 +17,8 @@ import {
   UpstreamTimeoutError,
   UpstreamUnreachableError,
 } from '../errors.js';
-import { authorityText, type Admission } from './admission.js';
+import { authorityText } from '../../shared/uri-host.js';
+import type { Admission } from './admission.js';
 import { admitRequest } from './admit-request.js';
 import type { AuthenticatedAgent } from './agent-directory.js';
 import { renderError } from './error-response.js';

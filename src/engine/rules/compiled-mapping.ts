@@ -7,6 +7,7 @@
  * acceptable on that connection is the proxy's decision, made with `allowPlaintext`.
  */
 import type { Mapping } from '../../shared/settings-schema.js';
+import { uriHost } from '../../shared/uri-host.js';
 import { InvalidInputError } from '../errors.js';
 import { isLoopbackHost } from './host-name.js';
 import { HostMatcher } from './host-pattern.js';
@@ -67,8 +68,7 @@ export class CompiledMapping {
     }
     this.#alsoPlaintextDefault = this.allowPlaintext && config.port === undefined;
 
-    const pattern = this.hostMatcher.pattern;
-    const host = pattern.includes(':') ? `[${pattern}]` : pattern;
+    const host = uriHost(this.hostMatcher.pattern);
     const port =
       config.port === undefined || config.port === DEFAULT_TLS_PORT ? '' : `:${config.port}`;
     this.name = `${host}${port}${config.path ?? ''}`;

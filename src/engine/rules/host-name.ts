@@ -6,6 +6,7 @@
  */
 import { isIPv6 } from 'node:net';
 import { domainToASCII } from 'node:url';
+import { bareHost } from '../../shared/uri-host.js';
 
 /**
  * RFC 1035 §2.3.1 as relaxed by RFC 1123 §2.1 (a label may start with a digit): letters, digits
@@ -50,11 +51,8 @@ export function canonicalHost(input: string): string | undefined {
 }
 
 function canonicalIPv6(input: string): string | undefined {
-  let address = input;
-  if (address.startsWith('[')) {
-    if (!address.endsWith(']')) return undefined;
-    address = address.slice(1, -1);
-  }
+  // A half-bracketed `[::1` stays as it is and fails isIPv6 below.
+  const address = bareHost(input);
   // Zone IDs (`fe80::1%eth0`, RFC 6874) name an interface of this machine; they mean nothing to
   // a remote mapping and the URL parser refuses them.
   if (address.includes('%') || !isIPv6(address)) return undefined;

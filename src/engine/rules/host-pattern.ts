@@ -3,6 +3,7 @@
  * subdomain of one (`*.example.com`).
  */
 import { isIP } from 'node:net';
+import { bareHost } from '../../shared/uri-host.js';
 import { InvalidInputError } from '../errors.js';
 import { canonicalHost } from './host-name.js';
 
@@ -103,8 +104,7 @@ function describeProblem(pattern: string): string | undefined {
     }
   }
   // Bare or bracketed IPv6 contains colons of its own; anything else with a colon has a port.
-  const v6 = pattern.startsWith('[') ? pattern.slice(1, -1) : pattern;
-  if (pattern.includes(':') && isIP(v6) !== 6) {
+  if (pattern.includes(':') && isIP(bareHost(pattern)) !== 6) {
     return 'must not include a port; give the port separately';
   }
   return undefined;

@@ -4,6 +4,7 @@
  * before it reaches a certificate or the cache.
  */
 import { isIP } from 'node:net';
+import { bareHost } from '../../shared/uri-host.js';
 import { defineError } from '../errors.js';
 
 export class ServerNameError extends defineError('ServerNameError', {
@@ -32,9 +33,8 @@ const DNS_LABEL = /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/;
  * that is neither a DNS name nor an IP literal.
  */
 export function parseServerName(input: string): ServerName {
-  let name = input;
   // CONNECT targets and URLs bracket IPv6 literals (RFC 3986 §3.2.2); SNI never does.
-  if (name.startsWith('[') && name.endsWith(']')) name = name.slice(1, -1);
+  let name = bareHost(input);
 
   const family = isIP(name);
   if (family === 4) return { kind: 'ip', value: name };

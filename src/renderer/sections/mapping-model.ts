@@ -7,6 +7,7 @@
 import type { ApiClient } from '../../shared/api-client.js';
 import type { MappingInput, MappingView } from '../../shared/api.js';
 import { PRESETS } from '../../shared/presets.js';
+import { uriHost } from '../../shared/uri-host.js';
 
 /** The injector dropdown's choices: automatic, a preset by name, or a manual kind. */
 export type InjectorChoice =
@@ -39,8 +40,7 @@ export function presetNames(): string[] {
 /** The host field's text: the pattern, with `:port` when the mapping has one. */
 export function hostText(view: MappingView): string {
   if (view.port === undefined) return view.host;
-  const host = view.host.includes(':') ? `[${view.host}]` : view.host;
-  return `${host}:${view.port}`;
+  return `${uriHost(view.host)}:${view.port}`;
 }
 
 export function draftFromView(view: MappingView): MappingDraft {

@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { bareHost } from '../../../shared/uri-host.js';
 import { abortable } from './abortable.js';
 import { mapSdkError } from './error-mapping.js';
 import type { OpClient } from './op-client.js';
@@ -166,8 +167,7 @@ export function hostOf(url: string): string | undefined {
     return undefined;
   }
   if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') return undefined;
-  let host = parsed.hostname.toLowerCase().replace(/\.$/, '');
-  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
+  const host = bareHost(parsed.hostname.toLowerCase().replace(/\.$/, ''));
   if (host === '') return undefined;
   // A bare word ("Website", "n/a") is more likely a note than a host, unless it had a scheme.
   if (!hasScheme && !host.includes('.') && isIP(host) === 0 && host !== 'localhost') {
