@@ -7,6 +7,7 @@
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { KeygateError } from '../errors.js';
+import { splitAuthority } from '../../shared/uri-host.js';
 
 export const KEYGATE_ERROR_HEADER = 'x-keygate-error';
 /** Read by the OpenAI and Anthropic SDKs (and so Claude Code) before their own retry rules. */
@@ -60,7 +61,8 @@ export function sanitizeReason(text: string): string {
 function hostOf(context: ErrorContext | undefined): string | undefined {
   const raw = context?.host ?? context?.headers?.host;
   if (typeof raw !== 'string') return undefined;
-  const host = raw.startsWith('[') ? raw.slice(0, raw.indexOf(']') + 1) : raw.split(':')[0];
+  const parts = splitAuthority(raw);
+  const host = parts.problem === undefined ? parts.host : undefined;
   return host && /^[A-Za-z0-9.\-[\]:]{1,253}$/.test(host) ? host.toLowerCase() : undefined;
 }
 

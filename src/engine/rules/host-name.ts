@@ -6,7 +6,7 @@
  */
 import { isIPv6 } from 'node:net';
 import { domainToASCII } from 'node:url';
-import { bareHost } from '../../shared/uri-host.js';
+import { bareHost, splitAuthority } from '../../shared/uri-host.js';
 
 /**
  * RFC 1035 §2.3.1 as relaxed by RFC 1123 §2.1 (a label may start with a digit): letters, digits
@@ -105,28 +105,14 @@ export function parseAuthority(
 ): Authority | undefined {
   if (input.includes('@')) return undefined;
 
-  let hostPart: string;
-  let portPart: string | undefined;
-  if (input.startsWith('[')) {
-    const close = input.indexOf(']');
-    if (close === -1) return undefined;
-    hostPart = input.slice(0, close + 1);
-    const rest = input.slice(close + 1);
-    if (rest.length > 0) {
-      if (!rest.startsWith(':')) return undefined;
-      portPart = rest.slice(1);
-    }
-  } else {
-    if (input.includes('[') || input.includes(']')) return undefined;
-    const colon = input.indexOf(':');
-    if (colon === -1) {
-      hostPart = input;
-    } else {
-      // More than one colon outside brackets is an IPv6 address RFC 3986 requires bracketed.
-      if (input.indexOf(':', colon + 1) !== -1) return undefined;
-      hostPart = input.slice(0, colon);
-      portPart = input.slice(colon + 1);
-    }
+  const parts = splitAuthority(input);
+  if (parts.problem !== undefined) return undefined;
+  const { host: hostPart, port: portPart } = parts;
+  // Outside brackets, a colon is an IPv6 address RFC 3986 requires bracketed, and a lone
+  // bracket is nothing at all.
+  const unbracketed = !hostPart.startsWith('[');
+  if (unbracketed && (hostPart.includes(':') || hostPart.includes('[') || hostPart.includes(']'))) {
+    return undefined;
   }
 
   let port: number;

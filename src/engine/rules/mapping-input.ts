@@ -7,6 +7,7 @@
 import { PRESETS, presetNamed } from '../../shared/presets.js';
 import type { MappingInput } from '../../shared/api.js';
 import { mappingSchema, type InjectorConfig, type Mapping } from '../../shared/settings-schema.js';
+import { splitAuthority } from '../../shared/uri-host.js';
 import { InvalidInputError } from '../errors.js';
 import { refForError } from '../secrets/reference-display.js';
 import { CompiledMapping } from './compiled-mapping.js';
@@ -74,27 +75,17 @@ function splitHost(raw: string, explicitPort: number | undefined) {
     );
   }
 
-  let host = input;
-  let portText: string | undefined;
-  if (input.startsWith('[')) {
-    const close = input.indexOf(']');
-    if (close === -1) throw new InvalidInputError(`host "${raw}": "[" without a closing "]"`);
-    host = input.slice(0, close + 1);
-    const rest = input.slice(close + 1);
-    if (rest.length > 0) {
-      if (!rest.startsWith(':')) {
-        throw new InvalidInputError(`host "${raw}": unexpected "${rest}" after "]"`);
-      }
-      portText = rest.slice(1);
-    }
-  } else {
-    const colon = input.indexOf(':');
-    // Exactly one colon is host:port; more is a bare IPv6 address, left to HostMatcher.
-    if (colon !== -1 && input.indexOf(':', colon + 1) === -1) {
-      host = input.slice(0, colon);
-      portText = input.slice(colon + 1);
-    }
+  const parts = splitAuthority(input);
+  const { problem } = parts;
+  if (problem !== undefined) {
+    throw new InvalidInputError(
+      problem.kind === 'unclosed-bracket'
+        ? `host "${raw}": "[" without a closing "]"`
+        : `host "${raw}": unexpected "${problem.text}" after "]"`,
+    );
   }
+  // Several colons and no brackets stay one host (a bare IPv6 address), left to HostMatcher.
+  const { host, port: portText } = parts;
 
   let port = explicitPort;
   if (portText !== undefined) {
