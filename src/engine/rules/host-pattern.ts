@@ -103,6 +103,11 @@ function describeProblem(pattern: string): string | undefined {
       return 'a wildcard must be a whole label: write *.example.com, not *example.com';
     }
   }
+  // Brackets come as a pair around an IPv6 address (RFC 3986 §3.2.2); a lone one is a typo, not
+  // a port, whatever the colons below would suggest.
+  if (pattern.includes('[') !== pattern.includes(']')) {
+    return 'has a "[" or "]" without its pair; write an IPv6 address whole, as in [::1]';
+  }
   // Bare or bracketed IPv6 contains colons of its own; anything else with a colon has a port.
   if (pattern.includes(':') && isIP(bareHost(pattern)) !== 6) {
     return 'must not include a port; give the port separately';

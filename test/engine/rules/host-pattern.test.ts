@@ -30,6 +30,8 @@ describe('HostMatcher', () => {
     ['1.2.3.4:443', /port/],
     ['api.openai.com:443', /port/],
     ['[::1]:443', /port/],
+    ['[::1', /without its pair/],
+    ['::1]', /without its pair/],
     ['api openai.com', /whitespace/],
     [' api.openai.com', /whitespace/],
     ['https://api.openai.com', /not a URL/],
