@@ -105,9 +105,8 @@ export function parseAuthority(
 ): Authority | undefined {
   if (input.includes('@')) return undefined;
 
-  const parts = splitAuthority(input);
-  if (parts.problem !== undefined) return undefined;
-  const { host: hostPart, port: portPart } = parts;
+  const { host: hostPart, port: portPart, problem } = splitAuthority(input);
+  if (problem !== undefined) return undefined;
   // Outside brackets, a colon is an IPv6 address RFC 3986 requires bracketed, and a lone
   // bracket is nothing at all.
   const unbracketed = !hostPart.startsWith('[');

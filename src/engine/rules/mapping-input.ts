@@ -75,8 +75,8 @@ function splitHost(raw: string, explicitPort: number | undefined) {
     );
   }
 
-  const parts = splitAuthority(input);
-  const { problem } = parts;
+  // Several colons and no brackets stay one host (a bare IPv6 address), left to HostMatcher.
+  const { host, port: portText, problem } = splitAuthority(input);
   if (problem !== undefined) {
     throw new InvalidInputError(
       problem.kind === 'unclosed-bracket'
@@ -84,8 +84,6 @@ function splitHost(raw: string, explicitPort: number | undefined) {
         : `host "${raw}": unexpected "${problem.text}" after "]"`,
     );
   }
-  // Several colons and no brackets stay one host (a bare IPv6 address), left to HostMatcher.
-  const { host, port: portText } = parts;
 
   let port = explicitPort;
   if (portText !== undefined) {
